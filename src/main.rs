@@ -1,0 +1,2 @@
+//! refdb binary
+fn main() {}
