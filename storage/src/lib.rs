@@ -1,1 +1,39 @@
-//! refdb-storage
+//! refdb-storage: collections of schema'd JSON documents that reference
+//! each other, in one redb file.
+//!
+//! Four invariants hold after every commit, and [`audit`] checks them all:
+//! 1. **Atomic writes**: every operation, cascade and batch runs in one
+//!    redb write transaction; any error rolls all of it back.
+//! 2. **References ⇄ reverse index**: every stored reference has exactly
+//!    one reverse-index entry, no reference dangles, and both sides of a
+//!    two-way pair agree.
+//! 3. **Indexes ⇄ documents**: secondary indexes hold exactly the entries
+//!    the stored documents imply.
+//! 4. **Schema-valid documents only**.
+//!
+//! Entry point: [`Store`]. Reading goes through [`ReadTxn`] snapshots,
+//! writing through [`Tx`] inside [`Store::write`].
+
+pub mod audit;
+mod codec;
+pub mod db;
+mod delete;
+mod error;
+mod ids;
+pub mod keys;
+mod migrate;
+pub mod patch;
+pub mod read;
+mod refs;
+pub mod schema;
+pub mod tables;
+pub mod write;
+
+pub use audit::AuditReport;
+pub use codec::StoredDoc;
+pub use db::{CollState, OpenOptions, Store};
+pub use delete::{DeletePlan, Unlink};
+pub use error::{Error, Invalid, Referrer, Result};
+pub use read::{Document, ReadTxn};
+pub use schema::{Collection, Field, FieldType, OnDelete, Schema};
+pub use write::{Actor, BatchOp, BatchResult, Tx};

@@ -1,0 +1,247 @@
+//! The database file: opening it, checking its format, keeping the schema
+//! and collection catalog inside it, and handing out transactions.
+//!
+//! Invariant: a [`Store`]'s schema is the one stored in its file; it never
+//! changes while the store is open (a new schema is applied at open, in one
+//! transaction, by [`crate::migrate`]).
+
+use crate::error::{Error, Result};
+use crate::ids::IdGenerator;
+use crate::read::ReadTxn;
+use crate::schema::Schema;
+use crate::tables::{COLLS, DOCNOS, DOCS, FORMAT_VERSION, INDEX, META, REFS};
+use crate::patch::PatchOp;
+use crate::read::Document;
+use crate::write::{Actor, BatchOp, BatchResult, Tx};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Per-collection counters kept in [`COLLS`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CollState {
+    /// The docno the next created document gets.
+    pub next_docno: u32,
+    /// Number of documents.
+    pub count: u64,
+    /// True while every document was created with an id greater than all
+    /// ids before it, so docno order is `_id` order and the query engine
+    /// may page through docno bitmaps by rank.
+    pub ordered: bool,
+}
+
+/// Collection name → stable collection id used in every key.
+pub type Catalog = BTreeMap<String, u32>;
+
+/// An open database file.
+pub struct Store {
+    pub(crate) db: Database,
+    schema: Arc<Schema>,
+    pub(crate) catalog: Catalog,
+    pub(crate) ids: Mutex<IdGenerator>,
+}
+
+/// Options for [`Store::open_with`].
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// The schema to apply; `None` keeps the stored one, or gives a new
+    /// file the demo schema.
+    pub schema: Option<Schema>,
+    /// redb's page cache, in bytes.
+    pub cache_size: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            schema: None,
+            cache_size: 1 << 30,
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database file at `path`, applying `schema` if
+    /// given (see [`OpenOptions::schema`]).
+    pub fn open(path: impl AsRef<Path>, schema: Option<Schema>) -> Result<Store> {
+        Store::open_with(path, OpenOptions { schema, ..OpenOptions::default() })
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
+        let db = Database::builder()
+            .set_cache_size(opts.cache_size)
+            .create(path.as_ref())?;
+        let txn = db.begin_write()?;
+        let (stored_schema, mut catalog) = {
+            let mut meta = txn.open_table(META)?;
+            // Opening every table once makes a fresh file complete, so
+            // readers never meet a missing table.
+            txn.open_table(DOCS)?;
+            txn.open_table(DOCNOS)?;
+            txn.open_table(REFS)?;
+            txn.open_table(INDEX)?;
+            txn.open_table(COLLS)?;
+            let format = meta.get("format")?.map(|v| v.value().to_vec());
+            match format {
+                Some(v) => {
+                    let bytes: [u8; 4] = v.as_slice().try_into().map_err(|_| Error::Corrupt("format".into()))?;
+                    let found = u32::from_le_bytes(bytes);
+                    if found != FORMAT_VERSION {
+                        return Err(Error::Corrupt(format!(
+                            "file format {found}, this refdb reads format {FORMAT_VERSION}"
+                        )));
+                    }
+                }
+                None => {
+                    meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
+                }
+            }
+            let stored = match meta.get("schema")? {
+                Some(v) => Some(
+                    Schema::from_json(&serde_json::from_slice(v.value()).map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?)
+                        .map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?,
+                ),
+                None => None,
+            };
+            let catalog: Catalog = match meta.get("catalog")? {
+                Some(v) => rmp_serde::from_slice(v.value())?,
+                None => Catalog::new(),
+            };
+            (stored, catalog)
+        };
+        let schema = match (stored_schema, opts.schema) {
+            (None, given) => given.unwrap_or_else(Schema::demo),
+            (Some(stored), None) => stored,
+            (Some(stored), Some(given)) if stored == given => stored,
+            (Some(stored), Some(given)) => {
+                crate::migrate::migrate(&txn, &stored, &given, &mut catalog)?;
+                given
+            }
+        };
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut colls = txn.open_table(COLLS)?;
+            let mut next = catalog.values().max().map_or(1, |m| m + 1);
+            for c in schema.collections() {
+                if !catalog.contains_key(&c.name) {
+                    catalog.insert(c.name.clone(), next);
+                    let state = CollState { ordered: true, ..CollState::default() };
+                    colls.insert(next, rmp_serde::to_vec(&state).expect("encodable").as_slice())?;
+                    next += 1;
+                }
+            }
+            let schema_json = serde_json::to_vec(schema.source()).expect("json");
+            meta.insert("schema", schema_json.as_slice())?;
+            meta.insert("catalog", rmp_serde::to_vec(&catalog).expect("encodable").as_slice())?;
+        }
+        let mut ids = IdGenerator::default();
+        {
+            let docs = txn.open_table(DOCS)?;
+            for &cid in catalog.values() {
+                if let Some((k, _)) = docs.range((cid, "")..(cid + 1, ""))?.next_back().transpose()? {
+                    ids.observe(k.value().1);
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(Store {
+            db,
+            schema: Arc::new(schema),
+            catalog,
+            ids: Mutex::new(ids),
+        })
+    }
+
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// The stable id of a collection of the schema.
+    pub fn coll_id(&self, name: &str) -> Result<u32> {
+        match self.catalog.get(name) {
+            Some(&id) if self.schema.collection(name).is_some() => Ok(id),
+            _ => Err(Error::UnknownCollection(name.to_string())),
+        }
+    }
+
+    /// A consistent snapshot for reading; writers never block it.
+    pub fn read(&self) -> Result<ReadTxn<'_>> {
+        ReadTxn::new(self, self.db.begin_read()?)
+    }
+
+    /// Runs `f` in one write transaction as the anonymous user: it commits
+    /// (durably) if `f` returns `Ok`, and rolls back everything if `f` or
+    /// any operation inside it fails — an operation's error poisons the
+    /// transaction even if `f` catches it.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+        self.write_as(&Actor::anonymous(), f)
+    }
+
+    /// [`Store::write`] with `_meta.created_by`/`modified_by` set to `actor`.
+    pub fn write_as<R>(&self, actor: &Actor, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+        let txn = self.db.begin_write()?;
+        let result = {
+            let mut tx = Tx::open(self, &txn, actor)?;
+            let r = f(&mut tx)?;
+            tx.finish()?;
+            r
+        };
+        txn.commit()?;
+        Ok(result)
+    }
+
+    /// Runs the full audit (see [`crate::audit`]) on a snapshot.
+    pub fn audit(&self) -> Result<crate::audit::AuditReport> {
+        crate::audit::audit(&self.read()?)
+    }
+
+    /// Creates one document in its own transaction; returns it as stored.
+    pub fn create(&self, coll: &str, doc: Document) -> Result<Document> {
+        self.write(|tx| {
+            let id = tx.create(coll, doc)?;
+            tx.get(coll, &id)
+        })
+    }
+
+    /// Reads one document from a fresh snapshot.
+    pub fn get(&self, coll: &str, id: &str) -> Result<Document> {
+        self.read()?.get(coll, id)
+    }
+
+    /// Merges fields into a document (PUT) in its own transaction.
+    pub fn update(&self, coll: &str, id: &str, doc: Document) -> Result<Document> {
+        self.write(|tx| {
+            tx.update(coll, id, doc)?;
+            tx.get(coll, id)
+        })
+    }
+
+    /// Applies PATCH operations in their own transaction.
+    pub fn patch(&self, coll: &str, id: &str, ops: &[PatchOp]) -> Result<Document> {
+        self.write(|tx| {
+            tx.patch(coll, id, ops)?;
+            tx.get(coll, id)
+        })
+    }
+
+    /// Deletes a document with its `on_delete` consequences; returns every
+    /// deleted (collection, id).
+    pub fn delete(&self, coll: &str, id: &str) -> Result<Vec<(String, String)>> {
+        self.write(|tx| tx.delete(coll, id))
+    }
+
+    /// Runs a batch atomically; on failure, the index of the failing
+    /// operation (if one failed, rather than the commit) and its error.
+    pub fn batch(&self, ops: Vec<BatchOp>) -> Result<Vec<BatchResult>, (Option<usize>, Error)> {
+        let mut failed = None;
+        self.write(|tx| {
+            tx.batch(ops).map_err(|(i, e)| {
+                failed = Some(i);
+                e
+            })
+        })
+        .map_err(|e| (failed, e))
+    }
+}

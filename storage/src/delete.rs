@@ -1,0 +1,152 @@
+//! Deleting with `on_delete` rules: plan first, then apply.
+//!
+//! [`plan`] walks the reference graph from the document breadth-first with
+//! a visited set (so cycles end and there is no fan-out limit — backo gave
+//! up past 40 items), collecting what the rules say: documents to delete
+//! (`cascade`), references to remove from documents that stay (`unlink`),
+//! and referrers that forbid the delete (`must_be_empty`). A referrer that
+//! is itself deleted by the cascade does not block. Nothing is written
+//! until the whole plan is known to be allowed, and [`apply`] runs inside
+//! the caller's transaction, so a refused delete changes nothing.
+
+use crate::error::{Error, Referrer, Result};
+use crate::read::{self, Tables};
+use crate::schema::{FieldType, OnDelete};
+use crate::write::Tx;
+use std::collections::{HashSet, VecDeque};
+
+/// A reference to remove from a document that stays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlink {
+    pub coll: String,
+    pub id: String,
+    pub field: String,
+    /// The deleted document it pointed to.
+    pub target: String,
+}
+
+/// What deleting one document would do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeletePlan {
+    /// Every deleted (collection, id), the requested document first.
+    pub deleted: Vec<(String, String)>,
+    pub unlinked: Vec<Unlink>,
+    /// Referrers that `must_be_empty` rules say block the delete.
+    pub blocked_by: Vec<Referrer>,
+    /// Unlinks that would empty a required `ref`.
+    pub required: Vec<Unlink>,
+}
+
+impl DeletePlan {
+    pub fn allowed(&self) -> bool {
+        self.blocked_by.is_empty() && self.required.is_empty()
+    }
+}
+
+/// Plans deleting `coll/id` as seen by `t` (a snapshot or a transaction).
+pub(crate) fn plan<T: Tables>(t: &T, coll: &str, id: &str) -> Result<DeletePlan> {
+    let store = t.store();
+    let schema = store.schema();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut queue = VecDeque::new();
+    let root = (coll.to_string(), id.to_string());
+    seen.insert(root.clone());
+    queue.push_back(root);
+    let mut out = DeletePlan::default();
+    let mut blockers: Vec<Referrer> = Vec::new();
+    let mut unlinks: Vec<Unlink> = Vec::new();
+    while let Some((xc, x)) = queue.pop_front() {
+        let xcoll = read::collection(schema, &xc)?;
+        let xcid = store.coll_id(&xc)?;
+        let Some(doc) = read::load(t, xcid, &x)? else {
+            if out.deleted.is_empty() {
+                return Err(crate::write::not_found(&xc, &x));
+            }
+            continue;
+        };
+        out.deleted.push((xc.clone(), x.clone()));
+        // (rule, referrer collection, referrer field, referrer ids)
+        let mut groups: Vec<(OnDelete, String, String, Vec<String>)> = Vec::new();
+        for (h, spec) in xcoll.ref_fields() {
+            let Some(rule) = h.delete_rule(schema) else { continue };
+            let partner = spec.reverse.clone().expect("a rule implies a pair");
+            let ids = read::ref_targets(t, xcoll, &x, &doc, &h.name)?;
+            groups.push((rule, spec.coll.clone(), partner, ids));
+        }
+        for (ycoll, k, rule) in schema.one_way_referrers(&xc) {
+            let ycid = store.coll_id(&ycoll.name)?;
+            let ids = read::referrers(t, xcid, &x, ycid, &k.name)?.into_iter().map(|(i, _)| i).collect();
+            groups.push((rule, ycoll.name.clone(), k.name.clone(), ids));
+        }
+        for (rule, ycoll, field, ids) in groups {
+            for y in ids {
+                match rule {
+                    OnDelete::MustBeEmpty => blockers.push(Referrer { coll: ycoll.clone(), id: y, field: field.clone() }),
+                    OnDelete::Cascade => {
+                        let key = (ycoll.clone(), y);
+                        if seen.insert(key.clone()) {
+                            queue.push_back(key);
+                        }
+                    }
+                    OnDelete::Unlink => unlinks.push(Unlink { coll: ycoll.clone(), id: y, field: field.clone(), target: x.clone() }),
+                }
+            }
+        }
+    }
+    let deleted: HashSet<&(String, String)> = out.deleted.iter().collect();
+    let stays = |c: &str, i: &str| !deleted.contains(&(c.to_string(), i.to_string()));
+    out.blocked_by = blockers.into_iter().filter(|r| stays(&r.coll, &r.id)).collect();
+    out.unlinked = unlinks.into_iter().filter(|u| stays(&u.coll, &u.id)).collect();
+    out.required = out
+        .unlinked
+        .iter()
+        .filter(|u| {
+            schema
+                .collection(&u.coll)
+                .and_then(|c| c.fields.get(&u.field))
+                .is_some_and(|f| f.required && matches!(f.ty, FieldType::Ref(_)))
+        })
+        .cloned()
+        .collect();
+    out.blocked_by.dedup();
+    Ok(out)
+}
+
+/// Applies an allowed plan; refuses one that is not.
+pub(crate) fn apply(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
+    let (root_coll, root_id) = plan.deleted.first().cloned().unwrap_or_default();
+    if !plan.blocked_by.is_empty() {
+        return Err(Error::Referenced { coll: root_coll, id: root_id, by: plan.blocked_by.clone() });
+    }
+    if let Some(u) = plan.required.first() {
+        return Err(Error::RequiredRef { coll: u.coll.clone(), id: u.id.clone(), field: u.field.clone() });
+    }
+    for u in &plan.unlinked {
+        let (c, cid) = tx.coll(&u.coll)?;
+        let f = c.fields.get(&u.field).expect("planned from the schema");
+        crate::refs::unlink(tx, c, cid, &u.id, f, &u.target)?;
+    }
+    let deleted: HashSet<&(String, String)> = plan.deleted.iter().collect();
+    for (xc, x) in &plan.deleted {
+        let (c, cid) = tx.coll(xc)?;
+        let Some(doc) = read::load(tx, cid, x)? else { continue };
+        // Stored two-way pairs whose partner stays: remove x from it. (Rules
+        // have already emptied these unless the rule was `cascade`, whose
+        // partners are deleted; this also covers pairs with no rule.)
+        for (h, spec) in c.ref_fields() {
+            let Some(p) = spec.reverse.as_deref() else { continue };
+            let (tc, tcid) = tx.coll(&spec.coll)?;
+            let pf = tc.fields.get(p).expect("checked schema");
+            if !h.is_stored() || !pf.is_stored() {
+                continue;
+            }
+            for t in crate::write::targets_of(doc.body.get(&h.name)) {
+                if !deleted.contains(&(spec.coll.clone(), t.clone())) {
+                    crate::refs::unlink(tx, tc, tcid, &t, pf, x)?;
+                }
+            }
+        }
+        tx.remove(cid, c, x, &doc)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Order-preserving encoding of secondary-index keys.
+//!
+//! A key is `collection id (u32 BE) | field name | 0x00 | value | docno (u32 BE)`.
+//! Comparing two keys bytewise compares (collection, field, value, docno),
+//! so equality is a prefix scan and a range of values is a key range:
+//! - null `0x01`; false `0x02`; true `0x03`;
+//! - int `0x10` + i64 big-endian with the sign bit flipped;
+//! - float `0x11` + f64 bits, sign-flipped when positive, all bits flipped
+//!   when negative (IEEE total order); a float field stores ints as floats;
+//! - datetime `0x12` + microseconds since the epoch, as an int;
+//! - string `0x20` + UTF-8 bytes with 0x00 escaped as 0x00 0xFF, ended by
+//!   0x00 0x01, so that a string sorts before its extensions.
+//!
+//! Field names never contain 0x00 (they are `A-Za-z0-9_-`).
+
+use crate::schema::{FieldType, validate::parse_datetime};
+use serde_json::Value;
+
+pub const TAG_NULL: u8 = 0x01;
+
+/// The prefix shared by all keys of one indexed field.
+pub fn field_prefix(coll: u32, field: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + field.len() + 1 + 16);
+    k.extend_from_slice(&coll.to_be_bytes());
+    k.extend_from_slice(field.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Encodes one scalar value of a field of type `ty` (the element type for
+/// lists), or `None` when the value does not have that type.
+pub fn encode_value(ty: &FieldType, v: &Value, out: &mut Vec<u8>) -> Option<()> {
+    match (ty, v) {
+        (_, Value::Null) => out.push(TAG_NULL),
+        (FieldType::Bool, Value::Bool(b)) => out.push(if *b { 0x03 } else { 0x02 }),
+        (FieldType::Int, Value::Number(n)) => {
+            out.push(0x10);
+            out.extend_from_slice(&encode_i64(n.as_i64()?));
+        }
+        (FieldType::Float, Value::Number(n)) => {
+            out.push(0x11);
+            out.extend_from_slice(&encode_f64(n.as_f64()?));
+        }
+        (FieldType::Datetime, Value::String(s)) => {
+            out.push(0x12);
+            out.extend_from_slice(&encode_i64(parse_datetime(s)?));
+        }
+        (FieldType::String, Value::String(s)) => {
+            out.push(0x20);
+            for &b in s.as_bytes() {
+                out.push(b);
+                if b == 0 {
+                    out.push(0xFF);
+                }
+            }
+            out.extend_from_slice(&[0, 1]);
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+pub fn encode_i64(i: i64) -> [u8; 8] {
+    ((i as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn encode_f64(f: f64) -> [u8; 8] {
+    // -0.0 and 0.0 are equal for queries: give them one key.
+    let f = if f == 0.0 { 0.0 } else { f };
+    let bits = f.to_bits();
+    let ordered = if bits >> 63 == 0 { bits ^ (1 << 63) } else { !bits };
+    ordered.to_be_bytes()
+}
+
+/// The index keys of one document's field value: one per distinct list
+/// element, or one for a scalar; missing, null and empty lists index as
+/// null so that every document appears in every index of its collection
+/// (sorting by an indexed field then never loses documents).
+pub fn index_keys(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>, docno: u32) -> Vec<Vec<u8>> {
+    let prefix = field_prefix(coll, field);
+    let (elem_ty, values): (&FieldType, Vec<&Value>) = match (ty, v) {
+        (FieldType::List(of), Some(Value::Array(items))) if !items.is_empty() => {
+            (&of.ty, items.iter().collect())
+        }
+        (FieldType::List(of), _) => (&of.ty, vec![&Value::Null]),
+        (t, Some(v)) => (t, vec![v]),
+        (t, None) => (t, vec![&Value::Null]),
+    };
+    let mut keys: Vec<Vec<u8>> = values
+        .into_iter()
+        .filter_map(|v| {
+            let mut k = prefix.clone();
+            encode_value(elem_ty, v, &mut k)?;
+            k.extend_from_slice(&docno.to_be_bytes());
+            Some(k)
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The docno at the end of an index key.
+pub fn docno_of(key: &[u8]) -> u32 {
+    let n = key.len();
+    u32::from_be_bytes([key[n - 4], key[n - 3], key[n - 2], key[n - 1]])
+}
+
+/// The smallest key strictly greater than every key starting with `prefix`
+/// (the exclusive end of a prefix scan), or `None` if there is none.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ty: &FieldType, v: Value) -> Vec<u8> {
+        let mut k = Vec::new();
+        encode_value(ty, &v, &mut k).unwrap();
+        k
+    }
+
+    #[test]
+    fn ints_sort_by_value() {
+        let vals = [i64::MIN, -5, -1, 0, 1, 42, i64::MAX];
+        let keys: Vec<_> = vals.iter().map(|&i| key(&FieldType::Int, i.into())).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn floats_sort_by_value() {
+        let vals = [f64::NEG_INFINITY, -1e9, -1.5, -0.0, 0.5, 1.0, 1e300];
+        let keys: Vec<_> = vals.iter().map(|&f| key(&FieldType::Float, f.into())).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{keys:?}");
+        assert_eq!(key(&FieldType::Float, (-0.0).into()), key(&FieldType::Float, 0.0.into()));
+    }
+
+    #[test]
+    fn strings_sort_before_their_extensions_and_null_first() {
+        let a = key(&FieldType::String, "ab".into());
+        let b = key(&FieldType::String, "ab\u{0}".into());
+        let c = key(&FieldType::String, "abc".into());
+        let n = key(&FieldType::String, Value::Null);
+        assert!(n < a && a < b && b < c);
+    }
+
+    #[test]
+    fn datetimes_sort_by_instant_not_text() {
+        let a = key(&FieldType::Datetime, "2024-01-01T00:00:00.100Z".into());
+        let b = key(&FieldType::Datetime, "2024-01-01T00:00:00.100001Z".into());
+        let c = key(&FieldType::Datetime, "2024-01-01T01:00:00+00:30".into());
+        assert!(a < b && b < c);
+    }
+}

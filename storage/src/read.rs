@@ -1,0 +1,277 @@
+//! Reading: a snapshot ([`ReadTxn`]) and the lookups shared with the write
+//! transaction through the [`Tables`] trait, so a document reads the same
+//! inside and outside a write.
+//!
+//! Documents come out *materialized*: `_id` first, every declared field in
+//! schema order (a missing one as null), derived `refs` lists read from the
+//! reverse index, `_meta` last.
+
+use crate::codec::{self, StoredDoc};
+use crate::db::{CollState, Store};
+use crate::error::{Error, Result};
+use crate::schema::{Collection, Schema};
+use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
+use serde_json::{Map, Value};
+use std::ops::RangeBounds;
+
+/// A document as clients see it.
+pub type Document = Map<String, Value>;
+
+pub(crate) type DocsKey = (u32, &'static str);
+pub(crate) type RefsKey = (u32, &'static str, u32, &'static str, &'static str);
+
+/// The tables a lookup needs, as read-only views: implemented by the
+/// snapshot and by the write transaction (which sees its own writes).
+pub(crate) trait Tables {
+    type Docs: ReadableTable<DocsKey, &'static [u8]>;
+    type Docnos: ReadableTable<(u32, u32), &'static str>;
+    type Refs: ReadableTable<RefsKey, u32>;
+    type Index: ReadableTable<&'static [u8], ()>;
+    fn docs(&self) -> &Self::Docs;
+    fn docnos(&self) -> &Self::Docnos;
+    fn refs(&self) -> &Self::Refs;
+    fn index(&self) -> &Self::Index;
+    fn store(&self) -> &Store;
+}
+
+/// Upper bound for the id part of keys: ids are `A-Za-z0-9_-`, all below
+/// 0x7F, so `"\x7f"` is greater than every id.
+pub(crate) const ID_MAX: &str = "\x7f";
+
+pub(crate) fn load<T: Tables>(t: &T, cid: u32, id: &str) -> Result<Option<StoredDoc>> {
+    match t.docs().get((cid, id))? {
+        Some(v) => Ok(Some(codec::decode(v.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// The documents of `scoll.sfield` that reference `tcoll/tid`, as (id, docno).
+pub(crate) fn referrers<T: Tables>(
+    t: &T,
+    tcid: u32,
+    tid: &str,
+    scid: u32,
+    sfield: &str,
+) -> Result<Vec<(String, u32)>> {
+    let mut out = Vec::new();
+    for entry in t.refs().range((tcid, tid, scid, sfield, "")..(tcid, tid, scid, sfield, ID_MAX))? {
+        let (k, v) = entry?;
+        out.push((k.value().4.to_string(), v.value()));
+    }
+    Ok(out)
+}
+
+/// The target ids a document's reference field holds now: from the
+/// document for a stored field, from the reverse index for a derived one.
+pub(crate) fn ref_targets<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    id: &str,
+    doc: &StoredDoc,
+    field: &str,
+) -> Result<Vec<String>> {
+    let store = t.store();
+    let f = coll.fields.get(field).expect("field of the collection");
+    let spec = f.ty.ref_spec().expect("a reference field");
+    if f.is_stored() {
+        return Ok(match doc.body.get(field) {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        });
+    }
+    let partner = spec.reverse.as_deref().expect("derived fields have a partner");
+    let cid = store.coll_id(&coll.name)?;
+    let pcid = store.coll_id(&spec.coll)?;
+    Ok(referrers(t, cid, id, pcid, partner)?.into_iter().map(|(i, _)| i).collect())
+}
+
+/// The client view of a stored document.
+pub(crate) fn materialize<T: Tables>(t: &T, coll: &Collection, id: &str, doc: &StoredDoc) -> Result<Document> {
+    let mut out = Map::with_capacity(coll.fields.len() + 2);
+    out.insert("_id".into(), Value::String(id.to_string()));
+    for f in coll.fields.iter() {
+        let v = if f.is_stored() {
+            match (doc.body.get(&f.name), &f.ty) {
+                (Some(v), _) => v.clone(),
+                // A reference list is always a list, empty when unset.
+                (None, crate::schema::FieldType::Refs(_)) => Value::Array(Vec::new()),
+                (None, _) => Value::Null,
+            }
+        } else {
+            Value::Array(ref_targets(t, coll, id, doc, &f.name)?.into_iter().map(Value::String).collect())
+        };
+        out.insert(f.name.clone(), v);
+    }
+    out.insert("_meta".into(), doc.body.get("_meta").cloned().unwrap_or(Value::Null));
+    Ok(out)
+}
+
+pub(crate) fn collection<'s>(schema: &'s Schema, name: &str) -> Result<&'s Collection> {
+    schema
+        .collection(name)
+        .ok_or_else(|| Error::UnknownCollection(name.to_string()))
+}
+
+/// A consistent, read-only snapshot of the database.
+pub struct ReadTxn<'s> {
+    store: &'s Store,
+    _txn: ReadTransaction,
+    docs: ReadOnlyTable<DocsKey, &'static [u8]>,
+    docnos: ReadOnlyTable<(u32, u32), &'static str>,
+    refs: ReadOnlyTable<RefsKey, u32>,
+    index: ReadOnlyTable<&'static [u8], ()>,
+    colls: ReadOnlyTable<u32, &'static [u8]>,
+}
+
+impl Tables for ReadTxn<'_> {
+    type Docs = ReadOnlyTable<DocsKey, &'static [u8]>;
+    type Docnos = ReadOnlyTable<(u32, u32), &'static str>;
+    type Refs = ReadOnlyTable<RefsKey, u32>;
+    type Index = ReadOnlyTable<&'static [u8], ()>;
+    fn docs(&self) -> &Self::Docs {
+        &self.docs
+    }
+    fn docnos(&self) -> &Self::Docnos {
+        &self.docnos
+    }
+    fn refs(&self) -> &Self::Refs {
+        &self.refs
+    }
+    fn index(&self) -> &Self::Index {
+        &self.index
+    }
+    fn store(&self) -> &Store {
+        self.store
+    }
+}
+
+impl<'s> ReadTxn<'s> {
+    pub(crate) fn new(store: &'s Store, txn: ReadTransaction) -> Result<ReadTxn<'s>> {
+        Ok(ReadTxn {
+            store,
+            docs: txn.open_table(DOCS)?,
+            docnos: txn.open_table(DOCNOS)?,
+            refs: txn.open_table(REFS)?,
+            index: txn.open_table(INDEX)?,
+            colls: txn.open_table(COLLS)?,
+            _txn: txn,
+        })
+    }
+
+    pub fn schema(&self) -> &Schema {
+        self.store.schema()
+    }
+
+    /// One document by `_id`, materialized.
+    pub fn get(&self, coll: &str, id: &str) -> Result<Document> {
+        self.try_get(coll, id)?.ok_or_else(|| Error::NotFound {
+            coll: coll.to_string(),
+            id: id.to_string(),
+            path: None,
+        })
+    }
+
+    pub fn try_get(&self, coll: &str, id: &str) -> Result<Option<Document>> {
+        let c = collection(self.schema(), coll)?;
+        let cid = self.store.coll_id(coll)?;
+        match load(self, cid, id)? {
+            Some(doc) => Ok(Some(materialize(self, c, id, &doc)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The stored body (fields and `_meta`, no derived lists) and docno.
+    pub fn get_stored(&self, coll: &str, id: &str) -> Result<Option<StoredDoc>> {
+        load(self, self.store.coll_id(coll)?, id)
+    }
+
+    /// The docno of a document.
+    pub fn docno(&self, coll: &str, id: &str) -> Result<Option<u32>> {
+        match self.docs.get((self.store.coll_id(coll)?, id))? {
+            Some(v) => Ok(Some(codec::docno(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The `_id` of a docno.
+    pub fn id_of(&self, coll: &str, docno: u32) -> Result<Option<String>> {
+        Ok(self
+            .docnos
+            .get((self.store.coll_id(coll)?, docno))?
+            .map(|v| v.value().to_string()))
+    }
+
+    /// Materializes a stored document of `coll` (as returned by [`ReadTxn::scan`]).
+    pub fn materialize(&self, coll: &str, id: &str, doc: &StoredDoc) -> Result<Document> {
+        materialize(self, collection(self.schema(), coll)?, id, doc)
+    }
+
+    /// Counters of a collection (document count, docno order).
+    pub fn state(&self, coll: &str) -> Result<CollState> {
+        match self.colls.get(self.store.coll_id(coll)?)? {
+            Some(v) => Ok(rmp_serde::from_slice(v.value())?),
+            None => Err(Error::Corrupt(format!("no counters for collection {coll}"))),
+        }
+    }
+
+    /// Number of documents in a collection, O(1).
+    pub fn count(&self, coll: &str) -> Result<u64> {
+        Ok(self.state(coll)?.count)
+    }
+
+    /// Every document of a collection in `_id` order, starting after
+    /// `after` if given, as (id, stored document).
+    pub fn scan(
+        &self,
+        coll: &str,
+        after: Option<&str>,
+    ) -> Result<impl Iterator<Item = Result<(String, StoredDoc)>> + '_> {
+        let cid = self.store.coll_id(coll)?;
+        let range = match after {
+            Some(a) => self.docs.range((cid, a)..(cid + 1, ""))?,
+            None => self.docs.range((cid, "")..(cid + 1, ""))?,
+        };
+        let after = after.map(str::to_string);
+        Ok(range
+            .map(|e| -> Result<(String, StoredDoc)> {
+                let (k, v) = e?;
+                Ok((k.value().1.to_string(), codec::decode(v.value())?))
+            })
+            .filter(move |r| !matches!((r, &after), (Ok((id, _)), Some(a)) if id == a)))
+    }
+
+    /// Every (id, docno) of a collection in `_id` order, without decoding
+    /// document bodies.
+    pub fn scan_docnos(&self, coll: &str) -> Result<impl Iterator<Item = Result<(String, u32)>> + '_> {
+        let cid = self.store.coll_id(coll)?;
+        Ok(self.docs.range((cid, "")..(cid + 1, ""))?.map(|e| -> Result<(String, u32)> {
+            let (k, v) = e?;
+            Ok((k.value().1.to_string(), codec::docno(v.value())?))
+        }))
+    }
+
+    /// Docnos of index entries of `coll.field` whose encoded value lies in
+    /// `range` (keys built with [`crate::keys`]), in key order.
+    pub fn index_range<'a>(
+        &'a self,
+        range: impl RangeBounds<&'a [u8]> + 'a,
+    ) -> Result<impl DoubleEndedIterator<Item = Result<u32>> + 'a> {
+        Ok(self.index.range::<&[u8]>(range)?.map(|e| -> Result<u32> {
+            let (k, _) = e?;
+            Ok(crate::keys::docno_of(k.value()))
+        }))
+    }
+
+    /// The documents of `scoll.sfield` that reference `tcoll/tid`, as (id, docno).
+    pub fn referrers(&self, tcoll: &str, tid: &str, scoll: &str, sfield: &str) -> Result<Vec<(String, u32)>> {
+        referrers(self, self.store.coll_id(tcoll)?, tid, self.store.coll_id(scoll)?, sfield)
+    }
+
+    /// What deleting `coll/id` would delete, unlink, or be blocked by
+    /// (`DELETE …?_dry_run=1`); changes nothing.
+    pub fn plan_delete(&self, coll: &str, id: &str) -> Result<crate::DeletePlan> {
+        crate::delete::plan(self, coll, id)
+    }
+}

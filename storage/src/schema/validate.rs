@@ -1,0 +1,224 @@
+//! Pure validation of values against fields: no I/O, no redb. Reference
+//! *existence* is checked by the write transaction, which can see the
+//! targets; here only their shape (an id, a list of distinct ids) is.
+//!
+//! Every function collects all problems rather than stopping at the first,
+//! each with the `$.path` of the offending value, so a client can fix a
+//! whole form at once.
+
+use super::{Collection, Field, FieldType, Fields};
+use crate::Invalid;
+use serde_json::{Map, Value};
+
+/// Parses an RFC 3339 date-time into microseconds since the Unix epoch.
+pub fn parse_datetime(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_micros())
+}
+
+/// True when `id` is a valid document id: 1–64 of `A-Za-z0-9_-`.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Validates a whole stored document (without `_id`/`_meta`, which the
+/// engine owns) against its collection: unknown fields, then every declared
+/// stored field, a missing one counting as null.
+pub fn validate_document(coll: &Collection, doc: &Map<String, Value>) -> Vec<Invalid> {
+    let mut out = Vec::new();
+    validate_fields(&coll.fields, doc, "$", true, &mut out);
+    out
+}
+
+fn validate_fields(
+    fields: &Fields,
+    obj: &Map<String, Value>,
+    path: &str,
+    top: bool,
+    out: &mut Vec<Invalid>,
+) {
+    for key in obj.keys() {
+        if top && (key == "_id" || key == "_meta") {
+            continue;
+        }
+        match fields.get(key) {
+            None => out.push(Invalid::new(format!("{path}.{key}"), "unknown field")),
+            Some(f) if !f.is_stored() => out.push(Invalid::new(
+                format!("{path}.{key}"),
+                "this list is filled from the other side of the reference and is not stored",
+            )),
+            Some(_) => {}
+        }
+    }
+    for field in fields.iter().filter(|f| f.is_stored()) {
+        let value = obj.get(&field.name).unwrap_or(&Value::Null);
+        check(field, value, &format!("{path}.{}", field.name), out);
+    }
+}
+
+/// Validates one value against one field, returning every problem.
+pub fn validate_value(field: &Field, value: &Value, path: &str) -> Vec<Invalid> {
+    let mut out = Vec::new();
+    check(field, value, path, &mut out);
+    out
+}
+
+fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
+    if value.is_null() {
+        let empty_list_required =
+            matches!(field.ty, FieldType::Refs(_)) && field.required;
+        if field.required || empty_list_required {
+            out.push(Invalid::new(path, "required: cannot be null"));
+        }
+        return;
+    }
+    let before = out.len();
+    check_type(field, value, path, out);
+    if out.len() > before {
+        return;
+    }
+    if let Some(allowed) = &field.allowed
+        && !allowed.iter().any(|a| json_equal(a, value))
+    {
+        out.push(Invalid::new(path, format!("not one of the allowed values {}", Value::Array(allowed.clone()))));
+    }
+    // The measured quantity that min/max bound, by type.
+    let measure = match (&field.ty, value) {
+        (FieldType::String, Value::String(s)) => Some((s.chars().count() as f64, "length")),
+        (FieldType::List(_), Value::Array(a)) => Some((a.len() as f64, "length")),
+        (FieldType::Refs(_), Value::Array(a)) => Some((a.len() as f64, "length")),
+        (FieldType::Int | FieldType::Float, Value::Number(n)) => n.as_f64().map(|v| (v, "value")),
+        (FieldType::Datetime, Value::String(s)) => parse_datetime(s).map(|m| (m as f64, "date")),
+        _ => None,
+    };
+    if let Some((v, what)) = measure {
+        if let Some(min) = field.min
+            && v < min
+        {
+            out.push(Invalid::new(path, format!("{what} is below the minimum {}", bound_text(field, min))));
+        }
+        if let Some(max) = field.max
+            && v > max
+        {
+            out.push(Invalid::new(path, format!("{what} is above the maximum {}", bound_text(field, max))));
+        }
+    }
+    if let (Some(re), Value::String(s)) = (&field.regexp, value)
+        && !re.is_match(s)
+    {
+        out.push(Invalid::new(path, format!("does not match the pattern {}", re.as_str())));
+    }
+    if field.required && matches!(field.ty, FieldType::Refs(_)) && value.as_array().is_some_and(Vec::is_empty) {
+        out.push(Invalid::new(path, "required: needs at least one reference"));
+    }
+}
+
+fn bound_text(field: &Field, bound: f64) -> String {
+    if matches!(field.ty, FieldType::Datetime) {
+        chrono::DateTime::from_timestamp_micros(bound as i64)
+            .map(|d| d.to_rfc3339())
+            .unwrap_or_else(|| bound.to_string())
+    } else {
+        bound.to_string()
+    }
+}
+
+fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
+    let bad = |out: &mut Vec<Invalid>, expected: &str| {
+        out.push(Invalid::new(path, format!("expected {expected}, got {}", kind(value))));
+    };
+    match (&field.ty, value) {
+        (FieldType::Any, _) => {}
+        (FieldType::String, Value::String(_)) => {}
+        (FieldType::Int, Value::Number(n)) if n.is_i64() => {}
+        (FieldType::Int, Value::Number(n)) if n.is_u64() => {
+            out.push(Invalid::new(path, "integer out of range (64-bit signed)"))
+        }
+        (FieldType::Int, _) => bad(out, "an integer"),
+        (FieldType::Float, Value::Number(_)) => {}
+        (FieldType::Float, _) => bad(out, "a number"),
+        (FieldType::Bool, Value::Bool(_)) => {}
+        (FieldType::Datetime, Value::String(s)) => {
+            if parse_datetime(s).is_none() {
+                out.push(Invalid::new(path, "expected an RFC 3339 date-time such as 2024-05-01T12:00:00Z"));
+            }
+        }
+        (FieldType::Dict(fields), Value::Object(obj)) => validate_fields(fields, obj, path, false, out),
+        (FieldType::List(of), Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                check(of, item, &format!("{path}[{i}]"), out);
+            }
+        }
+        (FieldType::Ref(_), Value::String(id)) => {
+            if !valid_id(id) {
+                out.push(Invalid::new(path, "a reference is an id of 1-64 A-Za-z0-9_-"));
+            }
+        }
+        (FieldType::Refs(_), Value::Array(items)) => {
+            let mut seen = std::collections::HashSet::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(id) if valid_id(id) => {
+                        if !seen.insert(id) {
+                            out.push(Invalid::new(format!("{path}[{i}]"), "duplicate reference"));
+                        }
+                    }
+                    _ => out.push(Invalid::new(
+                        format!("{path}[{i}]"),
+                        "a reference is an id of 1-64 A-Za-z0-9_-",
+                    )),
+                }
+            }
+        }
+        (t, _) => bad(out, article(t.name())),
+    }
+}
+
+fn article(ty: &str) -> &'static str {
+    match ty {
+        "string" => "a string",
+        "bool" => "a boolean",
+        "datetime" => "a date-time string",
+        "dict" => "an object",
+        "list" => "a list",
+        "ref" => "a reference id",
+        "refs" => "a list of reference ids",
+        _ => "a value",
+    }
+}
+
+/// A short name of a JSON value's kind, for error messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// JSON equality where numbers compare by value (`1 == 1.0`), as a user
+/// expects from `in` lists and PATCH `test`.
+pub fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(i), Some(j)) => i == j,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}

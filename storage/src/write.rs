@@ -1,0 +1,458 @@
+//! The write transaction: every mutation goes through [`Tx`], which keeps
+//! documents, the docno map, secondary indexes and the reverse-reference
+//! index in step inside one redb write transaction.
+//!
+//! Invariants:
+//! - [`Tx::put`] and [`Tx::remove`] are the only writers of `DOCS`; they
+//!   derive the `INDEX` and `REFS` changes from the old and new stored
+//!   bodies, so the indexes cannot drift from the documents;
+//! - an operation that fails poisons the transaction ([`Tx::finish`]
+//!   refuses to commit it), so a failed operation, cascade or batch leaves
+//!   nothing behind even if the caller ignores the error.
+
+use crate::codec::{self, StoredDoc};
+use crate::db::{CollState, Store};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::patch::{self, PatchOp};
+use crate::read::{self, Document, DocsKey, RefsKey, Tables};
+use crate::schema::validate::{validate_document, validate_value, valid_id};
+use crate::schema::{Collection, Schema};
+use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
+use redb::{ReadableTable, Table, WriteTransaction};
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
+
+/// Who writes: recorded in `_meta.created_by` / `modified_by`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: String,
+    pub login: String,
+}
+
+impl Actor {
+    /// The user of requests without credentials (backo's convention).
+    pub fn anonymous() -> Actor {
+        Actor {
+            id: "000".into(),
+            login: "ANONYMOUS".into(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        serde_json::json!({"_id": self.id, "login": self.login})
+    }
+}
+
+/// A write transaction in progress; see the module doc.
+pub struct Tx<'t> {
+    pub(crate) store: &'t Store,
+    pub(crate) schema: &'t Schema,
+    actor: Value,
+    now: String,
+    pub(crate) docs: Table<'t, DocsKey, &'static [u8]>,
+    pub(crate) docnos: Table<'t, (u32, u32), &'static str>,
+    pub(crate) refs: Table<'t, RefsKey, u32>,
+    pub(crate) index: Table<'t, &'static [u8], ()>,
+    colls: Table<'t, u32, &'static [u8]>,
+    states: HashMap<u32, CollState>,
+    poisoned: bool,
+    /// Documents changed as partners of the current operation, checked for
+    /// required references before it returns.
+    pub(crate) touched: BTreeSet<(String, String)>,
+}
+
+impl<'t> Tables for Tx<'t> {
+    type Docs = Table<'t, DocsKey, &'static [u8]>;
+    type Docnos = Table<'t, (u32, u32), &'static str>;
+    type Refs = Table<'t, RefsKey, u32>;
+    type Index = Table<'t, &'static [u8], ()>;
+    fn docs(&self) -> &Self::Docs {
+        &self.docs
+    }
+    fn docnos(&self) -> &Self::Docnos {
+        &self.docnos
+    }
+    fn refs(&self) -> &Self::Refs {
+        &self.refs
+    }
+    fn index(&self) -> &Self::Index {
+        &self.index
+    }
+    fn store(&self) -> &Store {
+        self.store
+    }
+}
+
+/// One operation of a batch (`POST /_batch`).
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    Create { coll: String, doc: Map<String, Value> },
+    Update { coll: String, id: String, doc: Map<String, Value> },
+    Patch { coll: String, id: String, patch: Vec<PatchOp> },
+    Delete { coll: String, id: String },
+}
+
+/// What one batch operation produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchResult {
+    Doc(Document),
+    Deleted(Vec<(String, String)>),
+}
+
+impl<'t> Tx<'t> {
+    pub(crate) fn open(store: &'t Store, txn: &'t WriteTransaction, actor: &Actor) -> Result<Tx<'t>> {
+        Ok(Tx {
+            store,
+            schema: store.schema(),
+            actor: actor.to_json(),
+            now: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            docs: txn.open_table(DOCS)?,
+            docnos: txn.open_table(DOCNOS)?,
+            refs: txn.open_table(REFS)?,
+            index: txn.open_table(INDEX)?,
+            colls: txn.open_table(COLLS)?,
+            states: HashMap::new(),
+            poisoned: false,
+            touched: BTreeSet::new(),
+        })
+    }
+
+    /// Writes the cached counters; refuses a poisoned transaction.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        if self.poisoned {
+            return Err(Error::Aborted);
+        }
+        for (cid, state) in self.states.drain() {
+            self.colls
+                .insert(cid, rmp_serde::to_vec(&state).expect("encodable").as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Runs one operation, poisoning the transaction if it fails.
+    fn guard<R>(&mut self, op: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        if self.poisoned {
+            return Err(Error::Aborted);
+        }
+        self.touched.clear();
+        let r = op(self).and_then(|r| {
+            self.check_touched()?;
+            Ok(r)
+        });
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    pub(crate) fn coll(&self, name: &str) -> Result<(&'t Collection, u32)> {
+        let c = read::collection(self.schema, name)?;
+        Ok((c, self.store.coll_id(name)?))
+    }
+
+    pub(crate) fn state(&mut self, cid: u32) -> Result<&mut CollState> {
+        if !self.states.contains_key(&cid) {
+            let s = match self.colls.get(cid)? {
+                Some(v) => rmp_serde::from_slice(v.value())?,
+                None => return Err(Error::Corrupt(format!("no counters for collection {cid}"))),
+            };
+            self.states.insert(cid, s);
+        }
+        Ok(self.states.get_mut(&cid).expect("just inserted"))
+    }
+
+    /// Reads a document as this transaction sees it.
+    pub fn get(&self, coll: &str, id: &str) -> Result<Document> {
+        let (c, cid) = self.coll(coll)?;
+        let doc = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
+        read::materialize(self, c, id, &doc)
+    }
+
+    /// Creates a document and returns its id. The input may carry `_id`
+    /// (else one is generated) and values for every field, including the
+    /// `refs` lists filled from the other side.
+    pub fn create(&mut self, coll: &str, input: Map<String, Value>) -> Result<String> {
+        self.guard(|tx| tx.create_inner(coll, input))
+    }
+
+    /// Merges `input` into the document (as PUT): given fields replace the
+    /// stored ones (dicts merge key by key), null clears a field.
+    pub fn update(&mut self, coll: &str, id: &str, input: Map<String, Value>) -> Result<()> {
+        self.guard(|tx| tx.update_inner(coll, id, input))
+    }
+
+    /// Applies PATCH operations, all or none.
+    pub fn patch(&mut self, coll: &str, id: &str, ops: &[PatchOp]) -> Result<()> {
+        self.guard(|tx| {
+            let current = tx.get(coll, id)?;
+            let patched = patch::apply_patch(&current, ops)?;
+            tx.replace_inner(coll, id, patched, false)
+        })
+    }
+
+    /// Deletes a document, applying the `on_delete` rules; returns every
+    /// deleted (collection, id), the document itself first.
+    pub fn delete(&mut self, coll: &str, id: &str) -> Result<Vec<(String, String)>> {
+        self.guard(|tx| {
+            let plan = crate::delete::plan(tx, coll, id)?;
+            crate::delete::apply(tx, &plan)?;
+            Ok(plan.deleted)
+        })
+    }
+
+    /// Runs a batch: all operations or none (the first failure returns its
+    /// index with the error and poisons the transaction).
+    pub fn batch(&mut self, ops: Vec<BatchOp>) -> Result<Vec<BatchResult>, (usize, Error)> {
+        let mut out = Vec::with_capacity(ops.len());
+        for (i, op) in ops.into_iter().enumerate() {
+            let r = match op {
+                BatchOp::Create { coll, doc } => self
+                    .create(&coll, doc)
+                    .and_then(|id| self.get(&coll, &id))
+                    .map(BatchResult::Doc),
+                BatchOp::Update { coll, id, doc } => self
+                    .update(&coll, &id, doc)
+                    .and_then(|_| self.get(&coll, &id))
+                    .map(BatchResult::Doc),
+                BatchOp::Patch { coll, id, patch } => self
+                    .patch(&coll, &id, &patch)
+                    .and_then(|_| self.get(&coll, &id))
+                    .map(BatchResult::Doc),
+                BatchOp::Delete { coll, id } => self.delete(&coll, &id).map(BatchResult::Deleted),
+            };
+            match r {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    self.poisoned = true;
+                    return Err((i, e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn create_inner(&mut self, coll: &str, mut input: Map<String, Value>) -> Result<String> {
+        let (c, cid) = self.coll(coll)?;
+        if input.contains_key("_meta") {
+            return Err(Error::bad("$._meta", "_meta is maintained by the engine"));
+        }
+        let id = match input.shift_remove("_id") {
+            None | Some(Value::Null) => self.store.ids.lock().expect("id lock").next_id(),
+            Some(Value::String(s)) if valid_id(&s) => s,
+            Some(_) => return Err(Error::bad("$._id", "an id is 1-64 of A-Za-z0-9_-")),
+        };
+        if self.docs.get((cid, id.as_str()))?.is_some() {
+            return Err(Error::AlreadyExists { coll: coll.into(), id });
+        }
+        let derived = take_derived(c, &mut input)?;
+        for f in c.fields.iter() {
+            if let (Some(d), None) = (&f.default, input.get(&f.name)) {
+                input.insert(f.name.clone(), d.clone());
+            }
+        }
+        input.retain(|_, v| !v.is_null());
+        check_valid(c, &input)?;
+        let last = self
+            .docs
+            .range((cid, "")..(cid + 1, ""))?
+            .next_back()
+            .transpose()?
+            .map(|(k, _)| k.value().1.to_string());
+        let state = self.state(cid)?;
+        let docno = state.next_docno;
+        state.next_docno = docno.checked_add(1).ok_or_else(|| Error::CollectionFull(coll.into()))?;
+        state.count += 1;
+        if last.is_some_and(|l| l.as_str() > id.as_str()) {
+            state.ordered = false;
+        }
+        input.insert(
+            "_meta".into(),
+            serde_json::json!({"ctime": self.now, "mtime": self.now,
+                "created_by": self.actor, "modified_by": self.actor}),
+        );
+        let doc = StoredDoc { docno, body: input };
+        self.put(cid, c, &id, None, &doc)?;
+        for (f, _) in c.ref_fields() {
+            let new = match derived.get(&f.name) {
+                Some(list) => list.clone(),
+                None => targets_of(doc.body.get(&f.name)),
+            };
+            crate::refs::reconcile(self, c, &id, &f.name, &[], &new)?;
+        }
+        Ok(id)
+    }
+
+    fn update_inner(&mut self, coll: &str, id: &str, input: Map<String, Value>) -> Result<()> {
+        let current = self.get(coll, id)?;
+        let mut merged = current.clone();
+        for (k, v) in input {
+            match (merged.get_mut(&k), v) {
+                (Some(Value::Object(old)), Value::Object(new)) if k != "_meta" => merge_dict(old, new),
+                (_, v) => {
+                    merged.insert(k, v);
+                }
+            }
+        }
+        self.replace_inner(coll, id, merged, true)
+    }
+
+    /// Makes the document equal to `full` (a materialized document: `_id`,
+    /// fields, derived lists, `_meta`), reconciling references.
+    fn replace_inner(&mut self, coll: &str, id: &str, mut full: Map<String, Value>, allow_same_meta: bool) -> Result<()> {
+        let (c, cid) = self.coll(coll)?;
+        let old = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
+        match full.shift_remove("_id") {
+            None => {}
+            Some(Value::String(s)) if s == id => {}
+            Some(_) => return Err(Error::bad("$._id", "_id cannot be changed")),
+        }
+        match full.shift_remove("_meta") {
+            None => {}
+            Some(m) if allow_same_meta && Some(&m) == old.body.get("_meta") => {}
+            Some(_) => return Err(Error::bad("$._meta", "_meta is maintained by the engine")),
+        }
+        let derived = take_derived(c, &mut full)?;
+        full.retain(|_, v| !v.is_null());
+        check_valid(c, &full)?;
+        let mut meta = old.body.get("_meta").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        if let Value::Object(m) = &mut meta {
+            m.insert("mtime".into(), Value::String(self.now.clone()));
+            m.insert("modified_by".into(), self.actor.clone());
+        }
+        full.insert("_meta".into(), meta);
+        let new = StoredDoc { docno: old.docno, body: full };
+        let mut old_targets = HashMap::new();
+        for (f, _) in c.ref_fields() {
+            old_targets.insert(f.name.clone(), read::ref_targets(self, c, id, &old, &f.name)?);
+        }
+        self.put(cid, c, id, Some(&old), &new)?;
+        for (f, _) in c.ref_fields() {
+            let new_t = match (f.is_stored(), derived.get(&f.name)) {
+                (true, _) => targets_of(new.body.get(&f.name)),
+                (false, Some(list)) => list.clone(),
+                (false, None) => continue,
+            };
+            crate::refs::reconcile(self, c, id, &f.name, &old_targets[&f.name], &new_t)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a document's stored row, keeping `DOCNOS`, `INDEX` and `REFS`
+    /// in step with the change from `old` to `new`.
+    pub(crate) fn put(&mut self, cid: u32, c: &Collection, id: &str, old: Option<&StoredDoc>, new: &StoredDoc) -> Result<()> {
+        self.docs.insert((cid, id), codec::encode(new).as_slice())?;
+        if old.is_none() {
+            self.docnos.insert((cid, new.docno), id)?;
+        }
+        self.sync_derived(cid, c, id, old, Some(new))
+    }
+
+    /// Deletes a document's row and every index entry it owns.
+    pub(crate) fn remove(&mut self, cid: u32, c: &Collection, id: &str, old: &StoredDoc) -> Result<()> {
+        self.docs.remove((cid, id))?;
+        self.docnos.remove((cid, old.docno))?;
+        let state = self.state(cid)?;
+        state.count -= 1;
+        self.sync_derived(cid, c, id, Some(old), None)
+    }
+
+    fn sync_derived(&mut self, cid: u32, c: &Collection, id: &str, old: Option<&StoredDoc>, new: Option<&StoredDoc>) -> Result<()> {
+        for f in c.fields.iter() {
+            let ov = old.and_then(|d| d.body.get(&f.name));
+            let nv = new.and_then(|d| d.body.get(&f.name));
+            if old.is_some() && new.is_some() && ov == nv {
+                continue;
+            }
+            if f.index {
+                let ok = old.map(|d| keys::index_keys(cid, &f.name, &f.ty, ov, d.docno)).unwrap_or_default();
+                let nk = new.map(|d| keys::index_keys(cid, &f.name, &f.ty, nv, d.docno)).unwrap_or_default();
+                for k in ok.iter().filter(|k| !nk.contains(k)) {
+                    self.index.remove(k.as_slice())?;
+                }
+                for k in nk.iter().filter(|k| !ok.contains(k)) {
+                    self.index.insert(k.as_slice(), ())?;
+                }
+            }
+            if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
+                let tcid = self.store.coll_id(&spec.coll)?;
+                let ot = targets_of(ov);
+                let nt = targets_of(nv);
+                for t in ot.iter().filter(|t| !nt.contains(t)) {
+                    self.refs.remove((tcid, t.as_str(), cid, f.name.as_str(), id))?;
+                }
+                if let Some(n) = new {
+                    for t in nt.iter().filter(|t| !ot.contains(t)) {
+                        self.refs.insert((tcid, t.as_str(), cid, f.name.as_str(), id), n.docno)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every document changed as a partner must still have its required
+    /// references.
+    fn check_touched(&mut self) -> Result<()> {
+        let touched = std::mem::take(&mut self.touched);
+        for (coll, id) in touched {
+            let (c, cid) = self.coll(&coll)?;
+            let Some(doc) = read::load(self, cid, &id)? else { continue };
+            for (f, _) in c.ref_fields() {
+                if f.required && f.is_stored() && targets_of(doc.body.get(&f.name)).is_empty() {
+                    return Err(Error::RequiredRef { coll, id, field: f.name.clone() });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn not_found(coll: &str, id: &str) -> Error {
+    Error::NotFound { coll: coll.into(), id: id.into(), path: None }
+}
+
+/// The ids a stored reference value holds (a `ref` string or `refs` list).
+pub(crate) fn targets_of(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn check_valid(c: &Collection, body: &Map<String, Value>) -> Result<()> {
+    let errors = validate_document(c, body);
+    if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+}
+
+/// Takes the derived `refs` lists out of an input, validated as id lists.
+fn take_derived(c: &Collection, input: &mut Map<String, Value>) -> Result<HashMap<String, Vec<String>>> {
+    let mut out = HashMap::new();
+    for f in c.fields.iter().filter(|f| !f.is_stored()) {
+        if let Some(v) = input.shift_remove(&f.name) {
+            let v = if v.is_null() { Value::Array(Vec::new()) } else { v };
+            let errors = validate_value(f, &v, &format!("$.{}", f.name));
+            if !errors.is_empty() {
+                return Err(Error::Invalid(errors));
+            }
+            out.insert(f.name.clone(), targets_of(Some(&v)));
+        }
+    }
+    Ok(out)
+}
+
+fn merge_dict(old: &mut Map<String, Value>, new: Map<String, Value>) {
+    for (k, v) in new {
+        match (old.get_mut(&k), v) {
+            (Some(Value::Object(o)), Value::Object(n)) => merge_dict(o, n),
+            (_, Value::Null) => {
+                old.shift_remove(&k);
+            }
+            (_, v) => {
+                old.insert(k, v);
+            }
+        }
+    }
+}
+

@@ -1,0 +1,91 @@
+//! Shared helpers for the storage integration tests: a store on a real
+//! temporary file, JSON shorthands, and an audit assertion.
+#![allow(dead_code)]
+
+use refdb_storage::{Document, Schema, Store};
+use serde_json::{Value, json};
+
+pub struct TestDb {
+    pub store: Store,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn open(schema: Value) -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::from_json(&schema).expect("valid test schema");
+    let store = Store::open(dir.path().join("t.db"), Some(schema)).unwrap();
+    TestDb { store, dir }
+}
+
+pub fn doc(v: Value) -> Document {
+    v.as_object().expect("an object").clone()
+}
+
+pub fn assert_clean(store: &Store) {
+    let report = store.audit().unwrap();
+    assert!(report.is_clean(), "audit found: {:#?}", report.problems);
+}
+
+/// Every document of every collection, materialized: the visible state.
+pub fn dump(store: &Store) -> Vec<(String, Document)> {
+    let r = store.read().unwrap();
+    let mut out = Vec::new();
+    for c in store.schema().collections() {
+        for e in r.scan(&c.name, None).unwrap() {
+            let (id, d) = e.unwrap();
+            out.push((c.name.clone(), r.materialize(&c.name, &id, &d).unwrap()));
+        }
+    }
+    out
+}
+
+pub fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// authors → books → chapters (one-to-many pairs), tags ↔ posts
+/// (many-to-many), people ↔ passports (one-to-one), notes → people (one-way).
+pub fn library_schema() -> Value {
+    json!({
+        "app": "lib",
+        "collections": {
+            "authors": {"fields": {
+                "name": {"type": "string"},
+                "books": {"type": "refs", "coll": "books", "reverse": "author", "on_delete": "cascade"}
+            }},
+            "books": {"fields": {
+                "title": {"type": "string", "index": true},
+                "author": {"type": "ref", "coll": "authors", "reverse": "books", "required": true},
+                "chapters": {"type": "refs", "coll": "chapters", "reverse": "book", "on_delete": "must_be_empty"}
+            }},
+            "chapters": {"fields": {
+                "n": {"type": "int", "index": true},
+                "book": {"type": "ref", "coll": "books", "reverse": "chapters"}
+            }},
+            "tags": {"fields": {
+                "label": {"type": "string"},
+                "posts": {"type": "refs", "coll": "posts", "reverse": "tags", "on_delete": "unlink"}
+            }},
+            "posts": {"fields": {
+                "title": {"type": "string"},
+                "tags": {"type": "refs", "coll": "tags", "reverse": "posts", "on_delete": "unlink"}
+            }},
+            "people": {"fields": {
+                "name": {"type": "string"},
+                "passport": {"type": "ref", "coll": "passports", "reverse": "owner"}
+            }},
+            "passports": {"fields": {
+                "number": {"type": "string"},
+                "owner": {"type": "ref", "coll": "people", "reverse": "passport", "required": false}
+            }},
+            "notes": {"fields": {
+                "text": {"type": "string"},
+                "about": {"type": "ref", "coll": "people", "on_delete": "cascade"}
+            }}
+        }
+    })
+}
