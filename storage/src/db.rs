@@ -5,6 +5,7 @@
 //! changes while the store is open (a new schema is applied at open, in one
 //! transaction, by [`crate::migrate`]).
 
+use crate::changes::CommitObserver;
 use crate::error::{Error, Result};
 use crate::ids::IdGenerator;
 use crate::read::ReadTxn;
@@ -17,7 +18,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 /// Per-collection counters kept in [`COLLS`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -41,7 +42,14 @@ pub struct Store {
     schema: Arc<Schema>,
     pub(crate) catalog: Catalog,
     pub(crate) ids: Mutex<IdGenerator>,
+    observers: RwLock<Vec<Arc<dyn CommitObserver>>>,
+    /// Held for writing around each commit and its observers; see [`Store::gate`].
+    gate: RwLock<()>,
 }
+
+/// While held, no commit happens: a snapshot taken under it agrees with
+/// every [`CommitObserver`]'s derived state.
+pub struct Gate<'a>(#[allow(dead_code)] RwLockReadGuard<'a, ()>);
 
 /// Options for [`Store::open_with`].
 #[derive(Debug, Clone)]
@@ -151,7 +159,21 @@ impl Store {
             schema: Arc::new(schema),
             catalog,
             ids: Mutex::new(ids),
+            observers: RwLock::new(Vec::new()),
+            gate: RwLock::new(()),
         })
+    }
+
+    /// Registers a derived index to tell about every later commit.
+    pub fn observe(&self, observer: Arc<dyn CommitObserver>) {
+        self.observers.write().unwrap_or_else(|e| e.into_inner()).push(observer);
+    }
+
+    /// Holds off commits; take it before [`Store::read`] when a snapshot
+    /// must agree with derived indexes. Never hold it while writing from
+    /// the same thread.
+    pub fn gate(&self) -> Gate<'_> {
+        Gate(self.gate.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn schema(&self) -> &Arc<Schema> {
@@ -182,13 +204,18 @@ impl Store {
     /// [`Store::write`] with `_meta.created_by`/`modified_by` set to `actor`.
     pub fn write_as<R>(&self, actor: &Actor, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
         let txn = self.db.begin_write()?;
-        let result = {
+        let (result, changes) = {
             let mut tx = Tx::open(self, &txn, actor)?;
             let r = f(&mut tx)?;
-            tx.finish()?;
-            r
+            (r, tx.finish()?)
         };
+        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
         txn.commit()?;
+        if !changes.is_empty() {
+            for o in self.observers.read().unwrap_or_else(|e| e.into_inner()).iter() {
+                o.committed(&changes);
+            }
+        }
         Ok(result)
     }
 

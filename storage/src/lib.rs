@@ -15,6 +15,7 @@
 //! writing through [`Tx`] inside [`Store::write`].
 
 pub mod audit;
+mod changes;
 mod codec;
 pub mod db;
 mod delete;
@@ -30,8 +31,9 @@ pub mod tables;
 pub mod write;
 
 pub use audit::AuditReport;
+pub use changes::{Change, CommitObserver};
 pub use codec::StoredDoc;
-pub use db::{CollState, OpenOptions, Store};
+pub use db::{CollState, Gate, OpenOptions, Store};
 pub use delete::{DeletePlan, Unlink};
 pub use error::{Error, Invalid, Referrer, Result};
 pub use read::{Document, ReadTxn};

@@ -28,7 +28,6 @@
 //!   an object name the member `"0"` / `"-"`; selectors behave the same way.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use serde_json::{Map, Number, Value};
 
@@ -120,20 +119,16 @@ impl PatchOp {
 
     /// `replace $.a` / `move $.a to $.b`, for error messages.
     fn describe(&self) -> String {
+        let (name, path) = (self.name(), format_path(self.path()));
         match self.from() {
-            Some(from) => format!(
-                "{} {} to {}",
-                self.name(),
-                format_path(from),
-                format_path(self.path())
-            ),
-            None => format!("{} {}", self.name(), format_path(self.path())),
+            Some(from) => format!("{name} {} to {path}", format_path(from)),
+            None => format!("{name} {path}"),
         }
     }
 }
 
-/// What went wrong; the HTTP layer maps every kind to a 400 except
-/// `Forbidden` (like backo's rights error on `_id`/`_meta`).
+/// What went wrong. All but `Forbidden` are plain client errors (400);
+/// `Forbidden` is what backo reports as a rights error (403) on `_id`/`_meta`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PatchErrorKind {
     /// Malformed patch body, or a patch refdb refuses to run (limits, a
@@ -193,15 +188,7 @@ pub fn parse_patch(body: &Value) -> Result<Vec<PatchOp>, PatchError> {
     match body {
         Value::Object(_) => Ok(vec![parse_op(body, "$")?]),
         Value::Array(items) => {
-            if items.len() > MAX_OPS {
-                return Err(bad(
-                    "$",
-                    format!(
-                        "a patch holds at most {MAX_OPS} operations, this one has {}",
-                        items.len()
-                    ),
-                ));
-            }
+            check_op_count(items.len())?;
             items
                 .iter()
                 .enumerate()
@@ -215,14 +202,21 @@ pub fn parse_patch(body: &Value) -> Result<Vec<PatchOp>, PatchError> {
     }
 }
 
+fn check_op_count(count: usize) -> Result<(), PatchError> {
+    if count > MAX_OPS {
+        let why = format!("a patch holds at most {MAX_OPS} operations, this one has {count}");
+        return Err(bad("$", why));
+    }
+    Ok(())
+}
+
 /// Parses one operation found at `at` in the body. Members other than
 /// `op`/`path`/`value`/`from` are ignored, as RFC 6902 §4 requires.
 fn parse_op(item: &Value, at: &str) -> Result<PatchOp, PatchError> {
     let Value::Object(obj) = item else {
-        return Err(bad(
-            at,
-            r#"an operation must be an object such as {"op": "add", "path": "$.a", "value": 1}"#,
-        ));
+        let why =
+            r#"an operation must be an object such as {"op": "add", "path": "$.a", "value": 1}"#;
+        return Err(bad(at, why));
     };
     let op = match obj.get("op") {
         Some(Value::String(op)) => op.as_str(),
@@ -231,15 +225,11 @@ fn parse_op(item: &Value, at: &str) -> Result<PatchOp, PatchError> {
     };
     // Validate `op` before the other members so a typo is reported as such.
     if !matches!(op, "test" | "add" | "remove" | "replace" | "move" | "copy") {
-        return Err(bad(
-            format!("{at}.op"),
-            format!(
-                "unknown operation {}; expected test, add, remove, replace, move or copy",
-                shorten(op)
-            ),
-        ));
+        let expected = "expected test, add, remove, replace, move or copy";
+        let why = format!("unknown operation {}; {expected}", shorten(op));
+        return Err(bad(format!("{at}.op"), why));
     }
-    let path = |member: &str| -> Result<Vec<PathSeg>, PatchError> {
+    let read_path = |member: &str| -> Result<Vec<PathSeg>, PatchError> {
         let here = format!("{at}.{member}");
         match obj.get(member) {
             Some(Value::String(text)) => parse_path(text)
@@ -251,39 +241,27 @@ fn parse_op(item: &Value, at: &str) -> Result<PatchOp, PatchError> {
             )),
         }
     };
-    let value = || -> Result<Value, PatchError> {
+    // Members are checked in this order: `from`, `path`, `value`.
+    let from = match op {
+        "move" | "copy" => read_path("from")?,
+        _ => Vec::new(),
+    };
+    let path = read_path("path")?;
+    let value = match (op, obj.get("value")) {
+        ("test" | "add" | "replace", None) => {
+            let why = format!("missing member `value` (`{op}` needs it)");
+            return Err(bad(format!("{at}.value"), why));
+        }
         // `"value": null` is present; only an absent member is an error.
-        obj.get("value").cloned().ok_or_else(|| {
-            bad(
-                format!("{at}.value"),
-                format!("missing member `value` (`{op}` needs it)"),
-            )
-        })
+        (_, value) => value.cloned().unwrap_or(Value::Null),
     };
     Ok(match op {
-        "test" => PatchOp::Test {
-            path: path("path")?,
-            value: value()?,
-        },
-        "add" => PatchOp::Add {
-            path: path("path")?,
-            value: value()?,
-        },
-        "remove" => PatchOp::Remove {
-            path: path("path")?,
-        },
-        "replace" => PatchOp::Replace {
-            path: path("path")?,
-            value: value()?,
-        },
-        "move" => PatchOp::Move {
-            from: path("from")?,
-            path: path("path")?,
-        },
-        _ => PatchOp::Copy {
-            from: path("from")?,
-            path: path("path")?,
-        },
+        "test" => PatchOp::Test { path, value },
+        "add" => PatchOp::Add { path, value },
+        "remove" => PatchOp::Remove { path },
+        "replace" => PatchOp::Replace { path, value },
+        "move" => PatchOp::Move { from, path },
+        _ => PatchOp::Copy { from, path },
     })
 }
 
@@ -331,9 +309,8 @@ fn parse_selector(rest: &str) -> Result<Vec<PathSeg>, String> {
             }
             if name == "*" {
                 // A patch targets one node; say so rather than treat `*` as a name.
-                return Err(
-                    r#"wildcards are not supported; write ["*"] for a member named *"#.into(),
-                );
+                let why = r#"wildcards are not supported; write ["*"] for a member named *"#;
+                return Err(why.into());
             }
             segs.push(PathSeg::Key(name.to_owned()));
             i = name_end;
@@ -355,15 +332,11 @@ fn parse_selector(rest: &str) -> Result<Vec<PathSeg>, String> {
                 let seg = if inner == "-" {
                     PathSeg::End
                 } else if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit()) {
-                    PathSeg::Index(
-                        inner
-                            .parse()
-                            .map_err(|_| format!("index too large at offset {}", at + 1))?,
-                    )
+                    let too_large = |_| format!("index too large at offset {}", at + 1);
+                    PathSeg::Index(inner.parse().map_err(too_large)?)
                 } else {
-                    return Err(format!(
-                        r#"expected an index, `-` or a "quoted" member name inside `[` at offset {at}"#
-                    ));
+                    let expected = r#"expected an index, `-` or a "quoted" member name"#;
+                    return Err(format!("{expected} inside `[` at offset {at}"));
                 };
                 (seg, close)
             };
@@ -440,32 +413,20 @@ fn pointer_token(name: String) -> PathSeg {
 pub fn format_path(segs: &[PathSeg]) -> String {
     let mut out = String::from("$");
     for seg in segs {
-        match seg {
-            PathSeg::Key(key) if is_plain_name(key) => {
-                out.push('.');
-                out.push_str(key);
-            }
-            PathSeg::Key(key) => {
-                out.push('[');
-                out.push_str(&quote(key));
-                out.push(']');
-            }
-            PathSeg::Index(index) => {
-                let _ = write!(out, "[{index}]");
-            }
-            PathSeg::End => out.push_str("[-]"),
-        }
+        out.push_str(&match seg {
+            PathSeg::Key(key) if is_plain_name(key) => format!(".{key}"),
+            PathSeg::Key(key) => format!("[{}]", quote(key)),
+            PathSeg::Index(index) => format!("[{index}]"),
+            PathSeg::End => "[-]".to_owned(),
+        });
     }
     out
 }
 
 /// Names that read back unchanged after a `.` (the parser stops at `.[]`).
 fn is_plain_name(key: &str) -> bool {
-    !key.is_empty()
-        && key != "*"
-        && key
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    let plain = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    !key.is_empty() && key != "*" && key.chars().all(plain)
 }
 
 // --------------------------------------------------------------- applying --
@@ -476,15 +437,7 @@ pub fn apply_patch(
     doc: &Map<String, Value>,
     ops: &[PatchOp],
 ) -> Result<Map<String, Value>, PatchError> {
-    if ops.len() > MAX_OPS {
-        return Err(bad(
-            "$",
-            format!(
-                "a patch holds at most {MAX_OPS} operations, this one has {}",
-                ops.len()
-            ),
-        ));
-    }
+    check_op_count(ops.len())?;
     let mut root = Value::Object(doc.clone());
     let mut state = State {
         depth_bound: measure_depth(&root),
@@ -498,12 +451,8 @@ pub fn apply_patch(
     }
     match root {
         Value::Object(map) => Ok(map),
-        // Unreachable: every root write is refused above; kept panic-free.
-        _ => Err(error(
-            PatchErrorKind::Forbidden,
-            "$",
-            "the document root must stay an object",
-        )),
+        // Unreachable: every root write is refused; kept panic-free.
+        _ => Err(root_forbidden()),
     }
 }
 
@@ -525,22 +474,15 @@ impl State {
             check_engine_fields(from)?;
         }
         if !matches!(op, PatchOp::Test { .. }) && (op.path().is_empty() || op.from() == Some(&[])) {
-            return Err(error(
-                PatchErrorKind::Forbidden,
-                "$",
-                "the whole document cannot be written, moved or copied (it holds `_id` and `_meta`, which the engine maintains); patch its fields instead",
-            ));
+            return Err(root_forbidden());
         }
         match op {
             PatchOp::Test { path, value } => {
                 let target = locate(root, path)?;
                 // Lenient: a missing member reads as null (see module docs).
                 if !json_eq(target.get(true)?, value) {
-                    return Err(error(
-                        PatchErrorKind::TestFailed,
-                        target.at,
-                        "the value differs from the expected one",
-                    ));
+                    let why = "the value differs from the expected one";
+                    return Err(error(PatchErrorKind::TestFailed, target.at(), why));
                 }
             }
             PatchOp::Add { path, value } => {
@@ -569,7 +511,14 @@ impl State {
                     ));
                 }
                 let value = locate(root, from)?.remove()?;
-                let depth = self.moved_depth(from, path, &value)?;
+                // The document bound usually proves the value shallow enough;
+                // measuring walks it, so that is charged like a copy.
+                let bound = self.depth_bound.saturating_sub(from.len());
+                let depth = if path.len().saturating_add(bound) <= MAX_DEPTH {
+                    bound
+                } else {
+                    self.charge(&value, path)?.depth
+                };
                 let target = locate(root, path)?;
                 self.note_depth(path, depth)?;
                 target.add(value)?;
@@ -588,32 +537,12 @@ impl State {
         Ok(())
     }
 
-    /// Depth of a value moved from `from` to `path`. The document bound
-    /// usually proves it shallow enough; otherwise it is measured, which walks
-    /// the value and so is charged to the copy budget like a copy.
-    fn moved_depth(
-        &mut self,
-        from: &[PathSeg],
-        path: &[PathSeg],
-        value: &Value,
-    ) -> Result<usize, PatchError> {
-        let bound = self.depth_bound.saturating_sub(from.len());
-        if path.len().saturating_add(bound) <= MAX_DEPTH {
-            return Ok(bound);
-        }
-        let size = self.charge(value, path)?;
-        Ok(size.depth)
-    }
-
     /// Measures `value` against the remaining copy budget and spends it.
     fn charge(&mut self, value: &Value, at: &[PathSeg]) -> Result<Size, PatchError> {
         let Some(size) = measure(value, self.copy_budget) else {
-            return Err(bad(
-                format_path(at),
-                format!(
-                    "the patch copies more than {MAX_COPY_WEIGHT} units of data (nodes plus string bytes)"
-                ),
-            ));
+            let why =
+                format!("the patch copies more than {MAX_COPY_WEIGHT} units (nodes and bytes)");
+            return Err(bad(format_path(at), why));
         };
         self.copy_budget -= size.weight;
         Ok(size)
@@ -624,12 +553,10 @@ impl State {
     fn note_depth(&mut self, path: &[PathSeg], depth: usize) -> Result<(), PatchError> {
         let total = path.len().saturating_add(depth);
         if total > MAX_DEPTH {
-            return Err(bad(
-                format_path(path),
-                format!(
-                    "the document would nest {total} levels deep; at most {MAX_DEPTH} are allowed"
-                ),
-            ));
+            let why = format!(
+                "the document would nest {total} levels deep; at most {MAX_DEPTH} are allowed"
+            );
+            return Err(bad(format_path(path), why));
         }
         self.depth_bound = self.depth_bound.max(total);
         Ok(())
@@ -641,11 +568,8 @@ fn check_engine_fields(path: &[PathSeg]) -> Result<(), PatchError> {
     if let Some(PathSeg::Key(name)) = path.first()
         && (name == "_id" || name == "_meta")
     {
-        return Err(error(
-            PatchErrorKind::Forbidden,
-            format_path(path),
-            format!("`{name}` is maintained by the engine and cannot be patched"),
-        ));
+        let why = format!("`{name}` is maintained by the engine and cannot be patched");
+        return Err(error(PatchErrorKind::Forbidden, format_path(path), why));
     }
     Ok(())
 }
@@ -677,76 +601,91 @@ enum Slot<'a> {
     Root(&'a mut Value),
 }
 
-/// A slot plus its path (as resolved in this document) for error messages.
+/// A slot plus its path as resolved in this document (an index on an object
+/// is a member name), so error paths are the ones the client sees.
 struct Located<'a> {
     slot: Slot<'a>,
-    at: String,
+    resolved: Vec<PathSeg>,
+}
+
+/// What a node is, captured before borrowing into it, for error messages.
+#[derive(Clone, Copy)]
+enum Shape {
+    Object,
+    Array(usize),
+    Scalar(&'static str),
+}
+
+impl Shape {
+    fn of(node: &Value) -> Shape {
+        match node {
+            Value::Object(_) => Shape::Object,
+            Value::Array(items) => Shape::Array(items.len()),
+            Value::Null => Shape::Scalar("null"),
+            Value::Bool(_) => Shape::Scalar("a boolean"),
+            Value::Number(_) => Shape::Scalar("a number"),
+            Value::String(_) => Shape::Scalar("a string"),
+        }
+    }
+}
+
+/// The refusal of any operation but `test` on the document root.
+fn root_forbidden() -> PatchError {
+    let why = "the whole document cannot be written, moved or copied (it holds `_id` and `_meta`, which the engine maintains); patch its fields instead";
+    error(PatchErrorKind::Forbidden, "$", why)
+}
+
+/// The NoSuchPath error for the last of `resolved`, whose parent has `shape`.
+/// Formatting only on error keeps walking a long path linear.
+fn missing(shape: Shape, resolved: &[PathSeg]) -> PatchError {
+    let Some((seg, parent)) = resolved.split_last() else {
+        return root_forbidden(); // the root always exists; it is only refused
+    };
+    let parent = format_path(parent);
+    let why = match (shape, seg) {
+        (Shape::Object, seg) => format!("{parent} has no member {}", quote(&member_name(seg))),
+        (Shape::Array(len), PathSeg::Index(i)) => {
+            format!("{parent} has {len} elements, none at index {i}")
+        }
+        (Shape::Array(_), PathSeg::End) => {
+            format!("`-` names no element of {parent}; it only appends (add, move, copy)")
+        }
+        (Shape::Array(_), PathSeg::Key(key)) => {
+            format!("{parent} is an array; {} is not an index", quote(key))
+        }
+        (Shape::Scalar(kind), _) => format!("{parent} is {kind}, which has no members or elements"),
+    };
+    no_such(format_path(resolved), why)
 }
 
 /// Walks `path` from `root` (iteratively) to the slot of its last segment.
 /// Every segment but the last must name an existing node.
 fn locate<'a>(root: &'a mut Value, path: &[PathSeg]) -> Result<Located<'a>, PatchError> {
-    let Some((last, parents)) = path.split_last() else {
-        return Ok(Located {
-            slot: Slot::Root(root),
-            at: "$".into(),
-        });
-    };
-    // Segments as they resolve here (an index on an object is a name), so the
-    // error path is the one the client would see in the document.
     let mut resolved = Vec::with_capacity(path.len());
+    let Some((last, parents)) = path.split_last() else {
+        let slot = Slot::Root(root);
+        return Ok(Located { slot, resolved });
+    };
     let mut node = root;
     for seg in parents {
+        let shape = Shape::of(node);
         resolved.push(resolve(node, seg));
-        node = match node {
-            Value::Object(map) => {
-                let name = member_name(seg);
-                match map.get_mut(name.as_ref()) {
-                    Some(child) => child,
-                    None => {
-                        let why =
-                            format!("{} has no member {}", parent_of(&resolved), quote(&name));
-                        return Err(no_such(format_path(&resolved), why));
-                    }
-                }
-            }
-            Value::Array(items) => match seg {
-                PathSeg::Index(index) if *index < items.len() => &mut items[*index],
-                _ => {
-                    let why = element_missing(&parent_of(&resolved), seg, items.len());
-                    return Err(no_such(format_path(&resolved), why));
-                }
-            },
-            scalar => {
-                let why = not_a_container(&parent_of(&resolved), scalar);
-                return Err(no_such(format_path(&resolved), why));
-            }
+        let child = match (node, seg) {
+            (Value::Object(map), seg) => map.get_mut(member_name(seg).as_ref()),
+            (Value::Array(items), PathSeg::Index(index)) => items.get_mut(*index),
+            _ => None,
         };
+        node = child.ok_or_else(|| missing(shape, &resolved))?;
     }
+    let shape = Shape::of(node);
     resolved.push(resolve(node, last));
-    let at = format_path(&resolved);
-    let slot = match node {
-        Value::Object(map) => Slot::Member(map, member_name(last).into_owned()),
-        Value::Array(items) => match last {
-            PathSeg::Index(index) => Slot::Element(items, *index),
-            PathSeg::End => Slot::Append(items),
-            PathSeg::Key(_) => {
-                let why = element_missing(&parent_of(&resolved), last, items.len());
-                return Err(no_such(at, why));
-            }
-        },
-        scalar => {
-            let why = not_a_container(&parent_of(&resolved), scalar);
-            return Err(no_such(at, why));
-        }
+    let slot = match (node, last) {
+        (Value::Object(map), seg) => Slot::Member(map, member_name(seg).into_owned()),
+        (Value::Array(items), PathSeg::Index(index)) => Slot::Element(items, *index),
+        (Value::Array(items), PathSeg::End) => Slot::Append(items),
+        _ => return Err(missing(shape, &resolved)),
     };
-    Ok(Located { slot, at })
-}
-
-/// Formatted path of the parent of the last resolved segment. Formatting
-/// only on error keeps walking a long path linear.
-fn parent_of(resolved: &[PathSeg]) -> String {
-    format_path(&resolved[..resolved.len().saturating_sub(1)])
+    Ok(Located { slot, resolved })
 }
 
 /// A segment as it applies to `node` (names on objects, as-is otherwise).
@@ -757,98 +696,61 @@ fn resolve(node: &Value, seg: &PathSeg) -> PathSeg {
     }
 }
 
-fn element_missing(array_path: &str, seg: &PathSeg, len: usize) -> String {
-    match seg {
-        PathSeg::Index(index) => format!("{array_path} has {len} elements, none at index {index}"),
-        PathSeg::End => {
-            format!("`-` names no element of {array_path}; it only appends (add, move, copy)")
-        }
-        PathSeg::Key(key) => format!("{array_path} is an array; {} is not an index", quote(key)),
+impl Located<'_> {
+    fn at(&self) -> String {
+        format_path(&self.resolved)
     }
-}
 
-fn not_a_container(path: &str, scalar: &Value) -> String {
-    let kind = match scalar {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) | Value::Object(_) => "a container",
-    };
-    format!("{path} is {kind}, which has no members or elements")
-}
+    /// The error for a slot that names nothing (or may not be written).
+    fn absent(&self) -> PatchError {
+        let shape = match &self.slot {
+            Slot::Member(..) | Slot::Root(_) => Shape::Object,
+            Slot::Element(items, _) | Slot::Append(items) => Shape::Array(items.len()),
+        };
+        missing(shape, &self.resolved)
+    }
 
-impl<'a> Located<'a> {
     /// The value in the slot; with `lenient`, a missing member reads as null.
     fn get(&self, lenient: bool) -> Result<&Value, PatchError> {
-        match &self.slot {
-            Slot::Member(map, name) => match map.get(name) {
-                Some(value) => Ok(value),
-                None if lenient => Ok(&NULL),
-                None => Err(no_such(&self.at, "no such member")),
-            },
-            Slot::Element(items, index) => items.get(*index).ok_or_else(|| {
-                no_such(&self.at, format!("the array has {} elements", items.len()))
-            }),
-            Slot::Append(_) => Err(no_such(&self.at, "`-` names no element; it only appends")),
-            Slot::Root(value) => Ok(value),
-        }
+        let found = match &self.slot {
+            Slot::Member(map, name) => map.get(name).or(if lenient { Some(&NULL) } else { None }),
+            Slot::Element(items, index) => items.get(*index),
+            Slot::Append(_) => None,
+            Slot::Root(value) => Some(&**value),
+        };
+        found.ok_or_else(|| self.absent())
     }
 
-    /// RFC 6902 `add`: set a member, insert before an index, or append.
+    /// RFC 6902 `add`: set a member, insert before an index (or at the end),
+    /// or append.
     fn add(self, value: Value) -> Result<(), PatchError> {
         match self.slot {
-            Slot::Member(map, name) => {
-                map.insert(name, value);
-            }
+            Slot::Member(map, name) => drop(map.insert(name, value)),
             Slot::Element(items, index) if index <= items.len() => items.insert(index, value),
-            Slot::Element(items, _) => {
-                return Err(no_such(
-                    self.at,
-                    format!("past the end: the array has {} elements", items.len()),
-                ));
-            }
             Slot::Append(items) => items.push(value),
-            Slot::Root(root) => *root = value,
+            _ => return Err(self.absent()),
         }
         Ok(())
     }
 
     /// RFC 6902 `remove`; returns the removed value (for `move`).
-    fn remove(self) -> Result<Value, PatchError> {
-        match self.slot {
+    fn remove(mut self) -> Result<Value, PatchError> {
+        let removed = match &mut self.slot {
             // shift_remove keeps the other members in their order.
-            Slot::Member(map, name) => map
-                .shift_remove(&name)
-                .ok_or_else(|| no_such(self.at, "no such member")),
-            Slot::Element(items, index) if index < items.len() => Ok(items.remove(index)),
-            Slot::Element(items, _) => Err(no_such(
-                self.at,
-                format!("the array has {} elements", items.len()),
-            )),
-            Slot::Append(_) => Err(no_such(self.at, "`-` names no element; it only appends")),
-            Slot::Root(root) => Ok(std::mem::take(root)),
-        }
+            Slot::Member(map, name) => map.shift_remove(name.as_str()),
+            Slot::Element(items, index) if *index < items.len() => Some(items.remove(*index)),
+            _ => None,
+        };
+        removed.ok_or_else(|| self.absent())
     }
 
     /// RFC 6902 `replace`, except that a missing member counts as present
     /// (null) and is set (see module docs).
     fn replace(self, value: Value) -> Result<(), PatchError> {
         match self.slot {
-            Slot::Member(map, name) => {
-                map.insert(name, value);
-            }
+            Slot::Member(map, name) => drop(map.insert(name, value)),
             Slot::Element(items, index) if index < items.len() => items[index] = value,
-            Slot::Element(items, _) => {
-                return Err(no_such(
-                    self.at,
-                    format!("the array has {} elements", items.len()),
-                ));
-            }
-            Slot::Append(_) => {
-                return Err(no_such(self.at, "`-` names no element; it only appends"));
-            }
-            Slot::Root(root) => *root = value,
+            _ => return Err(self.absent()),
         }
         Ok(())
     }
@@ -863,34 +765,31 @@ struct Size {
 
 /// Measures `value` iteratively; `None` as soon as the weight exceeds `limit`.
 fn measure(value: &Value, limit: usize) -> Option<Size> {
-    let mut size = Size {
-        weight: 0,
-        depth: 0,
-    };
+    let (mut weight, mut depth) = (0usize, 0usize);
     // (value, number of containers around it)
     let mut stack = vec![(value, 0usize)];
     while let Some((value, outer)) = stack.pop() {
-        size.weight = size.weight.saturating_add(1);
+        weight = weight.saturating_add(1);
         match value {
-            Value::String(text) => size.weight = size.weight.saturating_add(text.len()),
+            Value::String(text) => weight = weight.saturating_add(text.len()),
             Value::Array(items) => {
-                size.depth = size.depth.max(outer + 1);
+                depth = depth.max(outer + 1);
                 stack.extend(items.iter().map(|item| (item, outer + 1)));
             }
             Value::Object(map) => {
-                size.depth = size.depth.max(outer + 1);
+                depth = depth.max(outer + 1);
                 for (name, item) in map {
-                    size.weight = size.weight.saturating_add(name.len());
+                    weight = weight.saturating_add(name.len());
                     stack.push((item, outer + 1));
                 }
             }
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
-        if size.weight > limit {
+        if weight > limit {
             return None;
         }
     }
-    Some(size)
+    Some(Size { weight, depth })
 }
 
 /// Nesting depth of `value` (see [`Size`]).

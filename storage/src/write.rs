@@ -10,6 +10,7 @@
 //!   refuses to commit it), so a failed operation, cascade or batch leaves
 //!   nothing behind even if the caller ignores the error.
 
+use crate::changes::Change;
 use crate::codec::{self, StoredDoc};
 use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
@@ -60,6 +61,8 @@ pub struct Tx<'t> {
     /// Documents changed as partners of the current operation, checked for
     /// required references before it returns.
     pub(crate) touched: BTreeSet<(String, String)>,
+    /// Every document change so far, for [`crate::CommitObserver`]s.
+    changes: Vec<Change>,
 }
 
 impl<'t> Tables for Tx<'t> {
@@ -115,11 +118,13 @@ impl<'t> Tx<'t> {
             states: HashMap::new(),
             poisoned: false,
             touched: BTreeSet::new(),
+            changes: Vec::new(),
         })
     }
 
-    /// Writes the cached counters; refuses a poisoned transaction.
-    pub(crate) fn finish(&mut self) -> Result<()> {
+    /// Writes the cached counters and hands out the changes; refuses a
+    /// poisoned transaction.
+    pub(crate) fn finish(&mut self) -> Result<Vec<Change>> {
         if self.poisoned {
             return Err(Error::Aborted);
         }
@@ -127,7 +132,7 @@ impl<'t> Tx<'t> {
             self.colls
                 .insert(cid, rmp_serde::to_vec(&state).expect("encodable").as_slice())?;
         }
-        Ok(())
+        Ok(std::mem::take(&mut self.changes))
     }
 
     /// Runs one operation, poisoning the transaction if it fails.
@@ -345,6 +350,7 @@ impl<'t> Tx<'t> {
         if old.is_none() {
             self.docnos.insert((cid, new.docno), id)?;
         }
+        self.record(c, id, new.docno, old, Some(new));
         self.sync_derived(cid, c, id, old, Some(new))
     }
 
@@ -354,7 +360,23 @@ impl<'t> Tx<'t> {
         self.docnos.remove((cid, old.docno))?;
         let state = self.state(cid)?;
         state.count -= 1;
+        self.record(c, id, old.docno, Some(old), None);
         self.sync_derived(cid, c, id, Some(old), None)
+    }
+
+    fn record(&mut self, c: &Collection, id: &str, docno: u32, old: Option<&StoredDoc>, new: Option<&StoredDoc>) {
+        let pick = |d: &StoredDoc| -> Map<String, Value> {
+            c.fields
+                .iter()
+                .filter(|f| f.index || f.search)
+                .filter_map(|f| Some((f.name.clone(), d.body.get(&f.name)?.clone())))
+                .collect()
+        };
+        let (old, new) = (old.map(pick), new.map(pick));
+        if old.is_some() && new.is_some() && old == new {
+            return;
+        }
+        self.changes.push(Change { coll: c.name.clone(), id: id.to_string(), docno, old, new });
     }
 
     fn sync_derived(&mut self, cid: u32, c: &Collection, id: &str, old: Option<&StoredDoc>, new: Option<&StoredDoc>) -> Result<()> {

@@ -363,7 +363,7 @@ fn missing_members_read_as_null_for_test_and_replace() {
         &e,
         PatchErrorKind::NoSuchPath,
         "$.list[1]",
-        "the array has 1 elements",
+        "$.list has 1 elements, none at index 1",
     );
     let e = fails(
         doc,
@@ -425,7 +425,7 @@ fn add_sets_members_inserts_and_appends() {
         &e,
         PatchErrorKind::NoSuchPath,
         "$.tags[5]",
-        "past the end: the array has 2 elements",
+        "$.tags has 2 elements, none at index 5",
     );
     assert!(
         e.message.starts_with("operation $[0] (add $.tags[5]): "),
@@ -477,13 +477,18 @@ fn remove_deletes_members_and_elements() {
     assert_eq!(keys, ["a", "c", "e"]);
 
     let e = fails(doc.clone(), json!({"op": "remove", "path": "$.zz"}));
-    assert_err(&e, PatchErrorKind::NoSuchPath, "$.zz", "no such member");
+    assert_err(
+        &e,
+        PatchErrorKind::NoSuchPath,
+        "$.zz",
+        "$ has no member \"zz\"",
+    );
     let e = fails(doc.clone(), json!({"op": "remove", "path": "$.c.d[3]"}));
     assert_err(
         &e,
         PatchErrorKind::NoSuchPath,
         "$.c.d[3]",
-        "the array has 3 elements",
+        "$.c.d has 3 elements, none at index 3",
     );
     let e = fails(doc, json!({"op": "remove", "path": "$.c.d[-]"}));
     assert_err(
@@ -552,7 +557,7 @@ fn move_follows_rfc_6902() {
         doc.clone(),
         json!({"op": "move", "from": "$.x", "path": "$.x"}),
     );
-    assert_err(&e, PatchErrorKind::NoSuchPath, "$.x", "no such member");
+    assert_err(&e, PatchErrorKind::NoSuchPath, "$.x", "has no member");
     let e = fails(
         doc.clone(),
         json!({"op": "move", "from": "$.a", "path": "$.a.b.c"}),
@@ -572,9 +577,14 @@ fn move_follows_rfc_6902() {
         doc.clone(),
         json!({"op": "move", "from": "$.nope", "path": "$.b"}),
     );
-    assert_err(&e, PatchErrorKind::NoSuchPath, "$.nope", "no such member");
+    assert_err(&e, PatchErrorKind::NoSuchPath, "$.nope", "has no member");
     let e = fails(doc, json!({"op": "move", "from": "$.c", "path": "$.l[9]"}));
-    assert_err(&e, PatchErrorKind::NoSuchPath, "$.l[9]", "past the end");
+    assert_err(
+        &e,
+        PatchErrorKind::NoSuchPath,
+        "$.l[9]",
+        "has 3 elements, none at index 9",
+    );
 }
 
 #[test]
@@ -603,7 +613,12 @@ fn copy_follows_rfc_6902() {
         json!([1, 0])
     );
     let e = fails(doc, json!({"op": "copy", "from": "$.a.c", "path": "$.d"}));
-    assert_err(&e, PatchErrorKind::NoSuchPath, "$.a.c", "no such member");
+    assert_err(
+        &e,
+        PatchErrorKind::NoSuchPath,
+        "$.a.c",
+        "$.a has no member \"c\"",
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@
 
 mod load;
 pub mod validate;
+pub mod views;
 
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
