@@ -69,7 +69,10 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
             }
             last_docno = Some(doc.docno);
             if doc.docno >= state.next_docno {
-                problem(format!("{}/{id}: docno {} not below next_docno {}", c.name, doc.docno, state.next_docno));
+                problem(format!(
+                    "{}/{id}: docno {} not below next_docno {}",
+                    c.name, doc.docno, state.next_docno
+                ));
             }
             match r.docnos().get((cid, doc.docno))? {
                 Some(v) if v.value() == id => {}
@@ -89,7 +92,13 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
             }
             for f in c.fields.iter() {
                 if f.index {
-                    expected_index.extend(keys::index_keys(cid, &f.name, &f.ty, body.get(&f.name), doc.docno));
+                    expected_index.extend(keys::index_keys(
+                        cid,
+                        &f.name,
+                        &f.ty,
+                        body.get(&f.name),
+                        doc.docno,
+                    ));
                 }
                 if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
                     let tcid = store.coll_id(&spec.coll)?;
@@ -102,14 +111,23 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
         }
         documents += count;
         if count != state.count {
-            problem(format!("{}: counter says {} documents, {count} stored", c.name, state.count));
+            problem(format!(
+                "{}: counter says {} documents, {count} stored",
+                c.name, state.count
+            ));
         }
         if state.ordered && !ordered {
-            problem(format!("{}: marked ordered but docno order differs from _id order", c.name));
+            problem(format!(
+                "{}: marked ordered but docno order differs from _id order",
+                c.name
+            ));
         }
         let docnos = r.docnos().range((cid, 0)..=(cid, u32::MAX))?.count() as u64;
         if docnos != count {
-            problem(format!("{}: {docnos} docno entries for {count} documents", c.name));
+            problem(format!(
+                "{}: {docnos} docno entries for {count} documents",
+                c.name
+            ));
         }
     }
     rep.documents = documents;
@@ -118,7 +136,14 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
     for e in r.refs().iter()? {
         let (k, v) = e?;
         let (tc, t, sc, sf, sid) = k.value();
-        actual_refs.insert((tc, t.to_string(), sc, sf.to_string(), sid.to_string(), v.value()));
+        actual_refs.insert((
+            tc,
+            t.to_string(),
+            sc,
+            sf.to_string(),
+            sid.to_string(),
+            v.value(),
+        ));
     }
     for missing in expected_refs.difference(&actual_refs).take(100) {
         problem(format!("reverse index lacks {missing:?}"));
@@ -128,7 +153,9 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
     }
     for (tc, t, sc, sf, sid, _) in &expected_refs {
         if !all_ids.contains(&(*tc, t.clone())) {
-            problem(format!("dangling reference: collection {sc} {sid}.{sf} -> collection {tc} {t}"));
+            problem(format!(
+                "dangling reference: collection {sc} {sid}.{sf} -> collection {tc} {t}"
+            ));
         }
     }
     rep.references = actual_refs.len() as u64;
@@ -142,10 +169,17 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
         .map(|(tc, t, sc, sf, sid, _)| (*tc, t.as_str(), *sc, sf.as_str(), sid.as_str()))
         .collect();
     for &(tc, t, sc, sf, sid) in &edges {
-        let Some(f) = by_id.get(&sc).and_then(|c| c.fields.get(sf)) else { continue };
-        let Some(p) = f.ty.ref_spec().and_then(|s| schema.partner(s)) else { continue };
+        let Some(f) = by_id.get(&sc).and_then(|c| c.fields.get(sf)) else {
+            continue;
+        };
+        let Some(p) = f.ty.ref_spec().and_then(|s| schema.partner(s)) else {
+            continue;
+        };
         if p.is_stored() && !edges.contains(&(sc, sid, tc, p.name.as_str(), t)) {
-            problem(format!("{}/{sid}.{sf} -> {t} is not mirrored by {}.{}", by_id[&sc].name, by_id[&tc].name, p.name));
+            problem(format!(
+                "{}/{sid}.{sf} -> {t} is not mirrored by {}.{}",
+                by_id[&sc].name, by_id[&tc].name, p.name
+            ));
         }
     }
     // Pass 4: secondary indexes == documents.

@@ -8,11 +8,11 @@
 use crate::changes::CommitObserver;
 use crate::error::{Error, Result};
 use crate::ids::IdGenerator;
+use crate::patch::PatchOp;
+use crate::read::Document;
 use crate::read::ReadTxn;
 use crate::schema::Schema;
 use crate::tables::{COLLS, DOCNOS, DOCS, FORMAT_VERSION, INDEX, META, REFS};
-use crate::patch::PatchOp;
-use crate::read::Document;
 use crate::write::{Actor, BatchOp, BatchResult, Tx};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,13 @@ impl Store {
     /// Opens (or creates) the database file at `path`, applying `schema` if
     /// given (see [`OpenOptions::schema`]).
     pub fn open(path: impl AsRef<Path>, schema: Option<Schema>) -> Result<Store> {
-        Store::open_with(path, OpenOptions { schema, ..OpenOptions::default() })
+        Store::open_with(
+            path,
+            OpenOptions {
+                schema,
+                ..OpenOptions::default()
+            },
+        )
     }
 
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
@@ -94,7 +100,10 @@ impl Store {
             let format = meta.get("format")?.map(|v| v.value().to_vec());
             match format {
                 Some(v) => {
-                    let bytes: [u8; 4] = v.as_slice().try_into().map_err(|_| Error::Corrupt("format".into()))?;
+                    let bytes: [u8; 4] = v
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("format".into()))?;
                     let found = u32::from_le_bytes(bytes);
                     if found != FORMAT_VERSION {
                         return Err(Error::Corrupt(format!(
@@ -108,8 +117,11 @@ impl Store {
             }
             let stored = match meta.get("schema")? {
                 Some(v) => Some(
-                    Schema::from_json(&serde_json::from_slice(v.value()).map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?)
-                        .map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?,
+                    Schema::from_json(
+                        &serde_json::from_slice(v.value())
+                            .map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?,
+                    )
+                    .map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?,
                 ),
                 None => None,
             };
@@ -135,20 +147,33 @@ impl Store {
             for c in schema.collections() {
                 if !catalog.contains_key(&c.name) {
                     catalog.insert(c.name.clone(), next);
-                    let state = CollState { ordered: true, ..CollState::default() };
-                    colls.insert(next, rmp_serde::to_vec(&state).expect("encodable").as_slice())?;
+                    let state = CollState {
+                        ordered: true,
+                        ..CollState::default()
+                    };
+                    colls.insert(
+                        next,
+                        rmp_serde::to_vec(&state).expect("encodable").as_slice(),
+                    )?;
                     next += 1;
                 }
             }
             let schema_json = serde_json::to_vec(schema.source()).expect("json");
             meta.insert("schema", schema_json.as_slice())?;
-            meta.insert("catalog", rmp_serde::to_vec(&catalog).expect("encodable").as_slice())?;
+            meta.insert(
+                "catalog",
+                rmp_serde::to_vec(&catalog).expect("encodable").as_slice(),
+            )?;
         }
         let mut ids = IdGenerator::default();
         {
             let docs = txn.open_table(DOCS)?;
             for &cid in catalog.values() {
-                if let Some((k, _)) = docs.range((cid, "")..(cid + 1, ""))?.next_back().transpose()? {
+                if let Some((k, _)) = docs
+                    .range((cid, "")..(cid + 1, ""))?
+                    .next_back()
+                    .transpose()?
+                {
                     ids.observe(k.value().1);
                 }
             }
@@ -166,7 +191,10 @@ impl Store {
 
     /// Registers a derived index to tell about every later commit.
     pub fn observe(&self, observer: Arc<dyn CommitObserver>) {
-        self.observers.write().unwrap_or_else(|e| e.into_inner()).push(observer);
+        self.observers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(observer);
     }
 
     /// Holds off commits; take it before [`Store::read`] when a snapshot
@@ -202,7 +230,11 @@ impl Store {
     }
 
     /// [`Store::write`] with `_meta.created_by`/`modified_by` set to `actor`.
-    pub fn write_as<R>(&self, actor: &Actor, f: impl FnOnce(&mut Tx<'_>) -> Result<R>) -> Result<R> {
+    pub fn write_as<R>(
+        &self,
+        actor: &Actor,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R>,
+    ) -> Result<R> {
         let txn = self.db.begin_write()?;
         let (result, changes) = {
             let mut tx = Tx::open(self, &txn, actor)?;
@@ -212,7 +244,12 @@ impl Store {
         let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
         txn.commit()?;
         if !changes.is_empty() {
-            for o in self.observers.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            for o in self
+                .observers
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
                 o.committed(&changes);
             }
         }

@@ -68,35 +68,55 @@ pub(crate) fn plan<T: Tables>(t: &T, coll: &str, id: &str) -> Result<DeletePlan>
         // (rule, referrer collection, referrer field, referrer ids)
         let mut groups: Vec<(OnDelete, String, String, Vec<String>)> = Vec::new();
         for (h, spec) in xcoll.ref_fields() {
-            let Some(rule) = h.delete_rule(schema) else { continue };
+            let Some(rule) = h.delete_rule(schema) else {
+                continue;
+            };
             let partner = spec.reverse.clone().expect("a rule implies a pair");
             let ids = read::ref_targets(t, xcoll, &x, &doc, &h.name)?;
             groups.push((rule, spec.coll.clone(), partner, ids));
         }
         for (ycoll, k, rule) in schema.one_way_referrers(&xc) {
             let ycid = store.coll_id(&ycoll.name)?;
-            let ids = read::referrers(t, xcid, &x, ycid, &k.name)?.into_iter().map(|(i, _)| i).collect();
+            let ids = read::referrers(t, xcid, &x, ycid, &k.name)?
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect();
             groups.push((rule, ycoll.name.clone(), k.name.clone(), ids));
         }
         for (rule, ycoll, field, ids) in groups {
             for y in ids {
                 match rule {
-                    OnDelete::MustBeEmpty => blockers.push(Referrer { coll: ycoll.clone(), id: y, field: field.clone() }),
+                    OnDelete::MustBeEmpty => blockers.push(Referrer {
+                        coll: ycoll.clone(),
+                        id: y,
+                        field: field.clone(),
+                    }),
                     OnDelete::Cascade => {
                         let key = (ycoll.clone(), y);
                         if seen.insert(key.clone()) {
                             queue.push_back(key);
                         }
                     }
-                    OnDelete::Unlink => unlinks.push(Unlink { coll: ycoll.clone(), id: y, field: field.clone(), target: x.clone() }),
+                    OnDelete::Unlink => unlinks.push(Unlink {
+                        coll: ycoll.clone(),
+                        id: y,
+                        field: field.clone(),
+                        target: x.clone(),
+                    }),
                 }
             }
         }
     }
     let deleted: HashSet<&(String, String)> = out.deleted.iter().collect();
     let stays = |c: &str, i: &str| !deleted.contains(&(c.to_string(), i.to_string()));
-    out.blocked_by = blockers.into_iter().filter(|r| stays(&r.coll, &r.id)).collect();
-    out.unlinked = unlinks.into_iter().filter(|u| stays(&u.coll, &u.id)).collect();
+    out.blocked_by = blockers
+        .into_iter()
+        .filter(|r| stays(&r.coll, &r.id))
+        .collect();
+    out.unlinked = unlinks
+        .into_iter()
+        .filter(|u| stays(&u.coll, &u.id))
+        .collect();
     out.required = out
         .unlinked
         .iter()
@@ -116,36 +136,32 @@ pub(crate) fn plan<T: Tables>(t: &T, coll: &str, id: &str) -> Result<DeletePlan>
 pub(crate) fn apply(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
     let (root_coll, root_id) = plan.deleted.first().cloned().unwrap_or_default();
     if !plan.blocked_by.is_empty() {
-        return Err(Error::Referenced { coll: root_coll, id: root_id, by: plan.blocked_by.clone() });
+        return Err(Error::Referenced {
+            coll: root_coll,
+            id: root_id,
+            by: plan.blocked_by.clone(),
+        });
     }
     if let Some(u) = plan.required.first() {
-        return Err(Error::RequiredRef { coll: u.coll.clone(), id: u.id.clone(), field: u.field.clone() });
+        return Err(Error::RequiredRef {
+            coll: u.coll.clone(),
+            id: u.id.clone(),
+            field: u.field.clone(),
+        });
     }
     for u in &plan.unlinked {
         let (c, cid) = tx.coll(&u.coll)?;
         let f = c.fields.get(&u.field).expect("planned from the schema");
         crate::refs::unlink(tx, c, cid, &u.id, f, &u.target)?;
     }
-    let deleted: HashSet<&(String, String)> = plan.deleted.iter().collect();
+    // Every partner that stays was unlinked above (stored two-way pairs
+    // always carry a rule), so only the deleted rows and their own index
+    // entries remain to go.
     for (xc, x) in &plan.deleted {
         let (c, cid) = tx.coll(xc)?;
-        let Some(doc) = read::load(tx, cid, x)? else { continue };
-        // Stored two-way pairs whose partner stays: remove x from it. (Rules
-        // have already emptied these unless the rule was `cascade`, whose
-        // partners are deleted; this also covers pairs with no rule.)
-        for (h, spec) in c.ref_fields() {
-            let Some(p) = spec.reverse.as_deref() else { continue };
-            let (tc, tcid) = tx.coll(&spec.coll)?;
-            let pf = tc.fields.get(p).expect("checked schema");
-            if !h.is_stored() || !pf.is_stored() {
-                continue;
-            }
-            for t in crate::write::targets_of(doc.body.get(&h.name)) {
-                if !deleted.contains(&(spec.coll.clone(), t.clone())) {
-                    crate::refs::unlink(tx, tc, tcid, &t, pf, x)?;
-                }
-            }
-        }
+        let Some(doc) = read::load(tx, cid, x)? else {
+            continue;
+        };
         tx.remove(cid, c, x, &doc)?;
     }
     Ok(())

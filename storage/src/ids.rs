@@ -30,7 +30,11 @@ impl IdGenerator {
             .map(|d| d.as_millis())
             .unwrap_or(0);
         let candidate = now << SEQ_BITS;
-        self.last = if candidate > self.last { candidate } else { self.last + 1 };
+        self.last = if candidate > self.last {
+            candidate
+        } else {
+            self.last + 1
+        };
         encode(self.last)
     }
 }
@@ -69,7 +73,9 @@ mod tests {
     #[test]
     fn observe_moves_past_a_future_id() {
         let mut a = IdGenerator::default();
-        let mut far = IdGenerator { last: u128::from(u64::MAX) << 10 };
+        let mut far = IdGenerator {
+            last: u128::from(u64::MAX) << 10,
+        };
         let future = far.next_id();
         a.observe(&future);
         assert!(a.next_id() > future);

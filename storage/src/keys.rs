@@ -68,7 +68,11 @@ pub fn encode_f64(f: f64) -> [u8; 8] {
     // -0.0 and 0.0 are equal for queries: give them one key.
     let f = if f == 0.0 { 0.0 } else { f };
     let bits = f.to_bits();
-    let ordered = if bits >> 63 == 0 { bits ^ (1 << 63) } else { !bits };
+    let ordered = if bits >> 63 == 0 {
+        bits ^ (1 << 63)
+    } else {
+        !bits
+    };
     ordered.to_be_bytes()
 }
 
@@ -76,7 +80,13 @@ pub fn encode_f64(f: f64) -> [u8; 8] {
 /// element, or one for a scalar; missing, null and empty lists index as
 /// null so that every document appears in every index of its collection
 /// (sorting by an indexed field then never loses documents).
-pub fn index_keys(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>, docno: u32) -> Vec<Vec<u8>> {
+pub fn index_keys(
+    coll: u32,
+    field: &str,
+    ty: &FieldType,
+    v: Option<&Value>,
+    docno: u32,
+) -> Vec<Vec<u8>> {
     let prefix = field_prefix(coll, field);
     let (elem_ty, values): (&FieldType, Vec<&Value>) = match (ty, v) {
         (FieldType::List(of), Some(Value::Array(items))) if !items.is_empty() => {
@@ -132,16 +142,25 @@ mod tests {
     #[test]
     fn ints_sort_by_value() {
         let vals = [i64::MIN, -5, -1, 0, 1, 42, i64::MAX];
-        let keys: Vec<_> = vals.iter().map(|&i| key(&FieldType::Int, i.into())).collect();
+        let keys: Vec<_> = vals
+            .iter()
+            .map(|&i| key(&FieldType::Int, i.into()))
+            .collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
     fn floats_sort_by_value() {
         let vals = [f64::NEG_INFINITY, -1e9, -1.5, -0.0, 0.5, 1.0, 1e300];
-        let keys: Vec<_> = vals.iter().map(|&f| key(&FieldType::Float, f.into())).collect();
+        let keys: Vec<_> = vals
+            .iter()
+            .map(|&f| key(&FieldType::Float, f.into()))
+            .collect();
         assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{keys:?}");
-        assert_eq!(key(&FieldType::Float, (-0.0).into()), key(&FieldType::Float, 0.0.into()));
+        assert_eq!(
+            key(&FieldType::Float, (-0.0).into()),
+            key(&FieldType::Float, 0.0.into())
+        );
     }
 
     #[test]

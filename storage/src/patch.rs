@@ -119,9 +119,9 @@ impl PatchOp {
 
     /// `replace $.a` / `move $.a to $.b`, for error messages.
     fn describe(&self) -> String {
-        let (name, path) = (self.name(), format_path(self.path()));
+        let (name, path) = (self.name(), short_path(self.path()));
         match self.from() {
-            Some(from) => format!("{name} {} to {path}", format_path(from)),
+            Some(from) => format!("{name} {} to {path}", short_path(from)),
             None => format!("{name} {path}"),
         }
     }
@@ -423,6 +423,19 @@ pub fn format_path(segs: &[PathSeg]) -> String {
     out
 }
 
+/// [`format_path`] cut short for messages: a path in a patch body may be
+/// arbitrarily long, and error messages should stay small.
+fn short_path(segs: &[PathSeg]) -> String {
+    const MAX_SEGS: usize = 32;
+    const MAX_CHARS: usize = 200;
+    let text = format_path(&segs[..segs.len().min(MAX_SEGS)]);
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None if segs.len() > MAX_SEGS => format!("{text}…"),
+        None => text,
+    }
+}
+
 /// Names that read back unchanged after a `.` (the parser stops at `.[]`).
 fn is_plain_name(key: &str) -> bool {
     let plain = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
@@ -505,10 +518,8 @@ impl State {
                     return Ok(());
                 }
                 if from.len() < path.len() && same_path(from, &path[..from.len()]) {
-                    return Err(bad(
-                        format_path(path),
-                        format!("cannot move {} into its own child", format_path(from)),
-                    ));
+                    let why = format!("cannot move {} into its own child", short_path(from));
+                    return Err(bad(short_path(path), why));
                 }
                 let value = locate(root, from)?.remove()?;
                 // The document bound usually proves the value shallow enough;
@@ -517,7 +528,7 @@ impl State {
                 let depth = if path.len().saturating_add(bound) <= MAX_DEPTH {
                     bound
                 } else {
-                    self.charge(&value, path)?.depth
+                    self.charge(&value, from)?.depth
                 };
                 let target = locate(root, path)?;
                 self.note_depth(path, depth)?;
@@ -569,7 +580,7 @@ fn check_engine_fields(path: &[PathSeg]) -> Result<(), PatchError> {
         && (name == "_id" || name == "_meta")
     {
         let why = format!("`{name}` is maintained by the engine and cannot be patched");
-        return Err(error(PatchErrorKind::Forbidden, format_path(path), why));
+        return Err(error(PatchErrorKind::Forbidden, short_path(path), why));
     }
     Ok(())
 }
@@ -643,7 +654,7 @@ fn missing(shape: Shape, resolved: &[PathSeg]) -> PatchError {
     };
     let parent = format_path(parent);
     let why = match (shape, seg) {
-        (Shape::Object, seg) => format!("{parent} has no member {}", quote(&member_name(seg))),
+        (Shape::Object, seg) => format!("{parent} has no member {}", shorten(&member_name(seg))),
         (Shape::Array(len), PathSeg::Index(i)) => {
             format!("{parent} has {len} elements, none at index {i}")
         }
@@ -651,7 +662,7 @@ fn missing(shape: Shape, resolved: &[PathSeg]) -> PatchError {
             format!("`-` names no element of {parent}; it only appends (add, move, copy)")
         }
         (Shape::Array(_), PathSeg::Key(key)) => {
-            format!("{parent} is an array; {} is not an index", quote(key))
+            format!("{parent} is an array; {} is not an index", shorten(key))
         }
         (Shape::Scalar(kind), _) => format!("{parent} is {kind}, which has no members or elements"),
     };
@@ -661,7 +672,7 @@ fn missing(shape: Shape, resolved: &[PathSeg]) -> PatchError {
 /// Walks `path` from `root` (iteratively) to the slot of its last segment.
 /// Every segment but the last must name an existing node.
 fn locate<'a>(root: &'a mut Value, path: &[PathSeg]) -> Result<Located<'a>, PatchError> {
-    let mut resolved = Vec::with_capacity(path.len());
+    let mut resolved = Vec::new(); // grows only as far as the walk gets
     let Some((last, parents)) = path.split_last() else {
         let slot = Slot::Root(root);
         return Ok(Located { slot, resolved });
@@ -827,16 +838,11 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 /// if the float is integral and equal (no rounding through f64, which would
 /// make 2^53 + 1 equal 2^53).
 fn number_eq(x: &Number, y: &Number) -> bool {
-    fn int(n: &Number) -> Option<i128> {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-    }
     fn int_float_eq(i: i128, f: f64) -> bool {
         // 2^127 bounds i128; integral floats below it convert exactly.
         f.fract() == 0.0 && f.abs() < 1.7e38 && f as i128 == i
     }
-    match (int(x), int(y)) {
+    match (x.as_i128(), y.as_i128()) {
         (Some(a), Some(b)) => a == b,
         (Some(a), None) => y.as_f64().is_some_and(|f| int_float_eq(a, f)),
         (None, Some(b)) => x.as_f64().is_some_and(|f| int_float_eq(b, f)),

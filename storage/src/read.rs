@@ -55,7 +55,10 @@ pub(crate) fn referrers<T: Tables>(
     sfield: &str,
 ) -> Result<Vec<(String, u32)>> {
     let mut out = Vec::new();
-    for entry in t.refs().range((tcid, tid, scid, sfield, "")..(tcid, tid, scid, sfield, ID_MAX))? {
+    for entry in t
+        .refs()
+        .range((tcid, tid, scid, sfield, "")..(tcid, tid, scid, sfield, ID_MAX))?
+    {
         let (k, v) = entry?;
         out.push((k.value().4.to_string(), v.value()));
     }
@@ -77,18 +80,32 @@ pub(crate) fn ref_targets<T: Tables>(
     if f.is_stored() {
         return Ok(match doc.body.get(field) {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         });
     }
-    let partner = spec.reverse.as_deref().expect("derived fields have a partner");
+    let partner = spec
+        .reverse
+        .as_deref()
+        .expect("derived fields have a partner");
     let cid = store.coll_id(&coll.name)?;
     let pcid = store.coll_id(&spec.coll)?;
-    Ok(referrers(t, cid, id, pcid, partner)?.into_iter().map(|(i, _)| i).collect())
+    Ok(referrers(t, cid, id, pcid, partner)?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect())
 }
 
 /// The client view of a stored document.
-pub(crate) fn materialize<T: Tables>(t: &T, coll: &Collection, id: &str, doc: &StoredDoc) -> Result<Document> {
+pub(crate) fn materialize<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    id: &str,
+    doc: &StoredDoc,
+) -> Result<Document> {
     let mut out = Map::with_capacity(coll.fields.len() + 2);
     out.insert("_id".into(), Value::String(id.to_string()));
     for f in coll.fields.iter() {
@@ -100,11 +117,19 @@ pub(crate) fn materialize<T: Tables>(t: &T, coll: &Collection, id: &str, doc: &S
                 (None, _) => Value::Null,
             }
         } else {
-            Value::Array(ref_targets(t, coll, id, doc, &f.name)?.into_iter().map(Value::String).collect())
+            Value::Array(
+                ref_targets(t, coll, id, doc, &f.name)?
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            )
         };
         out.insert(f.name.clone(), v);
     }
-    out.insert("_meta".into(), doc.body.get("_meta").cloned().unwrap_or(Value::Null));
+    out.insert(
+        "_meta".into(),
+        doc.body.get("_meta").cloned().unwrap_or(Value::Null),
+    );
     Ok(out)
 }
 
@@ -244,12 +269,18 @@ impl<'s> ReadTxn<'s> {
 
     /// Every (id, docno) of a collection in `_id` order, without decoding
     /// document bodies.
-    pub fn scan_docnos(&self, coll: &str) -> Result<impl Iterator<Item = Result<(String, u32)>> + '_> {
+    pub fn scan_docnos(
+        &self,
+        coll: &str,
+    ) -> Result<impl Iterator<Item = Result<(String, u32)>> + '_> {
         let cid = self.store.coll_id(coll)?;
-        Ok(self.docs.range((cid, "")..(cid + 1, ""))?.map(|e| -> Result<(String, u32)> {
-            let (k, v) = e?;
-            Ok((k.value().1.to_string(), codec::docno(v.value())?))
-        }))
+        Ok(self
+            .docs
+            .range((cid, "")..(cid + 1, ""))?
+            .map(|e| -> Result<(String, u32)> {
+                let (k, v) = e?;
+                Ok((k.value().1.to_string(), codec::docno(v.value())?))
+            }))
     }
 
     /// Docnos of index entries of `coll.field` whose encoded value lies in
@@ -265,8 +296,20 @@ impl<'s> ReadTxn<'s> {
     }
 
     /// The documents of `scoll.sfield` that reference `tcoll/tid`, as (id, docno).
-    pub fn referrers(&self, tcoll: &str, tid: &str, scoll: &str, sfield: &str) -> Result<Vec<(String, u32)>> {
-        referrers(self, self.store.coll_id(tcoll)?, tid, self.store.coll_id(scoll)?, sfield)
+    pub fn referrers(
+        &self,
+        tcoll: &str,
+        tid: &str,
+        scoll: &str,
+        sfield: &str,
+    ) -> Result<Vec<(String, u32)>> {
+        referrers(
+            self,
+            self.store.coll_id(tcoll)?,
+            tid,
+            self.store.coll_id(scoll)?,
+            sfield,
+        )
     }
 
     /// What deleting `coll/id` would delete, unlink, or be blocked by

@@ -24,19 +24,34 @@ use serde_json::Value;
 
 /// Makes `c/id`'s reference field `field` go from `old` to `new` targets,
 /// updating the documents on the other side of the pair.
-pub(crate) fn reconcile(tx: &mut Tx<'_>, c: &Collection, id: &str, field: &str, old: &[String], new: &[String]) -> Result<()> {
+pub(crate) fn reconcile(
+    tx: &mut Tx<'_>,
+    c: &Collection,
+    id: &str,
+    field: &str,
+    old: &[String],
+    new: &[String],
+) -> Result<()> {
     let f = c.fields.get(field).expect("a field of the collection");
     let spec = f.ty.ref_spec().expect("a reference field");
     let (tc, tcid) = tx.coll(&spec.coll)?;
     let removed: Vec<&String> = old.iter().filter(|t| !new.contains(t)).collect();
-    let added: Vec<(usize, &String)> = new.iter().enumerate().filter(|(_, t)| !old.contains(t)).collect();
+    let added: Vec<(usize, &String)> = new
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !old.contains(t))
+        .collect();
     for &(i, t) in &added {
         if read::load(tx, tcid, t)?.is_none() {
             let path = match f.ty {
                 FieldType::Ref(_) => format!("$.{field}"),
                 _ => format!("$.{field}[{i}]"),
             };
-            return Err(Error::NotFound { coll: spec.coll.clone(), id: t.clone(), path: Some(path) });
+            return Err(Error::NotFound {
+                coll: spec.coll.clone(),
+                id: t.clone(),
+                path: Some(path),
+            });
         }
     }
     let Some(p) = spec.reverse.as_deref().and_then(|r| tc.fields.get(r)) else {
@@ -85,7 +100,12 @@ pub(crate) fn reconcile(tx: &mut Tx<'_>, c: &Collection, id: &str, field: &str, 
                 set_single(tx, tc, tcid, d, p, |_| true, Some(id))?;
             }
         }
-        _ => return Err(Error::Corrupt(format!("unsupported reference pair at {}.{field}", c.name))),
+        _ => {
+            return Err(Error::Corrupt(format!(
+                "unsupported reference pair at {}.{field}",
+                c.name
+            )));
+        }
     }
     Ok(())
 }
@@ -101,14 +121,18 @@ fn set_single(
     when: impl Fn(Option<&str>) -> bool,
     value: Option<&str>,
 ) -> Result<()> {
-    let Some(old) = read::load(tx, cid, id)? else { return Ok(()) };
+    let Some(old) = read::load(tx, cid, id)? else {
+        return Ok(());
+    };
     let cur = old.body.get(&f.name).and_then(Value::as_str);
     if !when(cur) || cur == value {
         return Ok(());
     }
     let mut new = old.clone();
     match value {
-        Some(v) => new.body.insert(f.name.clone(), Value::String(v.to_string())),
+        Some(v) => new
+            .body
+            .insert(f.name.clone(), Value::String(v.to_string())),
         None => new.body.shift_remove(&f.name),
     };
     tx.put(cid, coll, id, Some(&old), &new)?;
@@ -117,8 +141,17 @@ fn set_single(
 }
 
 /// Edits the stored `refs` list `f` of `coll/id`.
-fn edit_list(tx: &mut Tx<'_>, coll: &Collection, cid: u32, id: &str, f: &Field, edit: impl FnOnce(&mut Vec<String>)) -> Result<()> {
-    let Some(old) = read::load(tx, cid, id)? else { return Ok(()) };
+fn edit_list(
+    tx: &mut Tx<'_>,
+    coll: &Collection,
+    cid: u32,
+    id: &str,
+    f: &Field,
+    edit: impl FnOnce(&mut Vec<String>),
+) -> Result<()> {
+    let Some(old) = read::load(tx, cid, id)? else {
+        return Ok(());
+    };
     let mut list = targets_of(old.body.get(&f.name));
     let before = list.clone();
     edit(&mut list);
@@ -126,7 +159,10 @@ fn edit_list(tx: &mut Tx<'_>, coll: &Collection, cid: u32, id: &str, f: &Field, 
         return Ok(());
     }
     let mut new = old.clone();
-    new.body.insert(f.name.clone(), Value::Array(list.into_iter().map(Value::String).collect()));
+    new.body.insert(
+        f.name.clone(),
+        Value::Array(list.into_iter().map(Value::String).collect()),
+    );
     tx.put(cid, coll, id, Some(&old), &new)?;
     tx.touched.insert((coll.name.clone(), id.to_string()));
     Ok(())
@@ -134,7 +170,14 @@ fn edit_list(tx: &mut Tx<'_>, coll: &Collection, cid: u32, id: &str, f: &Field, 
 
 /// Removes `target` from the reference field `f` of `coll/id` (an unlink
 /// by a delete rule).
-pub(crate) fn unlink(tx: &mut Tx<'_>, coll: &Collection, cid: u32, id: &str, f: &Field, target: &str) -> Result<()> {
+pub(crate) fn unlink(
+    tx: &mut Tx<'_>,
+    coll: &Collection,
+    cid: u32,
+    id: &str,
+    f: &Field,
+    target: &str,
+) -> Result<()> {
     match f.ty {
         FieldType::Ref(_) => set_single(tx, coll, cid, id, f, |cur| cur == Some(target), None),
         _ => edit_list(tx, coll, cid, id, f, |list| list.retain(|x| x != target)),

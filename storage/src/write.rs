@@ -16,8 +16,8 @@ use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::patch::{self, PatchOp};
-use crate::read::{self, Document, DocsKey, RefsKey, Tables};
-use crate::schema::validate::{validate_document, validate_value, valid_id};
+use crate::read::{self, DocsKey, Document, RefsKey, Tables};
+use crate::schema::validate::{valid_id, validate_document, validate_value};
 use crate::schema::{Collection, Schema};
 use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
 use redb::{ReadableTable, Table, WriteTransaction};
@@ -90,10 +90,24 @@ impl<'t> Tables for Tx<'t> {
 /// One operation of a batch (`POST /_batch`).
 #[derive(Debug, Clone)]
 pub enum BatchOp {
-    Create { coll: String, doc: Map<String, Value> },
-    Update { coll: String, id: String, doc: Map<String, Value> },
-    Patch { coll: String, id: String, patch: Vec<PatchOp> },
-    Delete { coll: String, id: String },
+    Create {
+        coll: String,
+        doc: Map<String, Value>,
+    },
+    Update {
+        coll: String,
+        id: String,
+        doc: Map<String, Value>,
+    },
+    Patch {
+        coll: String,
+        id: String,
+        patch: Vec<PatchOp>,
+    },
+    Delete {
+        coll: String,
+        id: String,
+    },
 }
 
 /// What one batch operation produced.
@@ -104,7 +118,11 @@ pub enum BatchResult {
 }
 
 impl<'t> Tx<'t> {
-    pub(crate) fn open(store: &'t Store, txn: &'t WriteTransaction, actor: &Actor) -> Result<Tx<'t>> {
+    pub(crate) fn open(
+        store: &'t Store,
+        txn: &'t WriteTransaction,
+        actor: &Actor,
+    ) -> Result<Tx<'t>> {
         Ok(Tx {
             store,
             schema: store.schema(),
@@ -129,8 +147,10 @@ impl<'t> Tx<'t> {
             return Err(Error::Aborted);
         }
         for (cid, state) in self.states.drain() {
-            self.colls
-                .insert(cid, rmp_serde::to_vec(&state).expect("encodable").as_slice())?;
+            self.colls.insert(
+                cid,
+                rmp_serde::to_vec(&state).expect("encodable").as_slice(),
+            )?;
         }
         Ok(std::mem::take(&mut self.changes))
     }
@@ -192,7 +212,7 @@ impl<'t> Tx<'t> {
         self.guard(|tx| {
             let current = tx.get(coll, id)?;
             let patched = patch::apply_patch(&current, ops)?;
-            tx.replace_inner(coll, id, patched, false)
+            tx.replace_inner(coll, id, patched, true)
         })
     }
 
@@ -248,7 +268,10 @@ impl<'t> Tx<'t> {
             Some(_) => return Err(Error::bad("$._id", "an id is 1-64 of A-Za-z0-9_-")),
         };
         if self.docs.get((cid, id.as_str()))?.is_some() {
-            return Err(Error::AlreadyExists { coll: coll.into(), id });
+            return Err(Error::AlreadyExists {
+                coll: coll.into(),
+                id,
+            });
         }
         let derived = take_derived(c, &mut input)?;
         for f in c.fields.iter() {
@@ -266,7 +289,9 @@ impl<'t> Tx<'t> {
             .map(|(k, _)| k.value().1.to_string());
         let state = self.state(cid)?;
         let docno = state.next_docno;
-        state.next_docno = docno.checked_add(1).ok_or_else(|| Error::CollectionFull(coll.into()))?;
+        state.next_docno = docno
+            .checked_add(1)
+            .ok_or_else(|| Error::CollectionFull(coll.into()))?;
         state.count += 1;
         if last.is_some_and(|l| l.as_str() > id.as_str()) {
             state.ordered = false;
@@ -293,7 +318,9 @@ impl<'t> Tx<'t> {
         let mut merged = current.clone();
         for (k, v) in input {
             match (merged.get_mut(&k), v) {
-                (Some(Value::Object(old)), Value::Object(new)) if k != "_meta" => merge_dict(old, new),
+                (Some(Value::Object(old)), Value::Object(new)) if k != "_meta" => {
+                    merge_dict(old, new)
+                }
                 (_, v) => {
                     merged.insert(k, v);
                 }
@@ -304,7 +331,13 @@ impl<'t> Tx<'t> {
 
     /// Makes the document equal to `full` (a materialized document: `_id`,
     /// fields, derived lists, `_meta`), reconciling references.
-    fn replace_inner(&mut self, coll: &str, id: &str, mut full: Map<String, Value>, allow_same_meta: bool) -> Result<()> {
+    fn replace_inner(
+        &mut self,
+        coll: &str,
+        id: &str,
+        mut full: Map<String, Value>,
+        allow_same_meta: bool,
+    ) -> Result<()> {
         let (c, cid) = self.coll(coll)?;
         let old = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
         match full.shift_remove("_id") {
@@ -320,16 +353,26 @@ impl<'t> Tx<'t> {
         let derived = take_derived(c, &mut full)?;
         full.retain(|_, v| !v.is_null());
         check_valid(c, &full)?;
-        let mut meta = old.body.get("_meta").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+        let mut meta = old
+            .body
+            .get("_meta")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
         if let Value::Object(m) = &mut meta {
             m.insert("mtime".into(), Value::String(self.now.clone()));
             m.insert("modified_by".into(), self.actor.clone());
         }
         full.insert("_meta".into(), meta);
-        let new = StoredDoc { docno: old.docno, body: full };
+        let new = StoredDoc {
+            docno: old.docno,
+            body: full,
+        };
         let mut old_targets = HashMap::new();
         for (f, _) in c.ref_fields() {
-            old_targets.insert(f.name.clone(), read::ref_targets(self, c, id, &old, &f.name)?);
+            old_targets.insert(
+                f.name.clone(),
+                read::ref_targets(self, c, id, &old, &f.name)?,
+            );
         }
         self.put(cid, c, id, Some(&old), &new)?;
         for (f, _) in c.ref_fields() {
@@ -345,7 +388,14 @@ impl<'t> Tx<'t> {
 
     /// Writes a document's stored row, keeping `DOCNOS`, `INDEX` and `REFS`
     /// in step with the change from `old` to `new`.
-    pub(crate) fn put(&mut self, cid: u32, c: &Collection, id: &str, old: Option<&StoredDoc>, new: &StoredDoc) -> Result<()> {
+    pub(crate) fn put(
+        &mut self,
+        cid: u32,
+        c: &Collection,
+        id: &str,
+        old: Option<&StoredDoc>,
+        new: &StoredDoc,
+    ) -> Result<()> {
         self.docs.insert((cid, id), codec::encode(new).as_slice())?;
         if old.is_none() {
             self.docnos.insert((cid, new.docno), id)?;
@@ -355,7 +405,13 @@ impl<'t> Tx<'t> {
     }
 
     /// Deletes a document's row and every index entry it owns.
-    pub(crate) fn remove(&mut self, cid: u32, c: &Collection, id: &str, old: &StoredDoc) -> Result<()> {
+    pub(crate) fn remove(
+        &mut self,
+        cid: u32,
+        c: &Collection,
+        id: &str,
+        old: &StoredDoc,
+    ) -> Result<()> {
         self.docs.remove((cid, id))?;
         self.docnos.remove((cid, old.docno))?;
         let state = self.state(cid)?;
@@ -364,7 +420,14 @@ impl<'t> Tx<'t> {
         self.sync_derived(cid, c, id, Some(old), None)
     }
 
-    fn record(&mut self, c: &Collection, id: &str, docno: u32, old: Option<&StoredDoc>, new: Option<&StoredDoc>) {
+    fn record(
+        &mut self,
+        c: &Collection,
+        id: &str,
+        docno: u32,
+        old: Option<&StoredDoc>,
+        new: Option<&StoredDoc>,
+    ) {
         let pick = |d: &StoredDoc| -> Map<String, Value> {
             c.fields
                 .iter()
@@ -376,10 +439,23 @@ impl<'t> Tx<'t> {
         if old.is_some() && new.is_some() && old == new {
             return;
         }
-        self.changes.push(Change { coll: c.name.clone(), id: id.to_string(), docno, old, new });
+        self.changes.push(Change {
+            coll: c.name.clone(),
+            id: id.to_string(),
+            docno,
+            old,
+            new,
+        });
     }
 
-    fn sync_derived(&mut self, cid: u32, c: &Collection, id: &str, old: Option<&StoredDoc>, new: Option<&StoredDoc>) -> Result<()> {
+    fn sync_derived(
+        &mut self,
+        cid: u32,
+        c: &Collection,
+        id: &str,
+        old: Option<&StoredDoc>,
+        new: Option<&StoredDoc>,
+    ) -> Result<()> {
         for f in c.fields.iter() {
             let ov = old.and_then(|d| d.body.get(&f.name));
             let nv = new.and_then(|d| d.body.get(&f.name));
@@ -387,8 +463,12 @@ impl<'t> Tx<'t> {
                 continue;
             }
             if f.index {
-                let ok = old.map(|d| keys::index_keys(cid, &f.name, &f.ty, ov, d.docno)).unwrap_or_default();
-                let nk = new.map(|d| keys::index_keys(cid, &f.name, &f.ty, nv, d.docno)).unwrap_or_default();
+                let ok = old
+                    .map(|d| keys::index_keys(cid, &f.name, &f.ty, ov, d.docno))
+                    .unwrap_or_default();
+                let nk = new
+                    .map(|d| keys::index_keys(cid, &f.name, &f.ty, nv, d.docno))
+                    .unwrap_or_default();
                 for k in ok.iter().filter(|k| !nk.contains(k)) {
                     self.index.remove(k.as_slice())?;
                 }
@@ -401,11 +481,13 @@ impl<'t> Tx<'t> {
                 let ot = targets_of(ov);
                 let nt = targets_of(nv);
                 for t in ot.iter().filter(|t| !nt.contains(t)) {
-                    self.refs.remove((tcid, t.as_str(), cid, f.name.as_str(), id))?;
+                    self.refs
+                        .remove((tcid, t.as_str(), cid, f.name.as_str(), id))?;
                 }
                 if let Some(n) = new {
                     for t in nt.iter().filter(|t| !ot.contains(t)) {
-                        self.refs.insert((tcid, t.as_str(), cid, f.name.as_str(), id), n.docno)?;
+                        self.refs
+                            .insert((tcid, t.as_str(), cid, f.name.as_str(), id), n.docno)?;
                     }
                 }
             }
@@ -419,10 +501,16 @@ impl<'t> Tx<'t> {
         let touched = std::mem::take(&mut self.touched);
         for (coll, id) in touched {
             let (c, cid) = self.coll(&coll)?;
-            let Some(doc) = read::load(self, cid, &id)? else { continue };
+            let Some(doc) = read::load(self, cid, &id)? else {
+                continue;
+            };
             for (f, _) in c.ref_fields() {
                 if f.required && f.is_stored() && targets_of(doc.body.get(&f.name)).is_empty() {
-                    return Err(Error::RequiredRef { coll, id, field: f.name.clone() });
+                    return Err(Error::RequiredRef {
+                        coll,
+                        id,
+                        field: f.name.clone(),
+                    });
                 }
             }
         }
@@ -431,29 +519,47 @@ impl<'t> Tx<'t> {
 }
 
 pub(crate) fn not_found(coll: &str, id: &str) -> Error {
-    Error::NotFound { coll: coll.into(), id: id.into(), path: None }
+    Error::NotFound {
+        coll: coll.into(),
+        id: id.into(),
+        path: None,
+    }
 }
 
 /// The ids a stored reference value holds (a `ref` string or `refs` list).
 pub(crate) fn targets_of(v: Option<&Value>) -> Vec<String> {
     match v {
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
 fn check_valid(c: &Collection, body: &Map<String, Value>) -> Result<()> {
     let errors = validate_document(c, body);
-    if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
 }
 
 /// Takes the derived `refs` lists out of an input, validated as id lists.
-fn take_derived(c: &Collection, input: &mut Map<String, Value>) -> Result<HashMap<String, Vec<String>>> {
+fn take_derived(
+    c: &Collection,
+    input: &mut Map<String, Value>,
+) -> Result<HashMap<String, Vec<String>>> {
     let mut out = HashMap::new();
     for f in c.fields.iter().filter(|f| !f.is_stored()) {
         if let Some(v) = input.shift_remove(&f.name) {
-            let v = if v.is_null() { Value::Array(Vec::new()) } else { v };
+            let v = if v.is_null() {
+                Value::Array(Vec::new())
+            } else {
+                v
+            };
             let errors = validate_value(f, &v, &format!("$.{}", f.name));
             if !errors.is_empty() {
                 return Err(Error::Invalid(errors));
@@ -477,4 +583,3 @@ fn merge_dict(old: &mut Map<String, Value>, new: Map<String, Value>) {
         }
     }
 }
-

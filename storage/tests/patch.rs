@@ -52,7 +52,7 @@ fn assert_err(e: &PatchError, kind: PatchErrorKind, path: &str, needle: &str) {
 // ---------------------------------------------------------------- parsing --
 
 #[test]
-fn parses_one_op_or_a_list() {
+fn patch_parses_one_op_or_a_list() {
     let one = parse_patch(&json!({"op": "remove", "path": "$.a"})).unwrap();
     assert_eq!(
         one,
@@ -83,7 +83,7 @@ fn parses_one_op_or_a_list() {
 }
 
 #[test]
-fn parses_selectors() {
+fn patch_parses_selectors() {
     assert_eq!(parse_path("$").unwrap(), vec![]);
     assert_eq!(
         parse_path("$.a.b[0]").unwrap(),
@@ -104,7 +104,7 @@ fn parses_selectors() {
 }
 
 #[test]
-fn parses_pointers() {
+fn patch_parses_pointers() {
     assert_eq!(parse_path("").unwrap(), vec![]);
     assert_eq!(
         parse_path("/a/b/0").unwrap(),
@@ -128,7 +128,7 @@ fn parses_pointers() {
 }
 
 #[test]
-fn format_path_reads_back() {
+fn patch_format_path_reads_back() {
     let segs = vec![
         key("a"),
         Index(3),
@@ -146,7 +146,7 @@ fn format_path_reads_back() {
 }
 
 #[test]
-fn bad_paths_name_the_member() {
+fn patch_bad_paths_name_the_member() {
     for (path, needle) in [
         ("a.b", "starting with `$`"),
         ("$.", "empty member name"),
@@ -181,7 +181,7 @@ fn bad_paths_name_the_member() {
 }
 
 #[test]
-fn malformed_bodies_name_the_member() {
+fn patch_malformed_bodies_name_the_member() {
     use PatchErrorKind::BadPatch;
     assert_err(
         &parse_err(json!("add")),
@@ -252,7 +252,7 @@ fn malformed_bodies_name_the_member() {
 }
 
 #[test]
-fn operation_count_is_limited() {
+fn patch_operation_count_is_limited() {
     let op = json!({"op": "test", "path": "$.a", "value": 1});
     let at_limit = Value::Array(vec![op.clone(); MAX_OPS]);
     assert_eq!(parse_patch(&at_limit).unwrap().len(), MAX_OPS);
@@ -276,7 +276,7 @@ fn operation_count_is_limited() {
 // ------------------------------------------------------------- operations --
 
 #[test]
-fn test_compares_json_equality() {
+fn patch_test_compares_json_equality() {
     let doc = json!({"n": 1, "f": 2.5, "big": 9007199254740993u64, "o": {"x": [1, {"y": null}], "z": "s"}});
     ok(
         doc.clone(),
@@ -322,7 +322,7 @@ fn test_compares_json_equality() {
 }
 
 #[test]
-fn missing_members_read_as_null_for_test_and_replace() {
+fn patch_missing_members_read_as_null_for_test_and_replace() {
     let doc = json!({"a": {"b": 1}, "list": [1]});
     ok(
         doc.clone(),
@@ -378,7 +378,7 @@ fn missing_members_read_as_null_for_test_and_replace() {
 }
 
 #[test]
-fn add_sets_members_inserts_and_appends() {
+fn patch_add_sets_members_inserts_and_appends() {
     let doc = json!({"a": 1, "b": {"c": 2}, "tags": ["x", "z"]});
     let out = ok(
         doc.clone(),
@@ -461,7 +461,7 @@ fn add_sets_members_inserts_and_appends() {
 }
 
 #[test]
-fn remove_deletes_members_and_elements() {
+fn patch_remove_deletes_members_and_elements() {
     let doc = json!({"a": 1, "b": 2, "c": {"d": [1, 2, 3]}, "e": 3});
     let out = ok(
         doc.clone(),
@@ -500,7 +500,7 @@ fn remove_deletes_members_and_elements() {
 }
 
 #[test]
-fn replace_sets_existing_values() {
+fn patch_replace_sets_existing_values() {
     let doc = json!({"a": 1, "l": [1, 2]});
     assert_eq!(
         ok(
@@ -514,7 +514,7 @@ fn replace_sets_existing_values() {
 }
 
 #[test]
-fn move_follows_rfc_6902() {
+fn patch_move_follows_rfc_6902() {
     let doc = json!({"a": {"b": 1}, "l": [1, 2, 3], "c": 4});
     assert_eq!(
         ok(
@@ -588,7 +588,7 @@ fn move_follows_rfc_6902() {
 }
 
 #[test]
-fn copy_follows_rfc_6902() {
+fn patch_copy_follows_rfc_6902() {
     let doc = json!({"a": {"b": [1]}, "l": [0]});
     assert_eq!(
         ok(
@@ -622,7 +622,7 @@ fn copy_follows_rfc_6902() {
 }
 
 #[test]
-fn engine_fields_and_the_root_are_forbidden() {
+fn patch_engine_fields_and_the_root_are_forbidden() {
     let doc = json!({"_id": "x1", "_meta": {"ctime": "t"}, "a": 1});
     let cases = [
         (
@@ -698,7 +698,7 @@ fn engine_fields_and_the_root_are_forbidden() {
 }
 
 #[test]
-fn all_or_nothing() {
+fn patch_all_or_nothing() {
     let doc = json!({"a": 1, "l": [1]});
     let input = map(&doc);
     let ops = parse_patch(&json!([
@@ -728,7 +728,7 @@ fn all_or_nothing() {
 }
 
 #[test]
-fn nesting_depth_is_limited() {
+fn patch_nesting_depth_is_limited() {
     fn nested(levels: usize) -> Value {
         (0..levels).fold(json!(1), |inner, _| json!([inner]))
     }
@@ -770,7 +770,7 @@ fn nesting_depth_is_limited() {
 }
 
 #[test]
-fn copy_volume_is_limited() {
+fn patch_copy_volume_is_limited() {
     // Each copy doubles `$.l`: without a budget this would need 2^1000 strings.
     let doc = json!({"l": ["x".repeat(1000)]});
     let copies: Vec<_> = (0..MAX_OPS)
@@ -783,7 +783,7 @@ fn copy_volume_is_limited() {
 }
 
 #[test]
-fn long_paths_are_walked_without_recursion() {
+fn patch_long_paths_are_walked_without_recursion() {
     let path = format!("${}", "[0]".repeat(200_000));
     let e = fails(json!({}), json!({"op": "remove", "path": path}));
     assert_err(
@@ -803,6 +803,23 @@ fn long_paths_are_walked_without_recursion() {
         "$.a.a.a",
         "$.a.a is a number",
     );
+    // Messages name the operation, but cut its path short.
+    assert!(e.message.len() < 500, "{}", e.message.len());
+    let e = fails(
+        json!({"a": {}}),
+        json!({"op": "move", "from": "$.a", "path": format!("$.a{}", ".b".repeat(100_000))}),
+    );
+    assert_eq!(e.kind, PatchErrorKind::BadPatch);
+    assert!(
+        e.path.starts_with("$.a.b.b") && e.path.ends_with('…'),
+        "{}",
+        e.path
+    );
+    assert!(
+        e.message.contains("cannot move $.a into its own child"),
+        "{e}"
+    );
+    assert!(e.to_string().len() < 1000, "{}", e.to_string().len());
 }
 
 // ------------------------------------------------------------- properties --
@@ -926,7 +943,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn replace_then_test_succeeds(
+    fn patch_replace_then_test_succeeds(
         doc in arb_doc(),
         pick in any::<prop::sample::Index>(),
         value in arb_json(),
@@ -950,19 +967,19 @@ proptest! {
     }
 
     #[test]
-    fn format_path_round_trips(segs in prop::collection::vec(arb_seg(), 0..6)) {
+    fn patch_format_path_round_trips(segs in prop::collection::vec(arb_seg(), 0..6)) {
         prop_assert_eq!(parse_path(&format_path(&segs)).unwrap(), segs);
     }
 
     #[test]
-    fn arbitrary_bodies_never_panic(body in arb_json(), doc in arb_doc()) {
+    fn patch_arbitrary_bodies_never_panic(body in arb_json(), doc in arb_doc()) {
         if let Ok(ops) = parse_patch(&body) {
             let _ = apply_patch(&doc, &ops);
         }
     }
 
     #[test]
-    fn arbitrary_ops_never_panic_nor_touch_engine_fields(
+    fn patch_arbitrary_ops_never_panic_nor_touch_engine_fields(
         doc in arb_doc(),
         ops in prop::collection::vec(arb_op(), 0..8),
     ) {

@@ -10,10 +10,20 @@ use serde_json::{Value, json};
 fn cascade_blocked_by_a_grandchild_under_must_be_empty_changes_nothing() {
     let t = open(library_schema());
     let s = &t.store;
-    s.create("authors", doc(json!({"_id": "hugo", "name": "Hugo"}))).unwrap();
-    s.create("books", doc(json!({"_id": "b1", "title": "Les Misérables", "author": "hugo"}))).unwrap();
-    s.create("books", doc(json!({"_id": "b2", "title": "Notre-Dame", "author": "hugo"}))).unwrap();
-    s.create("chapters", doc(json!({"_id": "c1", "n": 1, "book": "b2"}))).unwrap();
+    s.create("authors", doc(json!({"_id": "hugo", "name": "Hugo"})))
+        .unwrap();
+    s.create(
+        "books",
+        doc(json!({"_id": "b1", "title": "Les Misérables", "author": "hugo"})),
+    )
+    .unwrap();
+    s.create(
+        "books",
+        doc(json!({"_id": "b2", "title": "Notre-Dame", "author": "hugo"})),
+    )
+    .unwrap();
+    s.create("chapters", doc(json!({"_id": "c1", "n": 1, "book": "b2"})))
+        .unwrap();
     let before = dump(s);
     match s.delete("authors", "hugo") {
         Err(Error::Referenced { by, .. }) => {
@@ -33,7 +43,10 @@ fn cascade_of_an_author_with_45_books() {
     s.create("authors", doc(json!({"_id": "dumas"}))).unwrap();
     s.write(|tx| {
         for i in 0..45 {
-            tx.create("books", doc(json!({"_id": format!("b{i}"), "author": "dumas"})))?;
+            tx.create(
+                "books",
+                doc(json!({"_id": format!("b{i}"), "author": "dumas"})),
+            )?;
         }
         Ok(())
     })
@@ -52,11 +65,14 @@ fn many_to_many_unlink() {
     let s = &t.store;
     s.create("tags", doc(json!({"_id": "rust"}))).unwrap();
     s.create("tags", doc(json!({"_id": "db"}))).unwrap();
-    s.create("posts", doc(json!({"_id": "p1", "tags": ["rust", "db"]}))).unwrap();
-    s.create("posts", doc(json!({"_id": "p2", "tags": ["db"]}))).unwrap();
+    s.create("posts", doc(json!({"_id": "p1", "tags": ["rust", "db"]})))
+        .unwrap();
+    s.create("posts", doc(json!({"_id": "p2", "tags": ["db"]})))
+        .unwrap();
     assert_eq!(ids(&s.get("tags", "db").unwrap()["posts"]), ["p1", "p2"]);
     // Writing the other side updates this one.
-    s.update("tags", "rust", doc(json!({"posts": ["p1", "p2"]}))).unwrap();
+    s.update("tags", "rust", doc(json!({"posts": ["p1", "p2"]})))
+        .unwrap();
     assert_eq!(ids(&s.get("posts", "p2").unwrap()["tags"]), ["db", "rust"]);
     assert_clean(s);
     let deleted = s.delete("tags", "db").unwrap();
@@ -70,14 +86,18 @@ fn many_to_many_unlink() {
 fn one_to_one_steal() {
     let t = open(library_schema());
     let s = &t.store;
-    s.create("passports", doc(json!({"_id": "X", "number": "123"}))).unwrap();
-    s.create("people", doc(json!({"_id": "ann", "passport": "X"}))).unwrap();
+    s.create("passports", doc(json!({"_id": "X", "number": "123"})))
+        .unwrap();
+    s.create("people", doc(json!({"_id": "ann", "passport": "X"})))
+        .unwrap();
     assert_eq!(s.get("passports", "X").unwrap()["owner"], "ann");
-    s.create("people", doc(json!({"_id": "bob", "passport": "X"}))).unwrap();
+    s.create("people", doc(json!({"_id": "bob", "passport": "X"})))
+        .unwrap();
     assert_eq!(s.get("people", "ann").unwrap()["passport"], Value::Null);
     assert_eq!(s.get("passports", "X").unwrap()["owner"], "bob");
     // Writing the other side steals too.
-    s.update("passports", "X", doc(json!({"owner": "ann"}))).unwrap();
+    s.update("passports", "X", doc(json!({"owner": "ann"})))
+        .unwrap();
     assert_eq!(s.get("people", "bob").unwrap()["passport"], Value::Null);
     assert_eq!(s.get("people", "ann").unwrap()["passport"], "X");
     assert_clean(s);
@@ -93,12 +113,14 @@ fn moving_a_ref_from_one_target_to_another() {
     let s = &t.store;
     s.create("authors", doc(json!({"_id": "a"}))).unwrap();
     s.create("authors", doc(json!({"_id": "b"}))).unwrap();
-    s.create("books", doc(json!({"_id": "x", "author": "a"}))).unwrap();
+    s.create("books", doc(json!({"_id": "x", "author": "a"})))
+        .unwrap();
     s.update("books", "x", doc(json!({"author": "b"}))).unwrap();
     assert!(ids(&s.get("authors", "a").unwrap()["books"]).is_empty());
     assert_eq!(ids(&s.get("authors", "b").unwrap()["books"]), ["x"]);
     // Moving through the derived side: a takes x back from b.
-    s.update("authors", "a", doc(json!({"books": ["x"]}))).unwrap();
+    s.update("authors", "a", doc(json!({"books": ["x"]})))
+        .unwrap();
     assert_eq!(s.get("books", "x").unwrap()["author"], "a");
     assert!(ids(&s.get("authors", "b").unwrap()["books"]).is_empty());
     assert_clean(s);
@@ -109,13 +131,21 @@ fn a_required_ref_set_to_null_is_refused_with_its_path() {
     let t = open(library_schema());
     let s = &t.store;
     s.create("authors", doc(json!({"_id": "a"}))).unwrap();
-    s.create("books", doc(json!({"_id": "x", "author": "a"}))).unwrap();
+    s.create("books", doc(json!({"_id": "x", "author": "a"})))
+        .unwrap();
     let before = dump(s);
-    let err = s.update("books", "x", doc(json!({"author": null}))).unwrap_err();
+    let err = s
+        .update("books", "x", doc(json!({"author": null})))
+        .unwrap_err();
     assert_eq!(err.path(), Some("$.author"), "{err}");
     // Emptying it from the other side is refused too (409-style).
-    let err = s.update("authors", "a", doc(json!({"books": []}))).unwrap_err();
-    assert!(matches!(err, Error::RequiredRef { ref field, .. } if field == "author"), "{err}");
+    let err = s
+        .update("authors", "a", doc(json!({"books": []})))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RequiredRef { ref field, .. } if field == "author"),
+        "{err}"
+    );
     assert_eq!(dump(s), before);
     assert_clean(s);
 }
@@ -125,8 +155,13 @@ fn a_missing_target_is_not_found_and_writes_nothing() {
     let t = open(library_schema());
     let s = &t.store;
     s.create("tags", doc(json!({"_id": "t1"}))).unwrap();
-    let err = s.create("posts", doc(json!({"_id": "p", "tags": ["t1", "nope"]}))).unwrap_err();
-    assert!(matches!(&err, Error::NotFound { id, path: Some(p), .. } if id == "nope" && p == "$.tags[1]"), "{err:?}");
+    let err = s
+        .create("posts", doc(json!({"_id": "p", "tags": ["t1", "nope"]})))
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { id, path: Some(p), .. } if id == "nope" && p == "$.tags[1]"),
+        "{err:?}"
+    );
     assert!(s.read().unwrap().try_get("posts", "p").unwrap().is_none());
     assert!(ids(&s.get("tags", "t1").unwrap()["posts"]).is_empty());
     assert_clean(s);
@@ -137,8 +172,10 @@ fn one_way_reference_rules_apply_to_the_target() {
     let t = open(library_schema());
     let s = &t.store;
     s.create("people", doc(json!({"_id": "ann"}))).unwrap();
-    s.create("notes", doc(json!({"_id": "n1", "about": "ann"}))).unwrap();
-    s.create("notes", doc(json!({"_id": "n2", "about": "ann"}))).unwrap();
+    s.create("notes", doc(json!({"_id": "n1", "about": "ann"})))
+        .unwrap();
+    s.create("notes", doc(json!({"_id": "n2", "about": "ann"})))
+        .unwrap();
     let deleted = s.delete("people", "ann").unwrap();
     assert_eq!(deleted.len(), 3);
     assert_clean(s);
@@ -152,9 +189,19 @@ fn a_failed_batch_leaves_nothing_and_names_the_operation() {
     s.create("authors", doc(json!({"_id": "a"}))).unwrap();
     let before = dump(s);
     let ops = vec![
-        BatchOp::Create { coll: "books".into(), doc: doc(json!({"_id": "b1", "author": "a"})) },
-        BatchOp::Update { coll: "authors".into(), id: "a".into(), doc: doc(json!({"name": "A"})) },
-        BatchOp::Create { coll: "books".into(), doc: doc(json!({"_id": "b2", "author": "ghost"})) },
+        BatchOp::Create {
+            coll: "books".into(),
+            doc: doc(json!({"_id": "b1", "author": "a"})),
+        },
+        BatchOp::Update {
+            coll: "authors".into(),
+            id: "a".into(),
+            doc: doc(json!({"name": "A"})),
+        },
+        BatchOp::Create {
+            coll: "books".into(),
+            doc: doc(json!({"_id": "b2", "author": "ghost"})),
+        },
     ];
     let (i, err) = s.batch(ops).unwrap_err();
     assert_eq!(i, Some(2));
@@ -180,10 +227,19 @@ fn an_error_caught_inside_a_transaction_still_rolls_it_back() {
 fn reopening_the_file_gives_back_everything_committed() {
     let t = open(library_schema());
     let path = t.dir.path().join("t.db");
-    t.store.create("authors", doc(json!({"_id": "a", "name": "A"}))).unwrap();
-    t.store.create("books", doc(json!({"_id": "b", "author": "a", "title": "T"}))).unwrap();
+    t.store
+        .create("authors", doc(json!({"_id": "a", "name": "A"})))
+        .unwrap();
+    t.store
+        .create(
+            "books",
+            doc(json!({"_id": "b", "author": "a", "title": "T"})),
+        )
+        .unwrap();
     t.store.create("tags", doc(json!({"_id": "t"}))).unwrap();
-    t.store.create("posts", doc(json!({"_id": "p", "tags": ["t"]}))).unwrap();
+    t.store
+        .create("posts", doc(json!({"_id": "p", "tags": ["t"]})))
+        .unwrap();
     let before = dump(&t.store);
     let TestDb { store, dir } = t;
     drop(store);

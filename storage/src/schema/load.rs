@@ -53,7 +53,10 @@ pub(super) fn load(value: &Value) -> Result<Schema, SchemaError> {
     for (name, spec) in colls {
         let path = format!("$.collections.{name}");
         if !valid_name(name) {
-            return err(&path, "a collection name is 1-64 of A-Za-z0-9_- not starting with _");
+            return err(
+                &path,
+                "a collection name is 1-64 of A-Za-z0-9_- not starting with _",
+            );
         }
         collections.push(load_collection(name, spec, &path)?);
     }
@@ -130,7 +133,10 @@ fn load_fields(obj: &Map<String, Value>, path: &str, top: bool) -> Result<Fields
     for (name, spec) in obj {
         let p = format!("{path}.{name}");
         if !valid_name(name) {
-            return err(&p, "a field name is 1-64 of A-Za-z0-9_- not starting with _");
+            return err(
+                &p,
+                "a field name is 1-64 of A-Za-z0-9_- not starting with _",
+            );
         }
         out.push(load_field(name, spec, &p, top)?);
     }
@@ -173,76 +179,87 @@ fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, 
         }
     };
     let ty_name = obj.get("type").and_then(Value::as_str).unwrap_or("");
-    let ty = match ty_name {
-        "string" => FieldType::String,
-        "int" => FieldType::Int,
-        "float" => FieldType::Float,
-        "bool" => FieldType::Bool,
-        "datetime" => FieldType::Datetime,
-        "any" => FieldType::Any,
-        "dict" => {
-            let p = format!("{path}.fields");
-            let Some(f) = obj.get("fields").and_then(Value::as_object) else {
-                return err(&p, "a dict declares its `fields`");
-            };
-            FieldType::Dict(load_fields(f, &p, false)?)
-        }
-        "list" => {
-            let p = format!("{path}.of");
-            let Some(of) = obj.get("of") else {
-                return err(&p, "a list declares the type of its elements in `of`");
-            };
-            FieldType::List(Box::new(load_field(name, of, &p, false)?))
-        }
-        "ref" | "refs" => {
-            if !top {
+    let ty =
+        match ty_name {
+            "string" => FieldType::String,
+            "int" => FieldType::Int,
+            "float" => FieldType::Float,
+            "bool" => FieldType::Bool,
+            "datetime" => FieldType::Datetime,
+            "any" => FieldType::Any,
+            "dict" => {
+                let p = format!("{path}.fields");
+                let Some(f) = obj.get("fields").and_then(Value::as_object) else {
+                    return err(&p, "a dict declares its `fields`");
+                };
+                FieldType::Dict(load_fields(f, &p, false)?)
+            }
+            "list" => {
+                let p = format!("{path}.of");
+                let Some(of) = obj.get("of") else {
+                    return err(&p, "a list declares the type of its elements in `of`");
+                };
+                FieldType::List(Box::new(load_field(name, of, &p, false)?))
+            }
+            "ref" | "refs" => {
+                if !top {
+                    return err(
+                        path,
+                        "references live in top-level fields only (not inside a dict or list)",
+                    );
+                }
+                let coll = match obj.get("coll") {
+                    Some(Value::String(c)) => c.clone(),
+                    _ => {
+                        return err(
+                            &format!("{path}.coll"),
+                            "a reference names its target `coll`",
+                        );
+                    }
+                };
+                let reverse = match obj.get("reverse") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(r)) => Some(r.clone()),
+                    Some(_) => return err(&format!("{path}.reverse"), "reverse is a field name"),
+                };
+                let on_delete =
+                    match obj.get("on_delete") {
+                        None => None,
+                        Some(v) => Some(v.as_str().and_then(OnDelete::parse).ok_or_else(|| {
+                            SchemaError {
+                                path: format!("{path}.on_delete"),
+                                message: "on_delete is one of must_be_empty, cascade, unlink"
+                                    .into(),
+                            }
+                        })?),
+                    };
+                let spec = RefSpec {
+                    coll,
+                    reverse,
+                    on_delete,
+                    derived: false,
+                };
+                if ty_name == "ref" {
+                    FieldType::Ref(spec)
+                } else {
+                    FieldType::Refs(spec)
+                }
+            }
+            _ => {
                 return err(
-                    path,
-                    "references live in top-level fields only (not inside a dict or list)",
+                    &format!("{path}.type"),
+                    "type is one of string, int, float, bool, datetime, dict, list, any, ref, refs",
                 );
             }
-            let coll = match obj.get("coll") {
-                Some(Value::String(c)) => c.clone(),
-                _ => return err(&format!("{path}.coll"), "a reference names its target `coll`"),
-            };
-            let reverse = match obj.get("reverse") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(r)) => Some(r.clone()),
-                Some(_) => return err(&format!("{path}.reverse"), "reverse is a field name"),
-            };
-            let on_delete = match obj.get("on_delete") {
-                None => None,
-                Some(v) => Some(v.as_str().and_then(OnDelete::parse).ok_or_else(|| {
-                    SchemaError {
-                        path: format!("{path}.on_delete"),
-                        message: "on_delete is one of must_be_empty, cascade, unlink".into(),
-                    }
-                })?),
-            };
-            let spec = RefSpec {
-                coll,
-                reverse,
-                on_delete,
-                derived: false,
-            };
-            if ty_name == "ref" {
-                FieldType::Ref(spec)
-            } else {
-                FieldType::Refs(spec)
-            }
-        }
-        _ => {
-            return err(
-                &format!("{path}.type"),
-                "type is one of string, int, float, bool, datetime, dict, list, any, ref, refs",
-            );
-        }
-    };
+        };
     // Options that belong to other types are refused rather than ignored:
     // a silently ignored `of` or `coll` is a schema bug waiting to happen.
     let misplaced = |key: &str, ok: bool| -> Result<(), SchemaError> {
         if obj.contains_key(key) && !ok {
-            return err(&format!("{path}.{key}"), format!("not an option of a {ty_name} field"));
+            return err(
+                &format!("{path}.{key}"),
+                format!("not an option of a {ty_name} field"),
+            );
         }
         Ok(())
     };
@@ -255,7 +272,11 @@ fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, 
     misplaced("regexp", matches!(ty, FieldType::String))?;
     let sized = matches!(
         ty,
-        FieldType::String | FieldType::Int | FieldType::Float | FieldType::Datetime | FieldType::List(_)
+        FieldType::String
+            | FieldType::Int
+            | FieldType::Float
+            | FieldType::Datetime
+            | FieldType::List(_)
     );
     misplaced("min", sized)?;
     misplaced("max", sized)?;
@@ -264,26 +285,29 @@ fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, 
         let p = format!("{path}.{key}");
         match (obj.get(key), &ty) {
             (None, _) => Ok(None),
-            (Some(Value::String(s)), FieldType::Datetime) => match super::validate::parse_datetime(s) {
-                Some(micros) => Ok(Some(micros as f64)),
-                None => err(&p, "a datetime bound is an RFC 3339 date-time"),
-            },
+            (Some(Value::String(s)), FieldType::Datetime) => {
+                match super::validate::parse_datetime(s) {
+                    Some(micros) => Ok(Some(micros as f64)),
+                    None => err(&p, "a datetime bound is an RFC 3339 date-time"),
+                }
+            }
             (Some(Value::Number(n)), _) => Ok(n.as_f64()),
             _ => err(&p, "must be a number"),
         }
     };
     let min = bound("min")?;
     let max = bound("max")?;
-    let regexp = match obj.get("regexp") {
-        None => None,
-        Some(Value::String(r)) => Some(regex::Regex::new(&format!("^(?:{r})$")).map_err(|e| {
-            SchemaError {
-                path: format!("{path}.regexp"),
-                message: format!("invalid regular expression: {e}"),
-            }
-        })?),
-        Some(_) => return err(&format!("{path}.regexp"), "regexp is a string"),
-    };
+    let regexp =
+        match obj.get("regexp") {
+            None => None,
+            Some(Value::String(r)) => Some(regex::Regex::new(&format!("^(?:{r})$")).map_err(
+                |e| SchemaError {
+                    path: format!("{path}.regexp"),
+                    message: format!("invalid regular expression: {e}"),
+                },
+            )?),
+            Some(_) => return err(&format!("{path}.regexp"), "regexp is a string"),
+        };
     let views = match obj.get("views") {
         None => Vec::new(),
         Some(Value::Array(a)) => a
@@ -314,11 +338,19 @@ fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, 
     let indexable = match &ty {
         FieldType::List(of) => matches!(
             of.ty,
-            FieldType::String | FieldType::Int | FieldType::Float | FieldType::Bool | FieldType::Datetime
+            FieldType::String
+                | FieldType::Int
+                | FieldType::Float
+                | FieldType::Bool
+                | FieldType::Datetime
         ),
         t => matches!(
             t,
-            FieldType::String | FieldType::Int | FieldType::Float | FieldType::Bool | FieldType::Datetime
+            FieldType::String
+                | FieldType::Int
+                | FieldType::Float
+                | FieldType::Bool
+                | FieldType::Datetime
         ),
     };
     if index && !indexable {
@@ -346,7 +378,10 @@ fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, 
     };
     if let Some(default) = &field.default {
         if is_ref {
-            return err(&format!("{path}.default"), "a reference cannot have a default");
+            return err(
+                &format!("{path}.default"),
+                "a reference cannot have a default",
+            );
         }
         let errors = super::validate::validate_value(&field, default, &format!("{path}.default"));
         if let Some(e) = errors.into_iter().next() {
@@ -362,7 +397,9 @@ fn check_references(schema: &mut Schema) -> Result<(), SchemaError> {
     let mut derived = Vec::new();
     for (ci, coll) in schema.collections.iter().enumerate() {
         for (fi, field) in coll.fields.iter().enumerate() {
-            let Some(spec) = field.ty.ref_spec() else { continue };
+            let Some(spec) = field.ty.ref_spec() else {
+                continue;
+            };
             let path = format!("$.collections.{}.fields.{}", coll.name, field.name);
             let Some(target) = schema.collection(&spec.coll) else {
                 return err(
@@ -370,7 +407,9 @@ fn check_references(schema: &mut Schema) -> Result<(), SchemaError> {
                     format!("unknown collection \"{}\"", spec.coll),
                 );
             };
-            let Some(rev_name) = &spec.reverse else { continue };
+            let Some(rev_name) = &spec.reverse else {
+                continue;
+            };
             let Some(partner) = target.fields.get(rev_name) else {
                 return err(
                     &format!("{path}.reverse"),

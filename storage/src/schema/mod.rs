@@ -211,7 +211,9 @@ pub struct Collection {
 impl Collection {
     /// Top-level `ref`/`refs` fields.
     pub fn ref_fields(&self) -> impl Iterator<Item = (&Field, &RefSpec)> {
-        self.fields.iter().filter_map(|f| f.ty.ref_spec().map(|r| (f, r)))
+        self.fields
+            .iter()
+            .filter_map(|f| f.ty.ref_spec().map(|r| (f, r)))
     }
 }
 
@@ -239,7 +241,7 @@ impl Schema {
     }
 
     /// Parses and checks a schema file's text.
-    pub fn from_str(text: &str) -> Result<Schema, SchemaError> {
+    pub fn parse(text: &str) -> Result<Schema, SchemaError> {
         let value: Value = serde_json::from_str(text).map_err(|e| SchemaError {
             path: "$".into(),
             message: format!("schema is not valid JSON: {e}"),
@@ -250,7 +252,7 @@ impl Schema {
     /// The built-in demo schema (app `demo`: `users` ↔ `addrs`, as in the
     /// backo quick start) that a new database gets when none is given.
     pub fn demo() -> Schema {
-        Schema::from_str(DEMO_SCHEMA).expect("the demo schema is valid")
+        Schema::parse(DEMO_SCHEMA).expect("the demo schema is valid")
     }
 
     pub fn source(&self) -> &Value {
@@ -281,8 +283,11 @@ impl Schema {
     ) -> impl Iterator<Item = (&'a Collection, &'a Field, OnDelete)> + 'a {
         self.collections.iter().flat_map(move |c| {
             c.ref_fields().filter_map(move |(f, spec)| {
-                (spec.coll == coll && spec.reverse.is_none())
-                    .then(|| (c, f, spec.on_delete.unwrap_or(OnDelete::MustBeEmpty)))
+                if spec.coll == coll && spec.reverse.is_none() {
+                    Some((c, f, spec.on_delete.unwrap_or(OnDelete::MustBeEmpty)))
+                } else {
+                    None
+                }
             })
         })
     }

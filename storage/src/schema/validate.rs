@@ -70,8 +70,7 @@ pub fn validate_value(field: &Field, value: &Value, path: &str) -> Vec<Invalid> 
 
 fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
     if value.is_null() {
-        let empty_list_required =
-            matches!(field.ty, FieldType::Refs(_)) && field.required;
+        let empty_list_required = matches!(field.ty, FieldType::Refs(_)) && field.required;
         if field.required || empty_list_required {
             out.push(Invalid::new(path, "required: cannot be null"));
         }
@@ -85,7 +84,13 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
     if let Some(allowed) = &field.allowed
         && !allowed.iter().any(|a| json_equal(a, value))
     {
-        out.push(Invalid::new(path, format!("not one of the allowed values {}", Value::Array(allowed.clone()))));
+        out.push(Invalid::new(
+            path,
+            format!(
+                "not one of the allowed values {}",
+                Value::Array(allowed.clone())
+            ),
+        ));
     }
     // The measured quantity that min/max bound, by type.
     let measure = match (&field.ty, value) {
@@ -100,20 +105,32 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
         if let Some(min) = field.min
             && v < min
         {
-            out.push(Invalid::new(path, format!("{what} is below the minimum {}", bound_text(field, min))));
+            out.push(Invalid::new(
+                path,
+                format!("{what} is below the minimum {}", bound_text(field, min)),
+            ));
         }
         if let Some(max) = field.max
             && v > max
         {
-            out.push(Invalid::new(path, format!("{what} is above the maximum {}", bound_text(field, max))));
+            out.push(Invalid::new(
+                path,
+                format!("{what} is above the maximum {}", bound_text(field, max)),
+            ));
         }
     }
     if let (Some(re), Value::String(s)) = (&field.regexp, value)
         && !re.is_match(s)
     {
-        out.push(Invalid::new(path, format!("does not match the pattern {}", re.as_str())));
+        out.push(Invalid::new(
+            path,
+            format!("does not match the pattern {}", re.as_str()),
+        ));
     }
-    if field.required && matches!(field.ty, FieldType::Refs(_)) && value.as_array().is_some_and(Vec::is_empty) {
+    if field.required
+        && matches!(field.ty, FieldType::Refs(_))
+        && value.as_array().is_some_and(Vec::is_empty)
+    {
         out.push(Invalid::new(path, "required: needs at least one reference"));
     }
 }
@@ -130,7 +147,10 @@ fn bound_text(field: &Field, bound: f64) -> String {
 
 fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
     let bad = |out: &mut Vec<Invalid>, expected: &str| {
-        out.push(Invalid::new(path, format!("expected {expected}, got {}", kind(value))));
+        out.push(Invalid::new(
+            path,
+            format!("expected {expected}, got {}", kind(value)),
+        ));
     };
     match (&field.ty, value) {
         (FieldType::Any, _) => {}
@@ -145,10 +165,15 @@ fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) 
         (FieldType::Bool, Value::Bool(_)) => {}
         (FieldType::Datetime, Value::String(s)) => {
             if parse_datetime(s).is_none() {
-                out.push(Invalid::new(path, "expected an RFC 3339 date-time such as 2024-05-01T12:00:00Z"));
+                out.push(Invalid::new(
+                    path,
+                    "expected an RFC 3339 date-time such as 2024-05-01T12:00:00Z",
+                ));
             }
         }
-        (FieldType::Dict(fields), Value::Object(obj)) => validate_fields(fields, obj, path, false, out),
+        (FieldType::Dict(fields), Value::Object(obj)) => {
+            validate_fields(fields, obj, path, false, out)
+        }
         (FieldType::List(of), Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
                 check(of, item, &format!("{path}[{i}]"), out);
@@ -156,7 +181,10 @@ fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) 
         }
         (FieldType::Ref(_), Value::String(id)) => {
             if !valid_id(id) {
-                out.push(Invalid::new(path, "a reference is an id of 1-64 A-Za-z0-9_-"));
+                out.push(Invalid::new(
+                    path,
+                    "a reference is an id of 1-64 A-Za-z0-9_-",
+                ));
             }
         }
         (FieldType::Refs(_), Value::Array(items)) => {
@@ -217,7 +245,9 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }

@@ -30,7 +30,9 @@ impl View {
     /// Whether a field with this `views` list is visible.
     pub fn shows(&self, views: &[String]) -> bool {
         match self {
-            View::Except(name) => !views.iter().any(|v| v.strip_prefix('!') == Some(name.as_str())),
+            View::Except(name) => !views
+                .iter()
+                .any(|v| v.strip_prefix('!') == Some(name.as_str())),
             View::Only(name) => views.iter().any(|v| v == name),
         }
     }
@@ -41,7 +43,11 @@ impl View {
             if k == "_id" {
                 return true;
             }
-            let views = coll.fields.get(k).map(|f| f.views.as_slice()).unwrap_or(&[]);
+            let views = coll
+                .fields
+                .get(k)
+                .map(|f| f.views.as_slice())
+                .unwrap_or(&[]);
             self.shows(views)
         });
     }
@@ -57,7 +63,8 @@ mod tests {
         let s = Schema::demo();
         let users = s.collection("users").unwrap();
         let doc: Map<String, Value> =
-            serde_json::from_str(r#"{"_id":"a","name":"N","surname":"S","age":3,"_meta":{}}"#).unwrap();
+            serde_json::from_str(r#"{"_id":"a","name":"N","surname":"S","age":3,"_meta":{}}"#)
+                .unwrap();
         let mut short = doc.clone();
         View::parse(Some("short")).apply(users, &mut short);
         assert!(!short.contains_key("surname") && short.contains_key("name"));
