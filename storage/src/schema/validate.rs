@@ -76,9 +76,7 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
         }
         return;
     }
-    let before = out.len();
-    check_type(field, value, path, out);
-    if out.len() > before {
+    if !check_type(field, value, path, out) {
         return;
     }
     if let Some(allowed) = &field.allowed
@@ -145,23 +143,27 @@ fn bound_text(field: &Field, bound: f64) -> String {
     }
 }
 
-fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
+/// Checks the value's type (and its elements'); false when the value
+/// itself has the wrong type, so its constraints cannot be checked.
+fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) -> bool {
     let bad = |out: &mut Vec<Invalid>, expected: &str| {
         out.push(Invalid::new(
             path,
             format!("expected {expected}, got {}", kind(value)),
         ));
+        false
     };
     match (&field.ty, value) {
         (FieldType::Any, _) => {}
         (FieldType::String, Value::String(_)) => {}
         (FieldType::Int, Value::Number(n)) if n.is_i64() => {}
         (FieldType::Int, Value::Number(n)) if n.is_u64() => {
-            out.push(Invalid::new(path, "integer out of range (64-bit signed)"))
+            out.push(Invalid::new(path, "integer out of range (64-bit signed)"));
+            return false;
         }
-        (FieldType::Int, _) => bad(out, "an integer"),
+        (FieldType::Int, _) => return bad(out, "an integer"),
         (FieldType::Float, Value::Number(_)) => {}
-        (FieldType::Float, _) => bad(out, "a number"),
+        (FieldType::Float, _) => return bad(out, "a number"),
         (FieldType::Bool, Value::Bool(_)) => {}
         (FieldType::Datetime, Value::String(s)) => {
             if parse_datetime(s).is_none() {
@@ -203,8 +205,9 @@ fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) 
                 }
             }
         }
-        (t, _) => bad(out, article(t.name())),
+        (t, _) => return bad(out, article(t.name())),
     }
+    true
 }
 
 fn article(ty: &str) -> &'static str {
