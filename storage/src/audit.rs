@@ -7,21 +7,26 @@
 //! that no reference dangles, that both sides of stored pairs mirror each
 //! other, and that every document is valid against the schema.
 
+use crate::codec;
+use crate::derive::{Derived, RefRow};
 use crate::error::Result;
+use crate::postings;
 use crate::read::{ReadTxn, Tables};
 use crate::schema::validate::validate_document;
 use crate::write::targets_of;
-use crate::{codec, keys};
 use redb::ReadableTable;
-use std::collections::{BTreeSet, HashSet};
+use roaring::RoaringBitmap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What the audit found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditReport {
     pub documents: u64,
+    /// Stored reference values (edges).
     pub references: u64,
-    pub index_entries: u64,
-    /// Human-readable descriptions of every broken invariant.
+    /// Postings rows of the secondary indexes.
+    pub index_rows: u64,
+    /// Human-readable descriptions of every broken invariant (at most 1000).
     pub problems: Vec<String>,
 }
 
@@ -31,22 +36,24 @@ impl AuditReport {
     }
 }
 
-type RefEntry = (u32, String, u32, String, String, u32);
+/// (target coll, target id, source coll, source field, source id)
+type Edge = (u32, String, u32, String, String);
 
 pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
     let store = r.store();
     let schema = store.schema().clone();
-    let mut rep = AuditReport::default();
+    let mut problems: Vec<String> = Vec::new();
     let mut problem = |p: String| {
-        if rep.problems.len() < 1000 {
-            rep.problems.push(p)
+        if problems.len() < 1000 {
+            problems.push(p)
         }
     };
-    let mut expected_refs: BTreeSet<RefEntry> = BTreeSet::new();
-    let mut expected_index: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let coll_id = |name: &str| store.coll_id(name).ok();
+    let mut derived = Derived::default();
+    let mut edges: BTreeSet<Edge> = BTreeSet::new();
     let mut all_ids: HashSet<(u32, String)> = HashSet::new();
     let mut documents = 0;
-    // Pass 1: documents, docnos, counters, validity; expected index entries.
+    // Pass 1: documents, docnos, counters, validity; what the indexes must hold.
     for c in schema.collections() {
         let cid = store.coll_id(&c.name)?;
         let state = r.state(&c.name)?;
@@ -64,9 +71,7 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
                 }
             };
             count += 1;
-            if last_docno.is_some_and(|l| l >= doc.docno) {
-                ordered = false;
-            }
+            ordered &= last_docno.is_none_or(|l| l < doc.docno);
             last_docno = Some(doc.docno);
             if doc.docno >= state.next_docno {
                 problem(format!(
@@ -83,28 +88,17 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
                     other.map(|v| v.value().to_string())
                 )),
             }
-            let mut body = doc.body.clone();
-            if body.shift_remove("_meta").is_none() {
+            if !doc.meta.is_object() {
                 problem(format!("{}/{id}: no _meta", c.name));
             }
-            for inv in validate_document(c, &body) {
+            for inv in validate_document(c, &doc.body) {
                 problem(format!("{}/{id}: invalid: {inv}", c.name));
             }
-            for f in c.fields.iter() {
-                if f.index {
-                    expected_index.extend(keys::index_keys(
-                        cid,
-                        &f.name,
-                        &f.ty,
-                        body.get(&f.name),
-                        doc.docno,
-                    ));
-                }
-                if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
-                    let tcid = store.coll_id(&spec.coll)?;
-                    for t in targets_of(body.get(&f.name)) {
-                        expected_refs.insert((tcid, t, cid, f.name.clone(), id.clone(), doc.docno));
-                    }
+            derived.add(cid, c, &doc, &coll_id);
+            for (f, spec) in c.ref_fields().filter(|(f, _)| f.is_stored()) {
+                let tcid = store.coll_id(&spec.coll)?;
+                for t in targets_of(doc.body.get(&f.name)) {
+                    edges.insert((tcid, t, cid, f.name.clone(), id.clone()));
                 }
             }
             all_ids.insert((cid, id));
@@ -130,72 +124,79 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
             ));
         }
     }
-    rep.documents = documents;
     // Pass 2: reverse-reference index == forward references; no dangling.
-    let mut actual_refs = BTreeSet::new();
+    let mut actual_refs: BTreeMap<RefRow, RoaringBitmap> = BTreeMap::new();
     for e in r.refs().iter()? {
         let (k, v) = e?;
-        let (tc, t, sc, sf, sid) = k.value();
-        actual_refs.insert((
-            tc,
-            t.to_string(),
-            sc,
-            sf.to_string(),
-            sid.to_string(),
-            v.value(),
-        ));
+        let (tc, t, sc, sf, chunk) = k.value();
+        actual_refs.insert(
+            (tc, t.to_string(), sc, sf.to_string(), chunk),
+            postings::decode(v.value())?,
+        );
     }
-    for missing in expected_refs.difference(&actual_refs).take(100) {
-        problem(format!("reverse index lacks {missing:?}"));
-    }
-    for extra in actual_refs.difference(&expected_refs).take(100) {
-        problem(format!("reverse index has a stray {extra:?}"));
-    }
-    for (tc, t, sc, sf, sid, _) in &expected_refs {
+    compare("reverse index", &derived.refs, &actual_refs, &mut problem);
+    for (tc, t, sc, sf, sid) in &edges {
         if !all_ids.contains(&(*tc, t.clone())) {
             problem(format!(
                 "dangling reference: collection {sc} {sid}.{sf} -> collection {tc} {t}"
             ));
         }
     }
-    rep.references = actual_refs.len() as u64;
     // Pass 3: both stored sides of a pair mirror each other.
-    let by_id: std::collections::HashMap<u32, &crate::schema::Collection> = schema
+    let by_id: HashMap<u32, &crate::schema::Collection> = schema
         .collections()
         .filter_map(|c| Some((store.coll_id(&c.name).ok()?, c)))
         .collect();
-    let edges: HashSet<(u32, &str, u32, &str, &str)> = expected_refs
-        .iter()
-        .map(|(tc, t, sc, sf, sid, _)| (*tc, t.as_str(), *sc, sf.as_str(), sid.as_str()))
-        .collect();
-    for &(tc, t, sc, sf, sid) in &edges {
-        let Some(f) = by_id.get(&sc).and_then(|c| c.fields.get(sf)) else {
+    for (tc, t, sc, sf, sid) in &edges {
+        let Some(f) = by_id.get(sc).and_then(|c| c.fields.get(sf)) else {
             continue;
         };
         let Some(p) = f.ty.ref_spec().and_then(|s| schema.partner(s)) else {
             continue;
         };
-        if p.is_stored() && !edges.contains(&(sc, sid, tc, p.name.as_str(), t)) {
+        if p.is_stored() && !edges.contains(&(*sc, sid.clone(), *tc, p.name.clone(), t.clone())) {
             problem(format!(
                 "{}/{sid}.{sf} -> {t} is not mirrored by {}.{}",
-                by_id[&sc].name, by_id[&tc].name, p.name
+                by_id[sc].name, by_id[tc].name, p.name
             ));
         }
     }
     // Pass 4: secondary indexes == documents.
-    let mut actual_index = BTreeSet::new();
+    let mut actual_index: BTreeMap<Vec<u8>, RoaringBitmap> = BTreeMap::new();
     for e in r.index().iter()? {
-        let (k, _) = e?;
-        actual_index.insert(k.value().to_vec());
+        let (k, v) = e?;
+        actual_index.insert(k.value().to_vec(), postings::decode(v.value())?);
     }
-    let missing = expected_index.difference(&actual_index).count();
-    let stray = actual_index.difference(&expected_index).count();
-    if missing > 0 {
-        problem(format!("secondary indexes lack {missing} entries"));
+    compare(
+        "secondary index",
+        &derived.index,
+        &actual_index,
+        &mut problem,
+    );
+    Ok(AuditReport {
+        documents,
+        references: edges.len() as u64,
+        index_rows: actual_index.len() as u64,
+        problems,
+    })
+}
+
+fn compare<K: Ord + std::fmt::Debug>(
+    what: &str,
+    expected: &BTreeMap<K, RoaringBitmap>,
+    actual: &BTreeMap<K, RoaringBitmap>,
+    problem: &mut impl FnMut(String),
+) {
+    for (k, want) in expected {
+        match actual.get(k) {
+            None => problem(format!("{what} lacks row {k:?}")),
+            Some(got) if got != want => problem(format!(
+                "{what} row {k:?} holds {got:?}, documents say {want:?}"
+            )),
+            Some(_) => {}
+        }
     }
-    if stray > 0 {
-        problem(format!("secondary indexes have {stray} stray entries"));
+    for k in actual.keys().filter(|k| !expected.contains_key(k)) {
+        problem(format!("{what} has a stray row {k:?}"));
     }
-    rep.index_entries = actual_index.len() as u64;
-    Ok(rep)
 }

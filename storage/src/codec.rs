@@ -1,31 +1,49 @@
-//! How a document sits in the `DOCS` table: its docno (u32 big-endian)
-//! followed by the msgpack encoding (rmp-serde) of its stored fields and
-//! `_meta`. `_id` is the key and derived reference lists are never stored.
+//! How a document sits in the `DOCS` table: its docno (u32 big-endian),
+//! then the msgpack encoding (rmp-serde) of its stored fields, then the
+//! msgpack encoding of its `_meta`. `_id` is the key and derived reference
+//! lists are never stored.
+//!
+//! `_meta` is encoded apart from the fields so that a transaction creating
+//! many documents encodes it once ([`encode_with_meta`]).
 
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 
-/// A document as stored: its docno and body (stored fields + `_meta`).
+/// A document as stored: its docno, stored fields and `_meta`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDoc {
     pub docno: u32,
+    /// The stored fields (no `_id`, no `_meta`, no derived lists, no nulls).
     pub body: Map<String, Value>,
+    /// `{ctime, mtime, created_by, modified_by}`.
+    pub meta: Value,
+}
+
+/// The msgpack bytes of a `_meta` value.
+pub fn encode_meta(meta: &Value) -> Vec<u8> {
+    rmp_serde::to_vec(meta).expect("a JSON value always encodes")
 }
 
 pub fn encode(doc: &StoredDoc) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
-    out.extend_from_slice(&doc.docno.to_be_bytes());
-    rmp_serde::encode::write(&mut out, &doc.body).expect("a JSON map always encodes");
+    encode_with_meta(doc.docno, &doc.body, &encode_meta(&doc.meta))
+}
+
+/// Encodes a row whose `_meta` is already encoded.
+pub fn encode_with_meta(docno: u32, body: &Map<String, Value>, meta: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160 + meta.len());
+    out.extend_from_slice(&docno.to_be_bytes());
+    rmp_serde::encode::write(&mut out, body).expect("a JSON map always encodes");
+    out.extend_from_slice(meta);
     out
 }
 
 pub fn decode(bytes: &[u8]) -> Result<StoredDoc> {
-    if bytes.len() < 4 {
-        return Err(Error::Corrupt("document row shorter than its docno".into()));
-    }
-    let docno = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    let body = rmp_serde::from_slice(&bytes[4..])?;
-    Ok(StoredDoc { docno, body })
+    let docno = docno(bytes)?;
+    let mut rest = &bytes[4..];
+    let mut de = rmp_serde::Deserializer::new(&mut rest);
+    let body: Map<String, Value> = serde::Deserialize::deserialize(&mut de)?;
+    let meta: Value = serde::Deserialize::deserialize(&mut de)?;
+    Ok(StoredDoc { docno, body, meta })
 }
 
 /// Only the docno of a stored row, without decoding the body.
@@ -34,4 +52,20 @@ pub fn docno(bytes: &[u8]) -> Result<u32> {
         .get(..4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         .ok_or_else(|| Error::Corrupt("document row shorter than its docno".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let doc = StoredDoc {
+            docno: 7,
+            body: serde_json::from_str(r#"{"a":1,"b":[true,"x",1.5],"c":{"d":null}}"#).unwrap(),
+            meta: serde_json::json!({"ctime": "2024-01-01T00:00:00Z"}),
+        };
+        assert_eq!(decode(&encode(&doc)).unwrap(), doc);
+        assert_eq!(docno(&encode(&doc)).unwrap(), 7);
+    }
 }

@@ -45,6 +45,9 @@ pub struct Store {
     observers: RwLock<Vec<Arc<dyn CommitObserver>>>,
     /// Held for writing around each commit and its observers; see [`Store::gate`].
     gate: RwLock<()>,
+    /// Held through each write transaction (redb allows one at a time
+    /// anyway), so [`Store::observe`] can wait for the one in progress.
+    writer: Mutex<()>,
 }
 
 /// While held, no commit happens: a snapshot taken under it agrees with
@@ -186,15 +189,29 @@ impl Store {
             ids: Mutex::new(ids),
             observers: RwLock::new(Vec::new()),
             gate: RwLock::new(()),
+            writer: Mutex::new(()),
         })
     }
 
-    /// Registers a derived index to tell about every later commit.
+    /// Registers a derived index to tell about every later commit. It
+    /// waits for a write in progress to finish, so every transaction that
+    /// commits after this returns records its changes for the observer.
     pub fn observe(&self, observer: Arc<dyn CommitObserver>) {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.observers
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .push(observer);
+    }
+
+    /// Whether any [`CommitObserver`] is registered (writes skip recording
+    /// changes otherwise).
+    pub(crate) fn is_observed(&self) -> bool {
+        !self
+            .observers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 
     /// Holds off commits; take it before [`Store::read`] when a snapshot
@@ -235,6 +252,7 @@ impl Store {
         actor: &Actor,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R>,
     ) -> Result<R> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let txn = self.db.begin_write()?;
         let (result, changes) = {
             let mut tx = Tx::open(self, &txn, actor)?;

@@ -76,17 +76,12 @@ pub fn encode_f64(f: f64) -> [u8; 8] {
     ordered.to_be_bytes()
 }
 
-/// The index keys of one document's field value: one per distinct list
-/// element, or one for a scalar; missing, null and empty lists index as
-/// null so that every document appears in every index of its collection
-/// (sorting by an indexed field then never loses documents).
-pub fn index_keys(
-    coll: u32,
-    field: &str,
-    ty: &FieldType,
-    v: Option<&Value>,
-    docno: u32,
-) -> Vec<Vec<u8>> {
+/// The encoded values under which one document's field value is indexed
+/// (each starting with [`field_prefix`]): one per distinct list element,
+/// or one for a scalar; missing, null and empty lists index as null so
+/// that every document appears in every index of its collection (sorting
+/// by an indexed field then never loses documents).
+pub fn index_values(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>) -> Vec<Vec<u8>> {
     let prefix = field_prefix(coll, field);
     let (elem_ty, values): (&FieldType, Vec<&Value>) = match (ty, v) {
         (FieldType::List(of), Some(Value::Array(items))) if !items.is_empty() => {
@@ -101,7 +96,6 @@ pub fn index_keys(
         .filter_map(|v| {
             let mut k = prefix.clone();
             encode_value(elem_ty, v, &mut k)?;
-            k.extend_from_slice(&docno.to_be_bytes());
             Some(k)
         })
         .collect();
@@ -110,10 +104,21 @@ pub fn index_keys(
     keys
 }
 
-/// The docno at the end of an index key.
-pub fn docno_of(key: &[u8]) -> u32 {
-    let n = key.len();
-    u32::from_be_bytes([key[n - 4], key[n - 3], key[n - 2], key[n - 1]])
+/// The row key of one chunk of an encoded value's postings.
+pub fn with_chunk(value_key: &[u8], chunk: u16) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value_key.len() + 2);
+    k.extend_from_slice(value_key);
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+/// Splits a row key into its encoded value (with the field prefix) and chunk.
+pub fn split_chunk(row_key: &[u8]) -> (&[u8], u16) {
+    let n = row_key.len();
+    (
+        &row_key[..n - 2],
+        u16::from_be_bytes([row_key[n - 2], row_key[n - 1]]),
+    )
 }
 
 /// The smallest key strictly greater than every key starting with `prefix`

@@ -8,8 +8,9 @@
 
 use crate::codec::{self, StoredDoc};
 use crate::db::{Catalog, CollState};
+use crate::derive::Derived;
 use crate::error::{Error, Invalid, Result};
-use crate::keys;
+use crate::postings;
 use crate::schema::Schema;
 use crate::schema::validate::validate_document;
 use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
@@ -48,7 +49,6 @@ pub(crate) fn migrate(
             let (k, v) = e?;
             let id = k.value().1.to_string();
             let mut doc = codec::decode(v.value())?;
-            let meta = doc.body.shift_remove("_meta");
             doc.body
                 .retain(|k, _| c.fields.get(k).is_some_and(|f| f.is_stored()));
             for f in c.fields.iter() {
@@ -59,54 +59,43 @@ pub(crate) fn migrate(
             for inv in validate_document(c, &doc.body) {
                 problems.push((c.name.clone(), id.clone(), inv));
             }
-            if let Some(m) = meta {
-                doc.body.insert("_meta".into(), m);
-            }
             ids.insert((c.name.clone(), id.clone()));
             rewritten.push((cid, id, doc));
         }
+    }
+    // Rebuild the derived tables from the rewritten documents.
+    let by_id: std::collections::HashMap<u32, &crate::schema::Collection> = new
+        .collections()
+        .filter_map(|c| Some((*catalog.get(&c.name)?, c)))
+        .collect();
+    let coll_id = |name: &str| catalog.get(name).copied();
+    let mut derived = Derived::default();
+    for (cid, id, doc) in &rewritten {
+        let c = by_id[cid];
+        derived.add(*cid, c, doc, &coll_id);
+        for (f, spec) in c.ref_fields().filter(|(f, _)| f.is_stored()) {
+            for (i, t) in targets_of(doc.body.get(&f.name)).into_iter().enumerate() {
+                if !ids.contains(&(spec.coll.clone(), t.clone())) {
+                    let path = format!("$.{}[{i}]", f.name);
+                    let msg = format!("would point to a missing {}/{t}", spec.coll);
+                    problems.push((c.name.clone(), id.clone(), Invalid::new(path, msg)));
+                }
+            }
+        }
+        docs.insert((*cid, id.as_str()), codec::encode(doc).as_slice())?;
     }
     let mut refs = txn.open_table(REFS)?;
     let mut index = txn.open_table(INDEX)?;
     refs.retain(|_, _| false)?;
     index.retain(|_, _| false)?;
-    let by_id: std::collections::HashMap<u32, &crate::schema::Collection> = new
-        .collections()
-        .filter_map(|c| Some((*catalog.get(&c.name)?, c)))
-        .collect();
-    for (cid, id, doc) in &rewritten {
-        let c = by_id[cid];
-        for f in c.fields.iter() {
-            let v = doc.body.get(&f.name);
-            if f.index {
-                for k in keys::index_keys(*cid, &f.name, &f.ty, v, doc.docno) {
-                    index.insert(k.as_slice(), ())?;
-                }
-            }
-            if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
-                for (i, t) in targets_of(v).into_iter().enumerate() {
-                    if !ids.contains(&(spec.coll.clone(), t.clone())) {
-                        problems.push((
-                            c.name.clone(),
-                            id.clone(),
-                            Invalid::new(
-                                format!("$.{}[{i}]", f.name),
-                                format!("would point to a missing {}/{t}", spec.coll),
-                            ),
-                        ));
-                        continue;
-                    }
-                    let Some(&tcid) = catalog.get(&spec.coll) else {
-                        continue;
-                    };
-                    refs.insert(
-                        (tcid, t.as_str(), *cid, f.name.as_str(), id.as_str()),
-                        doc.docno,
-                    )?;
-                }
-            }
-        }
-        docs.insert((*cid, id.as_str()), codec::encode(doc).as_slice())?;
+    for ((tc, t, sc, sf, chunk), bits) in &derived.refs {
+        refs.insert(
+            (*tc, t.as_str(), *sc, sf.as_str(), *chunk),
+            postings::encode(bits).as_slice(),
+        )?;
+    }
+    for (k, bits) in &derived.index {
+        index.insert(k.as_slice(), postings::encode(bits).as_slice())?;
     }
     if !problems.is_empty() {
         return Err(Error::SchemaMigration(problems));

@@ -9,35 +9,32 @@
 use crate::codec::{self, StoredDoc};
 use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
+use crate::postings;
 use crate::schema::{Collection, Schema};
 use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
+use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
-use std::ops::RangeBounds;
 
 /// A document as clients see it.
 pub type Document = Map<String, Value>;
 
 pub(crate) type DocsKey = (u32, &'static str);
-pub(crate) type RefsKey = (u32, &'static str, u32, &'static str, &'static str);
+pub(crate) type RefsKey = (u32, &'static str, u32, &'static str, u16);
 
 /// The tables a lookup needs, as read-only views: implemented by the
 /// snapshot and by the write transaction (which sees its own writes).
 pub(crate) trait Tables {
     type Docs: ReadableTable<DocsKey, &'static [u8]>;
     type Docnos: ReadableTable<(u32, u32), &'static str>;
-    type Refs: ReadableTable<RefsKey, u32>;
-    type Index: ReadableTable<&'static [u8], ()>;
+    type Refs: ReadableTable<RefsKey, &'static [u8]>;
+    type Index: ReadableTable<&'static [u8], &'static [u8]>;
     fn docs(&self) -> &Self::Docs;
     fn docnos(&self) -> &Self::Docnos;
     fn refs(&self) -> &Self::Refs;
     fn index(&self) -> &Self::Index;
     fn store(&self) -> &Store;
 }
-
-/// Upper bound for the id part of keys: ids are `A-Za-z0-9_-`, all below
-/// 0x7F, so `"\x7f"` is greater than every id.
-pub(crate) const ID_MAX: &str = "\x7f";
 
 pub(crate) fn load<T: Tables>(t: &T, cid: u32, id: &str) -> Result<Option<StoredDoc>> {
     match t.docs().get((cid, id))? {
@@ -55,12 +52,34 @@ pub(crate) fn referrers<T: Tables>(
     sfield: &str,
 ) -> Result<Vec<(String, u32)>> {
     let mut out = Vec::new();
+    for docno in referrer_docnos(t, tcid, tid, scid, sfield)? {
+        match t.docnos().get((scid, docno))? {
+            Some(id) => out.push((id.value().to_string(), docno)),
+            None => {
+                return Err(Error::Corrupt(format!(
+                    "reverse index names missing docno {docno}"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The docnos of `scoll.sfield` documents that reference `tcoll/tid`.
+pub(crate) fn referrer_docnos<T: Tables>(
+    t: &T,
+    tcid: u32,
+    tid: &str,
+    scid: u32,
+    sfield: &str,
+) -> Result<RoaringBitmap> {
+    let mut out = RoaringBitmap::new();
     for entry in t
         .refs()
-        .range((tcid, tid, scid, sfield, "")..(tcid, tid, scid, sfield, ID_MAX))?
+        .range((tcid, tid, scid, sfield, 0)..=(tcid, tid, scid, sfield, u16::MAX))?
     {
         let (k, v) = entry?;
-        out.push((k.value().4.to_string(), v.value()));
+        out.extend(postings::join(k.value().4, &postings::decode(v.value())?));
     }
     Ok(out)
 }
@@ -99,37 +118,41 @@ pub(crate) fn ref_targets<T: Tables>(
         .collect())
 }
 
-/// The client view of a stored document.
+/// The client view of a stored document (consumed: values move, not copy).
 pub(crate) fn materialize<T: Tables>(
     t: &T,
     coll: &Collection,
     id: &str,
-    doc: &StoredDoc,
+    doc: StoredDoc,
 ) -> Result<Document> {
+    let mut body = doc.body;
     let mut out = Map::with_capacity(coll.fields.len() + 2);
     out.insert("_id".into(), Value::String(id.to_string()));
     for f in coll.fields.iter() {
         let v = if f.is_stored() {
-            match (doc.body.get(&f.name), &f.ty) {
-                (Some(v), _) => v.clone(),
+            match (body.swap_remove(&f.name), &f.ty) {
+                (Some(v), _) => v,
                 // A reference list is always a list, empty when unset.
                 (None, crate::schema::FieldType::Refs(_)) => Value::Array(Vec::new()),
                 (None, _) => Value::Null,
             }
         } else {
-            Value::Array(
-                ref_targets(t, coll, id, doc, &f.name)?
-                    .into_iter()
-                    .map(Value::String)
-                    .collect(),
-            )
+            let spec = f.ty.ref_spec().expect("derived fields are refs");
+            let store = t.store();
+            let ids = referrers(
+                t,
+                store.coll_id(&coll.name)?,
+                id,
+                store.coll_id(&spec.coll)?,
+                spec.reverse
+                    .as_deref()
+                    .expect("derived fields have a partner"),
+            )?;
+            Value::Array(ids.into_iter().map(|(i, _)| Value::String(i)).collect())
         };
         out.insert(f.name.clone(), v);
     }
-    out.insert(
-        "_meta".into(),
-        doc.body.get("_meta").cloned().unwrap_or(Value::Null),
-    );
+    out.insert("_meta".into(), doc.meta);
     Ok(out)
 }
 
@@ -145,16 +168,16 @@ pub struct ReadTxn<'s> {
     _txn: ReadTransaction,
     docs: ReadOnlyTable<DocsKey, &'static [u8]>,
     docnos: ReadOnlyTable<(u32, u32), &'static str>,
-    refs: ReadOnlyTable<RefsKey, u32>,
-    index: ReadOnlyTable<&'static [u8], ()>,
+    refs: ReadOnlyTable<RefsKey, &'static [u8]>,
+    index: ReadOnlyTable<&'static [u8], &'static [u8]>,
     colls: ReadOnlyTable<u32, &'static [u8]>,
 }
 
 impl Tables for ReadTxn<'_> {
     type Docs = ReadOnlyTable<DocsKey, &'static [u8]>;
     type Docnos = ReadOnlyTable<(u32, u32), &'static str>;
-    type Refs = ReadOnlyTable<RefsKey, u32>;
-    type Index = ReadOnlyTable<&'static [u8], ()>;
+    type Refs = ReadOnlyTable<RefsKey, &'static [u8]>;
+    type Index = ReadOnlyTable<&'static [u8], &'static [u8]>;
     fn docs(&self) -> &Self::Docs {
         &self.docs
     }
@@ -202,7 +225,7 @@ impl<'s> ReadTxn<'s> {
         let c = collection(self.schema(), coll)?;
         let cid = self.store.coll_id(coll)?;
         match load(self, cid, id)? {
-            Some(doc) => Ok(Some(materialize(self, c, id, &doc)?)),
+            Some(doc) => Ok(Some(materialize(self, c, id, doc)?)),
             None => Ok(None),
         }
     }
@@ -229,7 +252,7 @@ impl<'s> ReadTxn<'s> {
     }
 
     /// Materializes a stored document of `coll` (as returned by [`ReadTxn::scan`]).
-    pub fn materialize(&self, coll: &str, id: &str, doc: &StoredDoc) -> Result<Document> {
+    pub fn materialize(&self, coll: &str, id: &str, doc: StoredDoc) -> Result<Document> {
         materialize(self, collection(self.schema(), coll)?, id, doc)
     }
 
@@ -283,16 +306,46 @@ impl<'s> ReadTxn<'s> {
             }))
     }
 
-    /// Docnos of index entries of `coll.field` whose encoded value lies in
-    /// `range` (keys built with [`crate::keys`]), in key order.
-    pub fn index_range<'a>(
-        &'a self,
-        range: impl RangeBounds<&'a [u8]> + 'a,
-    ) -> Result<impl DoubleEndedIterator<Item = Result<u32>> + 'a> {
-        Ok(self.index.range::<&[u8]>(range)?.map(|e| -> Result<u32> {
-            let (k, _) = e?;
-            Ok(crate::keys::docno_of(k.value()))
-        }))
+    /// The postings of an indexed field: every encoded value (see
+    /// [`crate::keys::encode_value`], without the field prefix) with the
+    /// docnos having it, in value order.
+    pub fn index_postings(&self, coll: &str, field: &str) -> Result<Vec<(Vec<u8>, RoaringBitmap)>> {
+        let prefix = crate::keys::field_prefix(self.store.coll_id(coll)?, field);
+        let end = crate::keys::prefix_end(&prefix).expect("a prefix ends with 0x00");
+        let mut out: Vec<(Vec<u8>, RoaringBitmap)> = Vec::new();
+        for e in self
+            .index
+            .range::<&[u8]>(prefix.as_slice()..end.as_slice())?
+        {
+            let (k, v) = e?;
+            let (value, chunk) = crate::keys::split_chunk(k.value());
+            let value = &value[prefix.len()..];
+            let bits = postings::decode(v.value())?;
+            match out.last_mut() {
+                Some((last, set)) if last.as_slice() == value => {
+                    set.extend(postings::join(chunk, &bits))
+                }
+                _ => out.push((value.to_vec(), postings::join(chunk, &bits).collect())),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The docnos of `scoll` documents whose `sfield` references `tcoll/tid`.
+    pub fn referrer_docnos(
+        &self,
+        tcoll: &str,
+        tid: &str,
+        scoll: &str,
+        sfield: &str,
+    ) -> Result<RoaringBitmap> {
+        referrer_docnos(
+            self,
+            self.store.coll_id(tcoll)?,
+            tid,
+            self.store.coll_id(scoll)?,
+            sfield,
+        )
     }
 
     /// The documents of `scoll.sfield` that reference `tcoll/tid`, as (id, docno).

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::read;
 use crate::schema::{Collection, Field, FieldType};
 use crate::write::{Tx, targets_of};
+use redb::ReadableTable;
 use serde_json::Value;
 
 /// Makes `c/id`'s reference field `field` go from `old` to `new` targets,
@@ -42,7 +43,8 @@ pub(crate) fn reconcile(
         .filter(|(_, t)| !old.contains(t))
         .collect();
     for &(i, t) in &added {
-        if read::load(tx, tcid, t)?.is_none() {
+        // Existence only: no need to decode the target.
+        if tx.docs.get((tcid, t.as_str()))?.is_none() {
             let path = match f.ty {
                 FieldType::Ref(_) => format!("$.{field}"),
                 _ => format!("$.{field}[{i}]"),

@@ -16,6 +16,7 @@ use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::patch::{self, PatchOp};
+use crate::postings::{self, Pending};
 use crate::read::{self, DocsKey, Document, RefsKey, Tables};
 use crate::schema::validate::{valid_id, validate_document, validate_value};
 use crate::schema::{Collection, Schema};
@@ -51,10 +52,12 @@ pub struct Tx<'t> {
     pub(crate) schema: &'t Schema,
     actor: Value,
     now: String,
+    /// The encoded `_meta` of every document this transaction creates.
+    create_meta: Vec<u8>,
     pub(crate) docs: Table<'t, DocsKey, &'static [u8]>,
     pub(crate) docnos: Table<'t, (u32, u32), &'static str>,
-    pub(crate) refs: Table<'t, RefsKey, u32>,
-    pub(crate) index: Table<'t, &'static [u8], ()>,
+    pub(crate) refs: Table<'t, RefsKey, &'static [u8]>,
+    pub(crate) index: Table<'t, &'static [u8], &'static [u8]>,
     colls: Table<'t, u32, &'static [u8]>,
     states: HashMap<u32, CollState>,
     poisoned: bool,
@@ -63,13 +66,53 @@ pub struct Tx<'t> {
     pub(crate) touched: BTreeSet<(String, String)>,
     /// Every document change so far, for [`crate::CommitObserver`]s.
     changes: Vec<Change>,
+    /// Index and reverse-index changes not yet applied ([`Tx::flush`]):
+    /// a bulk load then writes each postings row once instead of once per
+    /// document. Nothing reads `INDEX` inside a write, and every path that
+    /// reads `REFS` flushes first.
+    pending_index: Pending,
+    /// Row keys as [`ref_row_key`] bytes.
+    pending_refs: Pending,
+    /// Reused to build pending row keys without allocating.
+    scratch: Vec<u8>,
+    /// Whether anyone observes commits (else changes are not recorded).
+    observed: bool,
+    /// The largest `_id` per collection, to track [`CollState::ordered`].
+    last_ids: HashMap<u32, Option<String>>,
 }
+
+/// A `REFS` row key as bytes for [`Pending`]: target coll, source coll,
+/// chunk, source field, 0, target id.
+fn ref_row_key(out: &mut Vec<u8>, tcid: u32, tid: &str, scid: u32, field: &str, chunk: u16) {
+    out.clear();
+    out.extend_from_slice(&tcid.to_be_bytes());
+    out.extend_from_slice(&scid.to_be_bytes());
+    out.extend_from_slice(&chunk.to_be_bytes());
+    out.extend_from_slice(field.as_bytes());
+    out.push(0);
+    out.extend_from_slice(tid.as_bytes());
+}
+
+fn parse_ref_row_key(k: &[u8]) -> Option<(u32, &str, u32, &str, u16)> {
+    let tcid = u32::from_be_bytes(k.get(0..4)?.try_into().ok()?);
+    let scid = u32::from_be_bytes(k.get(4..8)?.try_into().ok()?);
+    let chunk = u16::from_be_bytes(k.get(8..10)?.try_into().ok()?);
+    let rest = k.get(10..)?;
+    let nul = rest.iter().position(|&b| b == 0)?;
+    let field = std::str::from_utf8(&rest[..nul]).ok()?;
+    let tid = std::str::from_utf8(&rest[nul + 1..]).ok()?;
+    Some((tcid, tid, scid, field, chunk))
+}
+
+/// Pending postings rows beyond which they are applied even
+/// mid-transaction, to bound memory.
+const FLUSH_AT: usize = 1 << 20;
 
 impl<'t> Tables for Tx<'t> {
     type Docs = Table<'t, DocsKey, &'static [u8]>;
     type Docnos = Table<'t, (u32, u32), &'static str>;
-    type Refs = Table<'t, RefsKey, u32>;
-    type Index = Table<'t, &'static [u8], ()>;
+    type Refs = Table<'t, RefsKey, &'static [u8]>;
+    type Index = Table<'t, &'static [u8], &'static [u8]>;
     fn docs(&self) -> &Self::Docs {
         &self.docs
     }
@@ -77,6 +120,7 @@ impl<'t> Tables for Tx<'t> {
         &self.docnos
     }
     fn refs(&self) -> &Self::Refs {
+        debug_assert!(self.pending_refs.is_empty(), "REFS read before a flush");
         &self.refs
     }
     fn index(&self) -> &Self::Index {
@@ -123,11 +167,16 @@ impl<'t> Tx<'t> {
         txn: &'t WriteTransaction,
         actor: &Actor,
     ) -> Result<Tx<'t>> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let actor = actor.to_json();
+        let create_meta = codec::encode_meta(&serde_json::json!({"ctime": now, "mtime": now,
+            "created_by": actor, "modified_by": actor}));
         Ok(Tx {
             store,
             schema: store.schema(),
-            actor: actor.to_json(),
-            now: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            actor,
+            now,
+            create_meta,
             docs: txn.open_table(DOCS)?,
             docnos: txn.open_table(DOCNOS)?,
             refs: txn.open_table(REFS)?,
@@ -137,6 +186,11 @@ impl<'t> Tx<'t> {
             poisoned: false,
             touched: BTreeSet::new(),
             changes: Vec::new(),
+            pending_index: Pending::default(),
+            pending_refs: Pending::default(),
+            scratch: Vec::new(),
+            observed: store.is_observed(),
+            last_ids: HashMap::new(),
         })
     }
 
@@ -146,6 +200,7 @@ impl<'t> Tx<'t> {
         if self.poisoned {
             return Err(Error::Aborted);
         }
+        self.flush()?;
         for (cid, state) in self.states.drain() {
             self.colls.insert(
                 cid,
@@ -153,6 +208,37 @@ impl<'t> Tx<'t> {
             )?;
         }
         Ok(std::mem::take(&mut self.changes))
+    }
+
+    /// Applies the pending index and reverse-index changes, row by row in
+    /// key order.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        for (key, adds, removes) in self.pending_index.take_sorted() {
+            let stored = self.index.get(key.as_slice())?.map(|v| v.value().to_vec());
+            match postings::apply(stored.as_deref(), &adds, &removes)? {
+                Some(row) => {
+                    self.index.insert(key.as_slice(), row.as_slice())?;
+                }
+                None if stored.is_some() => {
+                    self.index.remove(key.as_slice())?;
+                }
+                None => {}
+            }
+        }
+        for (row, adds, removes) in self.pending_refs.take_sorted() {
+            let key = parse_ref_row_key(&row).expect("built by ref_row_key");
+            let stored = self.refs.get(key)?.map(|v| v.value().to_vec());
+            match postings::apply(stored.as_deref(), &adds, &removes)? {
+                Some(row) => {
+                    self.refs.insert(key, row.as_slice())?;
+                }
+                None if stored.is_some() => {
+                    self.refs.remove(key)?;
+                }
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     /// Runs one operation, poisoning the transaction if it fails.
@@ -188,10 +274,11 @@ impl<'t> Tx<'t> {
     }
 
     /// Reads a document as this transaction sees it.
-    pub fn get(&self, coll: &str, id: &str) -> Result<Document> {
+    pub fn get(&mut self, coll: &str, id: &str) -> Result<Document> {
+        self.flush()?;
         let (c, cid) = self.coll(coll)?;
         let doc = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
-        read::materialize(self, c, id, &doc)
+        read::materialize(self, c, id, doc)
     }
 
     /// Creates a document and returns its id. The input may carry `_id`
@@ -220,6 +307,7 @@ impl<'t> Tx<'t> {
     /// deleted (collection, id), the document itself first.
     pub fn delete(&mut self, coll: &str, id: &str) -> Result<Vec<(String, String)>> {
         self.guard(|tx| {
+            tx.flush()?;
             let plan = crate::delete::plan(tx, coll, id)?;
             crate::delete::apply(tx, &plan)?;
             Ok(plan.deleted)
@@ -267,12 +355,6 @@ impl<'t> Tx<'t> {
             Some(Value::String(s)) if valid_id(&s) => s,
             Some(_) => return Err(Error::bad("$._id", "an id is 1-64 of A-Za-z0-9_-")),
         };
-        if self.docs.get((cid, id.as_str()))?.is_some() {
-            return Err(Error::AlreadyExists {
-                coll: coll.into(),
-                id,
-            });
-        }
         let derived = take_derived(c, &mut input)?;
         for f in c.fields.iter() {
             if let (Some(d), None) = (&f.default, input.get(&f.name)) {
@@ -281,28 +363,40 @@ impl<'t> Tx<'t> {
         }
         input.retain(|_, v| !v.is_null());
         check_valid(c, &input)?;
-        let last = self
-            .docs
-            .range((cid, "")..(cid + 1, ""))?
-            .next_back()
-            .transpose()?
-            .map(|(k, _)| k.value().1.to_string());
+        let last = match self.last_ids.get(&cid) {
+            Some(last) => last.clone(),
+            None => self
+                .docs
+                .range((cid, "")..(cid + 1, ""))?
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| k.value().1.to_string()),
+        };
         let state = self.state(cid)?;
         let docno = state.next_docno;
         state.next_docno = docno
             .checked_add(1)
             .ok_or_else(|| Error::CollectionFull(coll.into()))?;
         state.count += 1;
-        if last.is_some_and(|l| l.as_str() > id.as_str()) {
-            state.ordered = false;
-        }
-        input.insert(
-            "_meta".into(),
-            serde_json::json!({"ctime": self.now, "mtime": self.now,
-                "created_by": self.actor, "modified_by": self.actor}),
-        );
-        let doc = StoredDoc { docno, body: input };
-        self.put(cid, c, &id, None, &doc)?;
+        // The cached largest id may belong to a document deleted since:
+        // then `ordered` turns false a little early, which only costs speed.
+        let newest = match last {
+            Some(l) if l.as_str() > id.as_str() => {
+                state.ordered = false;
+                l
+            }
+            _ => id.clone(),
+        };
+        self.last_ids.insert(cid, Some(newest));
+        // The row carries the transaction's shared `_meta` bytes; `meta`
+        // stays null in this in-memory copy, which nothing reads.
+        let row = codec::encode_with_meta(docno, &input, &self.create_meta);
+        let doc = StoredDoc {
+            docno,
+            body: input,
+            meta: Value::Null,
+        };
+        self.put_row(cid, c, &id, None, &doc, row)?;
         for (f, _) in c.ref_fields() {
             let new = match derived.get(&f.name) {
                 Some(list) => list.clone(),
@@ -347,25 +441,21 @@ impl<'t> Tx<'t> {
         }
         match full.shift_remove("_meta") {
             None => {}
-            Some(m) if allow_same_meta && Some(&m) == old.body.get("_meta") => {}
+            Some(m) if allow_same_meta && m == old.meta => {}
             Some(_) => return Err(Error::bad("$._meta", "_meta is maintained by the engine")),
         }
         let derived = take_derived(c, &mut full)?;
         full.retain(|_, v| !v.is_null());
         check_valid(c, &full)?;
-        let mut meta = old
-            .body
-            .get("_meta")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Map::new()));
+        let mut meta = old.meta.clone();
         if let Value::Object(m) = &mut meta {
             m.insert("mtime".into(), Value::String(self.now.clone()));
             m.insert("modified_by".into(), self.actor.clone());
         }
-        full.insert("_meta".into(), meta);
         let new = StoredDoc {
             docno: old.docno,
             body: full,
+            meta,
         };
         let mut old_targets = HashMap::new();
         for (f, _) in c.ref_fields() {
@@ -396,12 +486,33 @@ impl<'t> Tx<'t> {
         old: Option<&StoredDoc>,
         new: &StoredDoc,
     ) -> Result<()> {
-        self.docs.insert((cid, id), codec::encode(new).as_slice())?;
+        self.put_row(cid, c, id, old, new, codec::encode(new))
+    }
+
+    fn put_row(
+        &mut self,
+        cid: u32,
+        c: &Collection,
+        id: &str,
+        old: Option<&StoredDoc>,
+        new: &StoredDoc,
+        row: Vec<u8>,
+    ) -> Result<()> {
+        let existed = self.docs.insert((cid, id), row.as_slice())?.is_some();
         if old.is_none() {
+            // Found on insert rather than by a lookup first: the failed
+            // operation poisons the transaction, so the overwrite never
+            // commits.
+            if existed {
+                return Err(Error::AlreadyExists {
+                    coll: c.name.clone(),
+                    id: id.to_string(),
+                });
+            }
             self.docnos.insert((cid, new.docno), id)?;
         }
         self.record(c, id, new.docno, old, Some(new));
-        self.sync_derived(cid, c, id, old, Some(new))
+        self.sync_derived(cid, c, old, Some(new))
     }
 
     /// Deletes a document's row and every index entry it owns.
@@ -417,7 +528,7 @@ impl<'t> Tx<'t> {
         let state = self.state(cid)?;
         state.count -= 1;
         self.record(c, id, old.docno, Some(old), None);
-        self.sync_derived(cid, c, id, Some(old), None)
+        self.sync_derived(cid, c, Some(old), None)
     }
 
     fn record(
@@ -428,6 +539,9 @@ impl<'t> Tx<'t> {
         old: Option<&StoredDoc>,
         new: Option<&StoredDoc>,
     ) {
+        if !self.observed {
+            return;
+        }
         let pick = |d: &StoredDoc| -> Map<String, Value> {
             c.fields
                 .iter()
@@ -452,7 +566,6 @@ impl<'t> Tx<'t> {
         &mut self,
         cid: u32,
         c: &Collection,
-        id: &str,
         old: Option<&StoredDoc>,
         new: Option<&StoredDoc>,
     ) -> Result<()> {
@@ -464,33 +577,47 @@ impl<'t> Tx<'t> {
             }
             if f.index {
                 let ok = old
-                    .map(|d| keys::index_keys(cid, &f.name, &f.ty, ov, d.docno))
+                    .map(|_| keys::index_values(cid, &f.name, &f.ty, ov))
                     .unwrap_or_default();
                 let nk = new
-                    .map(|d| keys::index_keys(cid, &f.name, &f.ty, nv, d.docno))
+                    .map(|_| keys::index_values(cid, &f.name, &f.ty, nv))
                     .unwrap_or_default();
-                for k in ok.iter().filter(|k| !nk.contains(k)) {
-                    self.index.remove(k.as_slice())?;
+                if let Some(d) = old {
+                    let (chunk, low) = postings::split(d.docno);
+                    for k in ok.iter().filter(|k| !nk.contains(k)) {
+                        self.pending_index.remove(&keys::with_chunk(k, chunk), low);
+                    }
                 }
-                for k in nk.iter().filter(|k| !ok.contains(k)) {
-                    self.index.insert(k.as_slice(), ())?;
+                if let Some(d) = new {
+                    let (chunk, low) = postings::split(d.docno);
+                    for mut k in nk.into_iter().filter(|k| !ok.contains(k)) {
+                        k.extend_from_slice(&chunk.to_be_bytes());
+                        self.pending_index.add(&k, low);
+                    }
                 }
             }
             if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
                 let tcid = self.store.coll_id(&spec.coll)?;
                 let ot = targets_of(ov);
                 let nt = targets_of(nv);
+                let docno = new.or(old).map(|d| d.docno).unwrap_or_default();
+                let (chunk, low) = postings::split(docno);
+                let mut key = std::mem::take(&mut self.scratch);
                 for t in ot.iter().filter(|t| !nt.contains(t)) {
-                    self.refs
-                        .remove((tcid, t.as_str(), cid, f.name.as_str(), id))?;
+                    ref_row_key(&mut key, tcid, t, cid, &f.name, chunk);
+                    self.pending_refs.remove(&key, low);
                 }
-                if let Some(n) = new {
+                if new.is_some() {
                     for t in nt.iter().filter(|t| !ot.contains(t)) {
-                        self.refs
-                            .insert((tcid, t.as_str(), cid, f.name.as_str(), id), n.docno)?;
+                        ref_row_key(&mut key, tcid, t, cid, &f.name, chunk);
+                        self.pending_refs.add(&key, low);
                     }
                 }
+                self.scratch = key;
             }
+        }
+        if self.pending_index.len() + self.pending_refs.len() > FLUSH_AT {
+            self.flush()?;
         }
         Ok(())
     }

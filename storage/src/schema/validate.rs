@@ -10,6 +10,55 @@ use super::{Collection, Field, FieldType, Fields};
 use crate::Invalid;
 use serde_json::{Map, Value};
 
+/// A `$.a.b[2]` path built only when an error needs its text: validating
+/// a valid document allocates no path strings.
+#[derive(Clone, Copy)]
+pub(crate) struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root(&'a str),
+    Key(&'a str),
+    Index(usize),
+}
+
+impl<'a> Path<'a> {
+    fn root(text: &'a str) -> Path<'a> {
+        Path {
+            parent: None,
+            seg: Seg::Root(text),
+        }
+    }
+    fn key(&'a self, k: &'a str) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Key(k),
+        }
+    }
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Index(i),
+        }
+    }
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(p) = self.parent {
+            p.fmt(f)?;
+        }
+        match self.seg {
+            Seg::Root(r) => f.write_str(r),
+            Seg::Key(k) => write!(f, ".{k}"),
+            Seg::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
 /// Parses an RFC 3339 date-time into microseconds since the Unix epoch.
 pub fn parse_datetime(s: &str) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(s)
@@ -31,14 +80,14 @@ pub fn valid_id(id: &str) -> bool {
 /// stored field, a missing one counting as null.
 pub fn validate_document(coll: &Collection, doc: &Map<String, Value>) -> Vec<Invalid> {
     let mut out = Vec::new();
-    validate_fields(&coll.fields, doc, "$", true, &mut out);
+    validate_fields(&coll.fields, doc, &Path::root("$"), true, &mut out);
     out
 }
 
 fn validate_fields(
     fields: &Fields,
     obj: &Map<String, Value>,
-    path: &str,
+    path: &Path<'_>,
     top: bool,
     out: &mut Vec<Invalid>,
 ) {
@@ -47,9 +96,9 @@ fn validate_fields(
             continue;
         }
         match fields.get(key) {
-            None => out.push(Invalid::new(format!("{path}.{key}"), "unknown field")),
+            None => out.push(Invalid::new(path.key(key).to_string(), "unknown field")),
             Some(f) if !f.is_stored() => out.push(Invalid::new(
-                format!("{path}.{key}"),
+                path.key(key).to_string(),
                 "this list is filled from the other side of the reference and is not stored",
             )),
             Some(_) => {}
@@ -57,22 +106,22 @@ fn validate_fields(
     }
     for field in fields.iter().filter(|f| f.is_stored()) {
         let value = obj.get(&field.name).unwrap_or(&Value::Null);
-        check(field, value, &format!("{path}.{}", field.name), out);
+        check(field, value, &path.key(&field.name), out);
     }
 }
 
 /// Validates one value against one field, returning every problem.
 pub fn validate_value(field: &Field, value: &Value, path: &str) -> Vec<Invalid> {
     let mut out = Vec::new();
-    check(field, value, path, &mut out);
+    check(field, value, &Path::root(path), &mut out);
     out
 }
 
-fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
+fn check(field: &Field, value: &Value, path: &Path<'_>, out: &mut Vec<Invalid>) {
     if value.is_null() {
         let empty_list_required = matches!(field.ty, FieldType::Refs(_)) && field.required;
         if field.required || empty_list_required {
-            out.push(Invalid::new(path, "required: cannot be null"));
+            out.push(Invalid::new(path.to_string(), "required: cannot be null"));
         }
         return;
     }
@@ -83,7 +132,7 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
         && !allowed.iter().any(|a| json_equal(a, value))
     {
         out.push(Invalid::new(
-            path,
+            path.to_string(),
             format!(
                 "not one of the allowed values {}",
                 Value::Array(allowed.clone())
@@ -104,7 +153,7 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
             && v < min
         {
             out.push(Invalid::new(
-                path,
+                path.to_string(),
                 format!("{what} is below the minimum {}", bound_text(field, min)),
             ));
         }
@@ -112,7 +161,7 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
             && v > max
         {
             out.push(Invalid::new(
-                path,
+                path.to_string(),
                 format!("{what} is above the maximum {}", bound_text(field, max)),
             ));
         }
@@ -121,7 +170,7 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
         && !re.is_match(s)
     {
         out.push(Invalid::new(
-            path,
+            path.to_string(),
             format!("does not match the pattern {}", re.as_str()),
         ));
     }
@@ -129,7 +178,10 @@ fn check(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) {
         && matches!(field.ty, FieldType::Refs(_))
         && value.as_array().is_some_and(Vec::is_empty)
     {
-        out.push(Invalid::new(path, "required: needs at least one reference"));
+        out.push(Invalid::new(
+            path.to_string(),
+            "required: needs at least one reference",
+        ));
     }
 }
 
@@ -145,10 +197,10 @@ fn bound_text(field: &Field, bound: f64) -> String {
 
 /// Checks the value's type (and its elements'); false when the value
 /// itself has the wrong type, so its constraints cannot be checked.
-fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) -> bool {
+fn check_type(field: &Field, value: &Value, path: &Path<'_>, out: &mut Vec<Invalid>) -> bool {
     let bad = |out: &mut Vec<Invalid>, expected: &str| {
         out.push(Invalid::new(
-            path,
+            path.to_string(),
             format!("expected {expected}, got {}", kind(value)),
         ));
         false
@@ -158,7 +210,10 @@ fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) 
         (FieldType::String, Value::String(_)) => {}
         (FieldType::Int, Value::Number(n)) if n.is_i64() => {}
         (FieldType::Int, Value::Number(n)) if n.is_u64() => {
-            out.push(Invalid::new(path, "integer out of range (64-bit signed)"));
+            out.push(Invalid::new(
+                path.to_string(),
+                "integer out of range (64-bit signed)",
+            ));
             return false;
         }
         (FieldType::Int, _) => return bad(out, "an integer"),
@@ -168,7 +223,7 @@ fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) 
         (FieldType::Datetime, Value::String(s)) => {
             if parse_datetime(s).is_none() {
                 out.push(Invalid::new(
-                    path,
+                    path.to_string(),
                     "expected an RFC 3339 date-time such as 2024-05-01T12:00:00Z",
                 ));
             }
@@ -178,13 +233,13 @@ fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) 
         }
         (FieldType::List(of), Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                check(of, item, &format!("{path}[{i}]"), out);
+                check(of, item, &path.index(i), out);
             }
         }
         (FieldType::Ref(_), Value::String(id)) => {
             if !valid_id(id) {
                 out.push(Invalid::new(
-                    path,
+                    path.to_string(),
                     "a reference is an id of 1-64 A-Za-z0-9_-",
                 ));
             }
@@ -195,11 +250,14 @@ fn check_type(field: &Field, value: &Value, path: &str, out: &mut Vec<Invalid>) 
                 match item.as_str() {
                     Some(id) if valid_id(id) => {
                         if !seen.insert(id) {
-                            out.push(Invalid::new(format!("{path}[{i}]"), "duplicate reference"));
+                            out.push(Invalid::new(
+                                path.index(i).to_string(),
+                                "duplicate reference",
+                            ));
                         }
                     }
                     _ => out.push(Invalid::new(
-                        format!("{path}[{i}]"),
+                        path.index(i).to_string(),
                         "a reference is an id of 1-64 A-Za-z0-9_-",
                     )),
                 }

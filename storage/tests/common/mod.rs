@@ -33,7 +33,7 @@ pub fn dump(store: &Store) -> Vec<(String, Document)> {
     for c in store.schema().collections() {
         for e in r.scan(&c.name, None).unwrap() {
             let (id, d) = e.unwrap();
-            out.push((c.name.clone(), r.materialize(&c.name, &id, &d).unwrap()));
+            out.push((c.name.clone(), r.materialize(&c.name, &id, d).unwrap()));
         }
     }
     out

@@ -1,0 +1,46 @@
+//! Storage read benches.
+//! Data set: the shared data set, 1M users / 100k addresses by default
+//! (`REFDB_BENCH_USERS` to change), loaded once into a temporary file.
+//! Measures: point read of one document by `_id` (materialized, the way
+//! GET serves it) from a fresh snapshot, and from a held snapshot.
+//! Run: `cargo bench -p refdb-storage --bench storage_read`.
+
+mod support;
+use criterion::{Criterion, criterion_group, criterion_main};
+use refdb_storage::Store;
+
+fn point_reads(c: &mut Criterion) {
+    let n = support::users();
+    let dir = support::dataset(n);
+    let tmp = tempfile::tempdir().unwrap();
+    let cache: usize = std::env::var("REFDB_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let opts = refdb_storage::OpenOptions {
+        schema: Some(support::schema()),
+        cache_size: cache << 20,
+    };
+    let store = Store::open_with(tmp.path().join("r.db"), opts).unwrap();
+    let (_, uids, took) = support::load(&store, &dir);
+    let size = std::fs::metadata(tmp.path().join("r.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    eprintln!("loaded {n} users in {took:?}; file {} MiB", size >> 20);
+    let mut i = 0usize;
+    let mut next = move || {
+        // A fixed stride walks the ids in a cache-unfriendly order.
+        i = (i + 7_919) % uids.len();
+        uids[i].clone()
+    };
+    let snap = store.read().unwrap();
+    c.bench_function("storage_read/get_by_id_held_snapshot", |b| {
+        b.iter(|| snap.get("users", &next()).unwrap())
+    });
+    c.bench_function("storage_read/get_by_id_fresh_snapshot", |b| {
+        b.iter(|| store.get("users", &next()).unwrap())
+    });
+}
+
+criterion_group!(benches, point_reads);
+criterion_main!(benches);

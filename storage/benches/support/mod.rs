@@ -1,0 +1,110 @@
+//! Shared by the benches: the shared 1M-user data set (generated once by
+//! `../shared/data/gen_dataset.py` and cached under `target/dataset-*`),
+//! the benchmark schema, and a bulk loader.
+#![allow(dead_code)]
+
+use refdb_storage::{Schema, Store};
+use serde_json::{Map, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Users in the data set: `REFDB_BENCH_USERS` (default 1,000,000); one
+/// address per ten users, as in the shared data set.
+pub fn users() -> usize {
+    std::env::var("REFDB_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// The directory holding `users.jsonl` and `addrs.jsonl`, generated if missing.
+pub fn dataset(users: usize) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(format!("../target/dataset-{users}"));
+    if !dir.join("users.jsonl").exists() {
+        let script = root.join("../../shared/data/gen_dataset.py");
+        let status = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&dir)
+            .args([
+                "--users",
+                &users.to_string(),
+                "--addrs",
+                &(users / 10).max(1).to_string(),
+            ])
+            .status()
+            .expect("python3 runs gen_dataset.py");
+        assert!(status.success(), "gen_dataset.py failed");
+    }
+    dir
+}
+
+/// users ↔ addrs with two secondary indexes (name, age), as in the
+/// issue's bulk-load target.
+pub fn schema() -> Schema {
+    Schema::parse(
+        r#"{"app": "bench", "collections": {
+        "users": {"fields": {
+            "name": {"type": "string", "index": true}, "surname": {"type": "string"},
+            "email": {"type": "string"}, "age": {"type": "int", "index": true},
+            "male": {"type": "bool"}, "score": {"type": "float"},
+            "tags": {"type": "list", "of": {"type": "string"}}, "created": {"type": "datetime"},
+            "addr": {"type": "ref", "coll": "addrs", "reverse": "users"}}},
+        "addrs": {"fields": {
+            "name": {"type": "string"}, "address": {"type": "string"}, "city": {"type": "string"},
+            "users": {"type": "refs", "coll": "users", "reverse": "addr", "on_delete": "cascade"}}}}}"#,
+    )
+    .expect("valid bench schema")
+}
+
+pub fn read_lines(path: &Path) -> Vec<Map<String, Value>> {
+    let f = std::fs::File::open(path).expect("data set file");
+    BufReader::new(f)
+        .lines()
+        .map(|l| serde_json::from_str(&l.expect("line")).expect("json line"))
+        .collect()
+}
+
+/// Loads addresses then users (`addr_index` → the address id), in
+/// transactions of `REFDB_BENCH_TXN` documents (default: all in one, the
+/// fastest; smaller transactions commit more often); returns the
+/// address ids, the user ids and the time taken by the database (parsing
+/// the files is not counted).
+pub fn load(store: &Store, dir: &Path) -> (Vec<String>, Vec<String>, Duration) {
+    let per_txn: usize = std::env::var("REFDB_BENCH_TXN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let addrs = read_lines(&dir.join("addrs.jsonl"));
+    let users = read_lines(&dir.join("users.jsonl"));
+    let start = Instant::now();
+    let mut aids = Vec::with_capacity(addrs.len());
+    let mut addrs = addrs.into_iter().peekable();
+    while addrs.peek().is_some() {
+        store
+            .write(|tx| {
+                for a in addrs.by_ref().take(per_txn) {
+                    aids.push(tx.create("addrs", a)?);
+                }
+                Ok(())
+            })
+            .expect("load addresses");
+    }
+    let mut uids = Vec::with_capacity(users.len());
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        store
+            .write(|tx| {
+                for mut u in users.by_ref().take(per_txn) {
+                    if let Some(i) = u.shift_remove("addr_index").and_then(|v| v.as_u64()) {
+                        u.insert("addr".into(), Value::String(aids[i as usize].clone()));
+                    }
+                    uids.push(tx.create("users", u)?);
+                }
+                Ok(())
+            })
+            .expect("load users");
+    }
+    (aids, uids, start.elapsed())
+}
