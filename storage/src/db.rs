@@ -33,6 +33,9 @@ pub struct CollState {
     pub ordered: bool,
 }
 
+/// One operation of [`Store::write_each`]: who does it, and what.
+pub type GroupOp<'a, R> = (Actor, Box<dyn FnOnce(&mut Tx<'_>) -> Result<R> + Send + 'a>);
+
 /// Collection name → stable collection id used in every key.
 pub type Catalog = BTreeMap<String, u32>;
 
@@ -259,6 +262,13 @@ impl Store {
             let r = f(&mut tx)?;
             (r, tx.finish()?)
         };
+        self.commit(txn, changes)?;
+        Ok(result)
+    }
+
+    /// Commits durably, then tells the observers, all under the gate so a
+    /// gated reader never sees one without the other.
+    fn commit(&self, txn: redb::WriteTransaction, changes: Vec<crate::Change>) -> Result<()> {
         let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
         txn.commit()?;
         if !changes.is_empty() {
@@ -271,7 +281,29 @@ impl Store {
                 o.committed(&changes);
             }
         }
-        Ok(result)
+        Ok(())
+    }
+
+    /// Group commit: runs each operation, as its actor, inside one shared
+    /// write transaction and one durable commit, so that concurrent writers
+    /// share the cost of the fsync. Operations are independent: one that
+    /// fails is undone (its result is its error) and the others still
+    /// commit. The outer `Result` is the commit's.
+    pub fn write_each<R>(&self, ops: Vec<GroupOp<'_, R>>) -> Result<Vec<Result<R>>> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let txn = self.db.begin_write()?;
+        let (results, changes) = {
+            let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
+            tx.enable_undo();
+            let mut results = Vec::with_capacity(ops.len());
+            for (actor, op) in ops {
+                tx.set_actor(&actor);
+                results.push(tx.run_undoable(op));
+            }
+            (results, tx.finish()?)
+        };
+        self.commit(txn, changes)?;
+        Ok(results)
     }
 
     /// Runs the full audit (see [`crate::audit`]) on a snapshot.

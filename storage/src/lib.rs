@@ -30,12 +30,13 @@ pub mod read;
 mod refs;
 pub mod schema;
 pub mod tables;
+mod undo;
 pub mod write;
 
 pub use audit::AuditReport;
 pub use changes::{Change, CommitObserver};
 pub use codec::StoredDoc;
-pub use db::{CollState, Gate, OpenOptions, Store};
+pub use db::{CollState, Gate, GroupOp, OpenOptions, Store};
 pub use delete::{DeletePlan, Unlink};
 pub use error::{Error, Invalid, Referrer, Result};
 pub use read::{Document, ReadTxn};

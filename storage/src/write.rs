@@ -21,6 +21,7 @@ use crate::read::{self, DocsKey, Document, RefsKey, Tables};
 use crate::schema::validate::{valid_id, validate_document, validate_value};
 use crate::schema::{Collection, Schema};
 use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
+use crate::undo::{Mark, Undo};
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -77,6 +78,9 @@ pub struct Tx<'t> {
     scratch: Vec<u8>,
     /// Whether anyone observes commits (else changes are not recorded).
     observed: bool,
+    /// In group mode ([`crate::Store::write_each`]), the previous content
+    /// of every row written by the current operation.
+    undo: Option<Vec<Undo>>,
     /// The largest `_id` per collection, to track [`CollState::ordered`].
     last_ids: HashMap<u32, Option<String>>,
 }
@@ -190,6 +194,7 @@ impl<'t> Tx<'t> {
             pending_refs: Pending::default(),
             scratch: Vec::new(),
             observed: store.is_observed(),
+            undo: None,
             last_ids: HashMap::new(),
         })
     }
@@ -215,6 +220,12 @@ impl<'t> Tx<'t> {
     pub(crate) fn flush(&mut self) -> Result<()> {
         for (key, adds, removes) in self.pending_index.take_sorted() {
             let stored = self.index.get(key.as_slice())?.map(|v| v.value().to_vec());
+            if let Some(log) = &mut self.undo {
+                log.push(Undo::Index {
+                    key: key.clone(),
+                    old: stored.clone(),
+                });
+            }
             match postings::apply(stored.as_deref(), &adds, &removes)? {
                 Some(row) => {
                     self.index.insert(key.as_slice(), row.as_slice())?;
@@ -228,6 +239,14 @@ impl<'t> Tx<'t> {
         for (row, adds, removes) in self.pending_refs.take_sorted() {
             let key = parse_ref_row_key(&row).expect("built by ref_row_key");
             let stored = self.refs.get(key)?.map(|v| v.value().to_vec());
+            if let Some(log) = &mut self.undo {
+                let (tc, t, sc, sf, ch) = key;
+                let key = (tc, t.to_string(), sc, sf.to_string(), ch);
+                log.push(Undo::Refs {
+                    key,
+                    old: stored.clone(),
+                });
+            }
             match postings::apply(stored.as_deref(), &adds, &removes)? {
                 Some(row) => {
                     self.refs.insert(key, row.as_slice())?;
@@ -239,6 +258,52 @@ impl<'t> Tx<'t> {
             }
         }
         Ok(())
+    }
+
+    /// Switches the transaction to group mode: operations can be undone
+    /// one by one ([`Tx::run_undoable`]).
+    pub(crate) fn enable_undo(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// Sets who the next operations are done by.
+    pub(crate) fn set_actor(&mut self, actor: &Actor) {
+        self.actor = actor.to_json();
+        self.create_meta =
+            codec::encode_meta(&serde_json::json!({"ctime": self.now, "mtime": self.now,
+            "created_by": self.actor, "modified_by": self.actor}));
+    }
+
+    /// Runs `op` so that, if it fails (or poisons the transaction), every
+    /// row it wrote is put back and the transaction is usable again.
+    pub(crate) fn run_undoable<R>(&mut self, op: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let mark = Mark {
+            states: self.states.clone(),
+            last_ids: self.last_ids.clone(),
+            changes: self.changes.len(),
+        };
+        self.undo = Some(Vec::new());
+        let r = op(self).and_then(|r| {
+            self.flush()?;
+            if self.poisoned {
+                Err(Error::Aborted)
+            } else {
+                Ok(r)
+            }
+        });
+        if r.is_err() {
+            let log = self.undo.take().unwrap_or_default();
+            self.pending_index = Pending::default();
+            self.pending_refs = Pending::default();
+            crate::undo::replay(self, log)?;
+            crate::undo::truncate(&mut self.changes, &mark);
+            self.states = mark.states;
+            self.last_ids = mark.last_ids;
+            self.touched.clear();
+            self.poisoned = false;
+        }
+        self.undo = Some(Vec::new());
+        r
     }
 
     /// Runs one operation, poisoning the transaction if it fails.
@@ -498,7 +563,18 @@ impl<'t> Tx<'t> {
         new: &StoredDoc,
         row: Vec<u8>,
     ) -> Result<()> {
-        let existed = self.docs.insert((cid, id), row.as_slice())?.is_some();
+        let previous = self
+            .docs
+            .insert((cid, id), row.as_slice())?
+            .map(|v| v.value().to_vec());
+        let existed = previous.is_some();
+        if let Some(log) = &mut self.undo {
+            log.push(Undo::Doc {
+                cid,
+                id: id.to_string(),
+                old: previous,
+            });
+        }
         if old.is_none() {
             // Found on insert rather than by a lookup first: the failed
             // operation poisons the transaction, so the overwrite never
@@ -510,6 +586,13 @@ impl<'t> Tx<'t> {
                 });
             }
             self.docnos.insert((cid, new.docno), id)?;
+            if let Some(log) = &mut self.undo {
+                log.push(Undo::Docno {
+                    cid,
+                    docno: new.docno,
+                    old: None,
+                });
+            }
         }
         self.record(c, id, new.docno, old, Some(new));
         self.sync_derived(cid, c, old, Some(new))
@@ -523,8 +606,20 @@ impl<'t> Tx<'t> {
         id: &str,
         old: &StoredDoc,
     ) -> Result<()> {
-        self.docs.remove((cid, id))?;
+        let row = self.docs.remove((cid, id))?.map(|v| v.value().to_vec());
         self.docnos.remove((cid, old.docno))?;
+        if let Some(log) = &mut self.undo {
+            log.push(Undo::Doc {
+                cid,
+                id: id.to_string(),
+                old: row,
+            });
+            log.push(Undo::Docno {
+                cid,
+                docno: old.docno,
+                old: Some(id.to_string()),
+            });
+        }
         let state = self.state(cid)?;
         state.count -= 1;
         self.record(c, id, old.docno, Some(old), None);

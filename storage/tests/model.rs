@@ -304,3 +304,60 @@ proptest! {
         }
     }
 }
+
+/// Group commit: the operations of one `write_each` give the same results
+/// and the same final state as committing them one by one — a failed one
+/// is undone without undoing the others.
+fn group_equals_sequential(ops: &[Op]) {
+    let a = open(library_schema());
+    let b = open(library_schema());
+    let singles: Vec<BatchOp> = ops.iter().filter_map(to_batch_op).collect();
+    let group: Vec<refdb_storage::GroupOp<'_, ()>> = singles
+        .iter()
+        .cloned()
+        .map(|op| -> refdb_storage::GroupOp<'_, ()> {
+            (
+                refdb_storage::Actor::anonymous(),
+                Box::new(move |tx: &mut refdb_storage::Tx<'_>| {
+                    tx.batch(vec![op]).map(|_| ()).map_err(|(_, e)| e)
+                }),
+            )
+        })
+        .collect();
+    let grouped: Vec<bool> = a
+        .store
+        .write_each(group)
+        .unwrap()
+        .iter()
+        .map(Result::is_ok)
+        .collect();
+    let sequential: Vec<bool> = singles
+        .into_iter()
+        .map(|op| b.store.batch(vec![op]).is_ok())
+        .collect();
+    assert_eq!(grouped, sequential);
+    let strip =
+        |d: Vec<(String, refdb_storage::Document)>| -> Vec<(String, refdb_storage::Document)> {
+            d.into_iter()
+                .map(|(c, mut doc)| {
+                    doc.shift_remove("_meta");
+                    (c, doc)
+                })
+                .collect()
+        };
+    assert_eq!(strip(dump(&a.store)), strip(dump(&b.store)));
+    assert_clean(&a.store);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn group_commit_equals_sequential_commits(
+        seed in proptest::collection::vec((0..COLLS.len(), any::<u8>()), 8..24),
+        ops in proptest::collection::vec(leaf(), 1..40),
+    ) {
+        let seed = seed.into_iter().map(|(coll, id)| Op::Create { coll, id, refs: Vec::new(), title: None });
+        let all: Vec<Op> = seed.chain(ops).collect();
+        group_equals_sequential(&all);
+    }
+}

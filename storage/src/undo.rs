@@ -1,0 +1,97 @@
+//! Undoing one operation inside a shared transaction, for group commit.
+//!
+//! redb only takes savepoints on a transaction that has not written yet,
+//! so several requests sharing one commit ([`crate::Store::write_each`])
+//! cannot be separated by savepoints. Instead, while a [`Tx`] runs in group
+//! mode it logs the previous value of every row it writes; when one
+//! request fails, the log is replayed backwards and the transaction's
+//! caches are put back, so the failed request leaves nothing while the
+//! others still commit together.
+
+use crate::changes::Change;
+use crate::db::CollState;
+use crate::error::Result;
+use crate::write::Tx;
+use std::collections::HashMap;
+
+/// The previous content of one written row (`None`: it did not exist).
+#[derive(Debug)]
+pub(crate) enum Undo {
+    Doc {
+        cid: u32,
+        id: String,
+        old: Option<Vec<u8>>,
+    },
+    Docno {
+        cid: u32,
+        docno: u32,
+        old: Option<String>,
+    },
+    Index {
+        key: Vec<u8>,
+        old: Option<Vec<u8>>,
+    },
+    Refs {
+        key: (u32, String, u32, String, u16),
+        old: Option<Vec<u8>>,
+    },
+}
+
+/// The in-memory state of a [`Tx`] when an operation starts.
+pub(crate) struct Mark {
+    pub states: HashMap<u32, CollState>,
+    pub last_ids: HashMap<u32, Option<String>>,
+    pub changes: usize,
+}
+
+/// Replays `log` backwards on the transaction's tables.
+pub(crate) fn replay(tx: &mut Tx<'_>, log: Vec<Undo>) -> Result<()> {
+    for u in log.into_iter().rev() {
+        match u {
+            Undo::Doc { cid, id, old } => match old {
+                Some(v) => {
+                    tx.docs.insert((cid, id.as_str()), v.as_slice())?;
+                }
+                None => {
+                    tx.docs.remove((cid, id.as_str()))?;
+                }
+            },
+            Undo::Docno { cid, docno, old } => match old {
+                Some(v) => {
+                    tx.docnos.insert((cid, docno), v.as_str())?;
+                }
+                None => {
+                    tx.docnos.remove((cid, docno))?;
+                }
+            },
+            Undo::Index { key, old } => match old {
+                Some(v) => {
+                    tx.index.insert(key.as_slice(), v.as_slice())?;
+                }
+                None => {
+                    tx.index.remove(key.as_slice())?;
+                }
+            },
+            Undo::Refs {
+                key: (tc, t, sc, sf, ch),
+                old,
+            } => {
+                let key = (tc, t.as_str(), sc, sf.as_str(), ch);
+                match old {
+                    Some(v) => {
+                        tx.refs.insert(key, v.as_slice())?;
+                    }
+                    None => {
+                        tx.refs.remove(key)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drops changes recorded after the mark.
+pub(crate) fn truncate(changes: &mut Vec<Change>, mark: &Mark) {
+    changes.truncate(mark.changes);
+}
