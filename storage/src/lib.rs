@@ -24,6 +24,7 @@ mod error;
 mod ids;
 pub mod keys;
 mod migrate;
+pub mod ndjson;
 pub mod patch;
 pub mod postings;
 pub mod read;

@@ -135,6 +135,15 @@ impl<'t> Tables for Tx<'t> {
     }
 }
 
+/// A create that passed its checks.
+struct Prepared<'t> {
+    coll: &'t Collection,
+    cid: u32,
+    id: String,
+    body: Map<String, Value>,
+    derived: HashMap<String, Vec<String>>,
+}
+
 /// One operation of a batch (`POST /_batch`).
 #[derive(Debug, Clone)]
 pub enum BatchOp {
@@ -260,6 +269,11 @@ impl<'t> Tx<'t> {
         Ok(())
     }
 
+    /// True once an operation failed: the transaction can only be dropped.
+    pub fn is_aborted(&self) -> bool {
+        self.poisoned
+    }
+
     /// Switches the transaction to group mode: operations can be undone
     /// one by one ([`Tx::run_undoable`]).
     pub(crate) fn enable_undo(&mut self) {
@@ -350,7 +364,23 @@ impl<'t> Tx<'t> {
     /// (else one is generated) and values for every field, including the
     /// `refs` lists filled from the other side.
     pub fn create(&mut self, coll: &str, input: Map<String, Value>) -> Result<String> {
-        self.guard(|tx| tx.create_inner(coll, input))
+        self.guard(|tx| {
+            let p = tx.prepare_create(coll, input)?;
+            tx.apply_create(p)
+        })
+    }
+
+    /// Like [`Tx::create`], except that a document refused by its checks
+    /// (schema, id, missing reference) is reported without aborting the
+    /// transaction — for imports that skip bad lines. A failure past the
+    /// checks (say, a one-to-one steal that empties a required reference)
+    /// still aborts it.
+    pub fn try_create(&mut self, coll: &str, input: Map<String, Value>) -> Result<String> {
+        if self.poisoned {
+            return Err(Error::Aborted);
+        }
+        let p = self.prepare_create(coll, input)?;
+        self.guard(|tx| tx.apply_create(p))
     }
 
     /// Merges `input` into the document (as PUT): given fields replace the
@@ -410,7 +440,10 @@ impl<'t> Tx<'t> {
         Ok(out)
     }
 
-    fn create_inner(&mut self, coll: &str, mut input: Map<String, Value>) -> Result<String> {
+    /// Every check of a create that needs no write: the id, the schema,
+    /// the existence of referenced documents. Errors here leave the
+    /// transaction untouched.
+    fn prepare_create(&self, coll: &str, mut input: Map<String, Value>) -> Result<Prepared<'t>> {
         let (c, cid) = self.coll(coll)?;
         if input.contains_key("_meta") {
             return Err(Error::bad("$._meta", "_meta is maintained by the engine"));
@@ -428,6 +461,50 @@ impl<'t> Tx<'t> {
         }
         input.retain(|_, v| !v.is_null());
         check_valid(c, &input)?;
+        if self.docs.get((cid, id.as_str()))?.is_some() {
+            return Err(Error::AlreadyExists {
+                coll: coll.into(),
+                id,
+            });
+        }
+        for (f, spec) in c.ref_fields() {
+            let tcid = self.store.coll_id(&spec.coll)?;
+            let targets = match derived.get(&f.name) {
+                Some(list) => list.clone(),
+                None => targets_of(input.get(&f.name)),
+            };
+            for (i, t) in targets.iter().enumerate() {
+                if self.docs.get((tcid, t.as_str()))?.is_none() {
+                    let path = match f.ty {
+                        crate::schema::FieldType::Ref(_) => format!("$.{}", f.name),
+                        _ => format!("$.{}[{i}]", f.name),
+                    };
+                    return Err(Error::NotFound {
+                        coll: spec.coll.clone(),
+                        id: t.clone(),
+                        path: Some(path),
+                    });
+                }
+            }
+        }
+        Ok(Prepared {
+            coll: c,
+            cid,
+            id,
+            body: input,
+            derived,
+        })
+    }
+
+    fn apply_create(&mut self, p: Prepared<'t>) -> Result<String> {
+        let Prepared {
+            coll: c,
+            cid,
+            id,
+            body: input,
+            derived,
+        } = p;
+        let coll = c.name.as_str();
         let last = match self.last_ids.get(&cid) {
             Some(last) => last.clone(),
             None => self

@@ -1,0 +1,190 @@
+//! NDJSON import and export (one document per line), the engine behind
+//! `refdb import` and `refdb export`.
+//!
+//! Import streams its input, validates every line and writes in large
+//! transactions (one per [`ImportOptions::batch`] lines). Two modes:
+//! - **stop** (default): the first bad line stops the import; lines of the
+//!   batch in progress are rolled back, earlier batches stay committed
+//!   (with `batch` ≥ the line count the import is all-or-nothing);
+//! - **skip**: bad lines (malformed JSON, schema errors, id conflicts,
+//!   missing references) are reported and skipped; the others are written.
+//!
+//! Export writes documents in `_id` order without `_meta` (the engine's)
+//! and without derived `refs` lists (rebuilt from the other side), so an
+//! export imports back to the same documents.
+
+use crate::error::{Error, Result};
+use crate::{Document, Store};
+use serde_json::{Map, Value};
+use std::io::{BufRead, Write};
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Lines per transaction.
+    pub batch: usize,
+    /// Skip bad lines instead of stopping at the first.
+    pub skip_invalid: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            batch: 1_000_000,
+            skip_invalid: false,
+        }
+    }
+}
+
+/// One refused line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadLine {
+    /// 1-based line number.
+    pub line: u64,
+    /// `$.path` of the bad field, when there is one.
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for BadLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "line {}: {p}: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub skipped: Vec<BadLine>,
+    /// Set when the import stopped at a bad line.
+    pub stopped_at: Option<BadLine>,
+}
+
+/// Progress as (lines read, bytes read), reported after every batch and
+/// every 10,000 lines.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+fn bad_line(line: u64, e: &Error) -> BadLine {
+    let message = match e {
+        Error::Invalid(v) if v.len() > 1 => v
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+        Error::Invalid(v) => v.first().map(|i| i.message.clone()).unwrap_or_default(),
+        Error::BadInput { message, .. } => message.clone(),
+        e => e.to_string(),
+    };
+    BadLine {
+        line,
+        path: e.path().map(str::to_string),
+        message,
+    }
+}
+
+/// Imports NDJSON lines from `input` into `coll`.
+pub fn import(
+    store: &Store,
+    coll: &str,
+    input: impl BufRead,
+    opts: &ImportOptions,
+    progress: Progress<'_>,
+) -> Result<ImportReport> {
+    store.coll_id(coll)?;
+    let mut report = ImportReport::default();
+    let mut lines = input.lines();
+    let (mut line_no, mut bytes) = (0u64, 0u64);
+    let mut done = false;
+    while !done {
+        let mut imported = 0u64;
+        let mut skipped = Vec::new();
+        let mut stop: Option<BadLine> = None;
+        let r = store.write(|tx| {
+            let mut n = 0;
+            while n < opts.batch.max(1) {
+                let Some(line) = lines.next() else {
+                    done = true;
+                    break;
+                };
+                let line = line.map_err(|e| Error::Storage(format!("reading the input: {e}")))?;
+                line_no += 1;
+                bytes += line.len() as u64 + 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                n += 1;
+                let outcome = match serde_json::from_str::<Value>(&line) {
+                    Ok(Value::Object(doc)) => tx.try_create(coll, doc).map(|_| ()),
+                    Ok(_) => Err(Error::bad("$", "a line must hold one JSON object")),
+                    Err(e) => Err(Error::bad("$", format!("malformed JSON: {e}"))),
+                };
+                match outcome {
+                    Ok(()) => imported += 1,
+                    Err(Error::Aborted) => return Err(Error::Aborted),
+                    Err(e) if opts.skip_invalid && e.is_user_error() && !tx.is_aborted() => {
+                        skipped.push(bad_line(line_no, &e))
+                    }
+                    Err(e) if e.is_user_error() => {
+                        stop = Some(bad_line(line_no, &e));
+                        // Roll the batch back: returning an error drops the
+                        // transaction.
+                        return Err(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+                if line_no.is_multiple_of(10_000) {
+                    progress(line_no, bytes);
+                }
+            }
+            Ok(())
+        });
+        progress(line_no, bytes);
+        match (r, stop) {
+            (Ok(()), _) => {
+                report.imported += imported;
+                report.skipped.extend(skipped);
+            }
+            (Err(_), Some(bad)) => {
+                report.stopped_at = Some(bad);
+                return Ok(report);
+            }
+            (Err(e), None) => return Err(e),
+        }
+    }
+    Ok(report)
+}
+
+/// The exportable form of a document: no `_meta`, no derived lists.
+pub fn exportable(store: &Store, coll: &str, mut doc: Document) -> Document {
+    doc.shift_remove("_meta");
+    if let Some(c) = store.schema().collection(coll) {
+        for f in c.fields.iter().filter(|f| !f.is_stored()) {
+            doc.shift_remove(&f.name);
+        }
+        doc.retain(|_, v| !v.is_null());
+    }
+    doc
+}
+
+/// Writes every document of `coll`, in `_id` order, one JSON object per
+/// line, from one consistent snapshot; returns how many.
+pub fn export(store: &Store, coll: &str, mut out: impl Write) -> Result<u64> {
+    let r = store.read()?;
+    let mut n = 0;
+    for e in r.scan(coll, None)? {
+        let (id, stored) = e?;
+        let doc = exportable(store, coll, r.materialize(coll, &id, stored)?);
+        serde_json::to_writer(&mut out, &Value::Object(Map::from_iter(doc)))
+            .map_err(|e| Error::Storage(format!("writing the output: {e}")))?;
+        out.write_all(b"\n")
+            .map_err(|e| Error::Storage(format!("writing the output: {e}")))?;
+        n += 1;
+    }
+    out.flush()
+        .map_err(|e| Error::Storage(format!("writing the output: {e}")))?;
+    Ok(n)
+}
