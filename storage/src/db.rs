@@ -306,6 +306,12 @@ impl Store {
         Ok(results)
     }
 
+    /// Writes a consistent copy of the database to `out` (a new file)
+    /// without blocking writers; returns the number of rows copied.
+    pub fn backup(&self, out: impl AsRef<Path>) -> Result<u64> {
+        crate::backup::backup(self, out.as_ref())
+    }
+
     /// Runs the full audit (see [`crate::audit`]) on a snapshot.
     pub fn audit(&self) -> Result<crate::audit::AuditReport> {
         crate::audit::audit(&self.read()?)

@@ -15,6 +15,7 @@
 //! writing through [`Tx`] inside [`Store::write`].
 
 pub mod audit;
+mod backup;
 mod changes;
 mod codec;
 pub mod db;

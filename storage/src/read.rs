@@ -130,8 +130,13 @@ pub(crate) fn materialize<T: Tables>(
     out.insert("_id".into(), Value::String(id.to_string()));
     for f in coll.fields.iter() {
         let v = if f.is_stored() {
-            match (body.swap_remove(&f.name), &f.ty) {
-                (Some(v), _) => v,
+            // Moving the decoded entry (key included) avoids allocating
+            // the field name again.
+            match (body.swap_remove_entry(&f.name), &f.ty) {
+                (Some((k, v)), _) => {
+                    out.insert(k, v);
+                    continue;
+                }
                 // A reference list is always a list, empty when unset.
                 (None, crate::schema::FieldType::Refs(_)) => Value::Array(Vec::new()),
                 (None, _) => Value::Null,
