@@ -1,0 +1,214 @@
+//! The query engine: plans queries and runs them on a consistent view of
+//! the store and its in-memory derived indexes.
+//!
+//! Invariant (consistency): every query holds `store.gate()` while it takes
+//! its snapshot and reads the in-memory indexes; the commit observer that
+//! updates those indexes runs under the same gate, after the commit. So a
+//! query's snapshot and indexes always describe the same committed state,
+//! and every committed write is visible to the next query. Work that needs
+//! only the snapshot (reading documents to verify, sort or return them)
+//! runs after the gate is released, so long scans do not hold off commits.
+
+use crate::ast::Query;
+use crate::exec::{self, Page};
+use crate::memindex::MemIndexes;
+use crate::planner::{self, plan::Plan};
+use crate::query_error::QueryError;
+use refdb_storage::{Change, Collection, CommitObserver, Store};
+use std::sync::{Arc, RwLock, Weak};
+
+/// Tuning of an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// The largest page served; `_page=0` ("no limit") and larger pages
+    /// get this many documents.
+    pub max_page: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { max_page: 1000 }
+    }
+}
+
+/// Candidate sets at least this large are verified, sorted or scanned in
+/// parallel over the cores (see [`Engine::with_parallel_threshold`]).
+pub const PARALLEL_THRESHOLD: usize = 16 * 1024;
+
+/// See the module doc. `Send + Sync`; share it as `Arc<Engine>`.
+pub struct Engine {
+    store: Arc<Store>,
+    indexes: Arc<RwLock<MemIndexes>>,
+    opts: EngineOptions,
+    parallel_threshold: usize,
+}
+
+/// Keeps the in-memory indexes in step with commits; holds them weakly so
+/// that dropping the engine frees them.
+struct Observer(Weak<RwLock<MemIndexes>>);
+
+impl CommitObserver for Observer {
+    fn committed(&self, changes: &[Change]) {
+        if let Some(ix) = self.0.upgrade() {
+            ix.write().unwrap_or_else(|e| e.into_inner()).apply(changes);
+        }
+    }
+}
+
+impl Engine {
+    /// Builds the derived indexes from the file and starts following
+    /// commits.
+    pub fn new(store: Arc<Store>) -> Result<Engine, QueryError> {
+        Engine::with_options(store, EngineOptions::default())
+    }
+
+    pub fn with_options(store: Arc<Store>, opts: EngineOptions) -> Result<Engine, QueryError> {
+        // Register first, with indexes that ignore commits until built:
+        // every commit from then on reaches the observer, and those that
+        // land before the snapshot below are in it. Under the gate no
+        // commit lands between the snapshot and the switch to the built
+        // indexes, so none is missed or applied twice. (Registering while
+        // holding the gate could deadlock with a store that waits for the
+        // in-flight writer in `observe`.)
+        let indexes = Arc::new(RwLock::new(MemIndexes::default()));
+        store.observe(Arc::new(Observer(Arc::downgrade(&indexes))));
+        {
+            let _gate = store.gate();
+            let txn = store.read()?;
+            let built = MemIndexes::build(store.schema(), &txn)?;
+            *indexes.write().unwrap_or_else(|e| e.into_inner()) = built;
+        }
+        Ok(Engine {
+            store,
+            indexes,
+            opts,
+            parallel_threshold: PARALLEL_THRESHOLD,
+        })
+    }
+
+    /// Sets the candidate count from which scans run in parallel (tests
+    /// lower it to exercise the parallel paths on small data).
+    pub fn with_parallel_threshold(mut self, n: usize) -> Engine {
+        self.parallel_threshold = n;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.opts
+    }
+
+    fn collection(&self, coll: &str) -> Result<&Collection, QueryError> {
+        self.store
+            .schema()
+            .collection(coll)
+            .ok_or_else(|| QueryError::UnknownCollection(coll.to_string()))
+    }
+
+    /// Plans a list query without running it.
+    pub fn plan(&self, coll: &str, q: &Query) -> Result<Plan, QueryError> {
+        planner::plan(self.collection(coll)?, q, self.opts.max_page as u64)
+    }
+
+    /// A list query (API.md §5): filters, `_sort`, `_skip`, `_page`,
+    /// `_after`, `_view`, `_fields`.
+    pub fn list(&self, coll: &str, q: &Query) -> Result<Page, QueryError> {
+        let plan = self.plan(coll, q)?;
+        self.run(&plan)
+    }
+
+    /// A schema selection: its filter ANDed with `q`'s, its fields; `q`
+    /// gives the paging and may narrow the fields further. `_sort`,
+    /// `_page`, … written in the selection are defaults `q` overrides.
+    pub fn selection(&self, coll: &str, name: &str, q: &Query) -> Result<Page, QueryError> {
+        let c = self.collection(coll)?;
+        let sel = c
+            .selections
+            .get(name)
+            .ok_or_else(|| QueryError::UnknownSelection(name.to_string()))?;
+        let bad = |e: QueryError| QueryError::BadSelection {
+            name: name.to_string(),
+            source: Box::new(e),
+        };
+        let base = crate::parser::parse(&sel.filter).map_err(|e| bad(e.into()))?;
+        // The selection alone must plan: its mistakes are the schema's.
+        planner::plan(c, &base, self.opts.max_page as u64).map_err(bad)?;
+        let merged = Query {
+            filters: base.filters.iter().chain(&q.filters).cloned().collect(),
+            sort: if q.sort.is_empty() {
+                base.sort
+            } else {
+                q.sort.clone()
+            },
+            page: q.page.or(base.page),
+            skip: q.skip.or(base.skip),
+            view: q.view.clone().or(base.view),
+            fields: q.fields.clone(),
+            after: q.after.clone().or(base.after),
+        };
+        let mut plan = planner::plan(c, &merged, self.opts.max_page as u64)?;
+        if let Some(fields) = &sel.fields {
+            let paths: Vec<Vec<String>> = fields
+                .iter()
+                .map(|f| f.split('.').map(str::to_string).collect())
+                .collect();
+            plan.fields.insert(0, paths);
+        }
+        self.run(&plan)
+    }
+
+    /// The plan of a list query, human readable, with the live size of
+    /// each index lookup.
+    pub fn explain(&self, coll: &str, q: &Query) -> Result<String, QueryError> {
+        let plan = self.plan(coll, q)?;
+        let mut text = plan.describe();
+        let _gate = self.store.gate();
+        let txn = self.store.read()?;
+        let ix = self.indexes.read().unwrap_or_else(|e| e.into_inner());
+        let ci = ix
+            .colls
+            .get(coll)
+            .ok_or_else(|| QueryError::UnknownCollection(coll.to_string()))?;
+        let state = txn.state(coll)?;
+        text.push_str(&format!(
+            "\nlive documents: {}; docno order is _id order: {}",
+            ci.live.len(),
+            state.ordered
+        ));
+        for (a, is) in &plan.access {
+            if let Ok(b) = exec::filter::lookup(&plan, a, &plan.conds[is[0]], &txn, ci) {
+                text.push_str(&format!(
+                    "\n[{}] candidates: {}",
+                    plan.conds[is[0]].key,
+                    b.len()
+                ));
+            }
+        }
+        Ok(text)
+    }
+
+    /// Runs a plan: takes the gate, then the snapshot and the in-memory
+    /// indexes; the executor releases the gate once it no longer needs
+    /// the indexes. See the module doc.
+    pub fn run(&self, plan: &Plan) -> Result<Page, QueryError> {
+        let coll = self.collection(&plan.coll)?;
+        let gate = self.store.gate();
+        let txn = self.store.read()?;
+        let indexes = self.indexes.read().unwrap_or_else(|e| e.into_inner());
+        let held = exec::Held { gate, indexes };
+        exec::run(plan, coll, &txn, held, self.parallel_threshold as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<super::Engine>();
+        check::<refdb_storage::ReadTxn<'static>>();
+    }
+}

@@ -1,0 +1,126 @@
+//! In-memory derived indexes of every collection: live docnos, value
+//! indexes of `index: true` fields, n-gram indexes of `search: true` fields.
+//!
+//! They are built from a snapshot ([`MemIndexes::build`]) and then kept in
+//! step with every commit ([`MemIndexes::apply`], called by the engine's
+//! [`refdb_storage::CommitObserver`]). Consistency rule: the engine takes
+//! `store.gate()` before its snapshot and reads these indexes while holding
+//! it; observers run under the same gate, so a query sees a snapshot and
+//! indexes that describe the same committed state.
+
+pub mod ngram;
+pub mod values;
+
+use ngram::SearchIndex;
+use refdb_storage::{Change, Collection, ReadTxn, Schema};
+use roaring::RoaringBitmap;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use values::ValueIndex;
+
+/// The derived indexes of one collection.
+#[derive(Debug, Clone, Default)]
+pub struct CollIndex {
+    /// Docnos of the documents that exist.
+    pub live: RoaringBitmap,
+    /// `index: true` fields by name.
+    pub values: HashMap<String, ValueIndex>,
+    /// `search: true` fields by name.
+    pub search: HashMap<String, SearchIndex>,
+}
+
+impl CollIndex {
+    fn new(coll: &Collection) -> CollIndex {
+        let mut ci = CollIndex::default();
+        for f in coll.fields.iter() {
+            if f.index {
+                ci.values
+                    .insert(f.name.clone(), ValueIndex::new(f.ty.clone()));
+            }
+            if f.search {
+                ci.search.insert(f.name.clone(), SearchIndex::default());
+            }
+        }
+        ci
+    }
+
+    /// Adds (`add`) or removes one document's indexed and searched values.
+    fn update(&mut self, docno: u32, fields: Option<&Map<String, Value>>, add: bool) {
+        for (name, vi) in self.values.iter_mut() {
+            let v = fields.and_then(|m| m.get(name));
+            if add {
+                vi.add(docno, v);
+            } else {
+                vi.remove(docno, v);
+            }
+        }
+        for (name, si) in self.search.iter_mut() {
+            if add {
+                let v = fields.and_then(|m| m.get(name)).and_then(Value::as_str);
+                si.set(docno, v);
+            } else {
+                si.set(docno, None);
+            }
+        }
+    }
+}
+
+/// Every collection's [`CollIndex`].
+#[derive(Debug, Default)]
+pub struct MemIndexes {
+    pub colls: HashMap<String, CollIndex>,
+    /// False until built from a snapshot: commits seen before that are in
+    /// the snapshot, so [`MemIndexes::apply`] ignores them.
+    pub ready: bool,
+}
+
+impl MemIndexes {
+    /// Builds the indexes of every collection from one snapshot.
+    pub fn build(schema: &Schema, txn: &ReadTxn<'_>) -> refdb_storage::Result<MemIndexes> {
+        let mut out = MemIndexes {
+            ready: true,
+            ..MemIndexes::default()
+        };
+        for c in schema.collections() {
+            let mut ci = CollIndex::new(c);
+            let wanted = !ci.values.is_empty() || !ci.search.is_empty();
+            if wanted {
+                for entry in txn.scan(&c.name, None)? {
+                    let (_, doc) = entry?;
+                    ci.live.insert(doc.docno);
+                    ci.update(doc.docno, Some(&doc.body), true);
+                }
+            } else {
+                for entry in txn.scan_docnos(&c.name)? {
+                    ci.live.insert(entry?.1);
+                }
+            }
+            out.colls.insert(c.name.clone(), ci);
+        }
+        Ok(out)
+    }
+
+    /// Applies one commit's changes, in order.
+    pub fn apply(&mut self, changes: &[Change]) {
+        if !self.ready {
+            return;
+        }
+        for ch in changes {
+            let Some(ci) = self.colls.get_mut(&ch.coll) else {
+                continue;
+            };
+            if ch.old.is_some() || ci.live.contains(ch.docno) {
+                ci.update(ch.docno, ch.old.as_ref(), false);
+            }
+            match &ch.new {
+                Some(new) => {
+                    ci.live.insert(ch.docno);
+                    ci.update(ch.docno, Some(new), true);
+                }
+                None => {
+                    ci.live.remove(ch.docno);
+                }
+            }
+        }
+    }
+}

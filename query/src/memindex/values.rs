@@ -1,0 +1,149 @@
+//! The in-memory value index of one `index: true` field: encoded value →
+//! bitmap of docnos, in key order.
+//!
+//! Invariants (kept by [`ValueIndex::add`]/[`ValueIndex::remove`] with the
+//! same key function as storage's persistent index,
+//! [`refdb_storage::keys::encode_value`]):
+//! - every live document is in at least one bucket: missing, null and
+//!   empty lists are the null key ([`TAG_NULL`]), which sorts first;
+//! - a list document is in the bucket of each distinct element;
+//! - no bucket is empty.
+
+use refdb_storage::FieldType;
+use refdb_storage::keys::{TAG_NULL, encode_value};
+use roaring::{MultiOps, RoaringBitmap};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+/// See the module doc.
+#[derive(Debug, Clone)]
+pub struct ValueIndex {
+    /// The field's type (a list's element type is used for keys).
+    ty: FieldType,
+    pub buckets: BTreeMap<Vec<u8>, RoaringBitmap>,
+}
+
+impl ValueIndex {
+    pub fn new(ty: FieldType) -> ValueIndex {
+        ValueIndex {
+            ty,
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// The distinct keys a field value indexes under.
+    fn keys(&self, v: Option<&Value>) -> Vec<Vec<u8>> {
+        let (elem, values): (&FieldType, Vec<&Value>) = match (&self.ty, v) {
+            (FieldType::List(of), Some(Value::Array(items))) if !items.is_empty() => {
+                (&of.ty, items.iter().collect())
+            }
+            (FieldType::List(of), _) => (&of.ty, vec![&Value::Null]),
+            (t, Some(v)) => (t, vec![v]),
+            (t, None) => (t, vec![&Value::Null]),
+        };
+        let mut keys: Vec<Vec<u8>> = values
+            .into_iter()
+            .filter_map(|v| {
+                let mut k = Vec::new();
+                encode_value(elem, v, &mut k).map(|_| k)
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    pub fn add(&mut self, docno: u32, v: Option<&Value>) {
+        for k in self.keys(v) {
+            self.buckets.entry(k).or_default().insert(docno);
+        }
+    }
+
+    pub fn remove(&mut self, docno: u32, v: Option<&Value>) {
+        for k in self.keys(v) {
+            if let Some(b) = self.buckets.get_mut(&k) {
+                b.remove(docno);
+                if b.is_empty() {
+                    self.buckets.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Union of the buckets of these keys.
+    pub fn union_of(&self, keys: &[Vec<u8>]) -> RoaringBitmap {
+        keys.iter().filter_map(|k| self.buckets.get(k)).union()
+    }
+
+    /// Union of the buckets whose key lies in the range.
+    pub fn union_range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> RoaringBitmap {
+        // An inverted range (`$gt=5&...` typed to lo > hi) would make
+        // BTreeMap::range panic: it is simply empty.
+        if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
+            (lo, hi)
+            && (a > b
+                || (a == b
+                    && !(matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_)))))
+        {
+            return RoaringBitmap::new();
+        }
+        self.buckets
+            .range::<[u8], _>((lo, hi))
+            .map(|(_, b)| b)
+            .union()
+    }
+
+    /// Union of the buckets of string values that `re` matches.
+    pub fn union_matching(&self, re: &regex::Regex) -> RoaringBitmap {
+        self.buckets
+            .iter()
+            .filter(|(k, _)| decode_string(k).is_some_and(|s| re.is_match(&s)))
+            .map(|(_, b)| b)
+            .union()
+    }
+
+    /// Documents with at least one non-null value.
+    pub fn present(&self, live: &RoaringBitmap) -> RoaringBitmap {
+        match self.ty {
+            // A list may hold null elements beside real ones: union the
+            // non-null buckets.
+            FieldType::List(_) => self.union_range(Bound::Excluded(&[TAG_NULL]), Bound::Unbounded),
+            // A scalar document is in exactly one bucket.
+            _ => match self.buckets.get(&[TAG_NULL][..]) {
+                Some(nulls) => live - nulls,
+                None => live.clone(),
+            },
+        }
+    }
+}
+
+/// The string of a string key (`0x20`, bytes with 0x00 escaped as 0x00
+/// 0xFF, end 0x00 0x01); `None` for other keys.
+fn decode_string(key: &[u8]) -> Option<String> {
+    let body = key.strip_prefix(&[0x20])?.strip_suffix(&[0, 1])?;
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        out.push(body[i]);
+        i += if body[i] == 0 { 2 } else { 1 };
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_keys_round_trip() {
+        for s in ["", "a", "a\u{0}b", "\u{0}", "été"] {
+            let mut k = Vec::new();
+            encode_value(&FieldType::String, &Value::String(s.into()), &mut k).unwrap();
+            assert_eq!(decode_string(&k).as_deref(), Some(s));
+        }
+        let mut k = Vec::new();
+        encode_value(&FieldType::Int, &Value::from(3), &mut k).unwrap();
+        assert_eq!(decode_string(&k), None);
+    }
+}
