@@ -1,2 +1,122 @@
-//! refdb binary
-fn main() {}
+//! The `refdb` command: `serve` runs the HTTP server (API.md §1), `check`
+//! audits a database file. Flags may come from the environment
+//! (`REFDB_DB`, `REFDB_SCHEMA`, `REFDB_LISTEN`); flags win.
+//!
+//! This file only parses arguments and wires parts together; `import`,
+//! `export` and `backup` will join [`Command`] as further variants.
+
+use clap::{Parser, Subcommand};
+use refdb::{Config, Server};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "refdb",
+    version,
+    about = "An embedded document database with references, served over HTTP"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the collection API over HTTP.
+    Serve {
+        /// The database file (created if missing).
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        /// A schema file to apply (default: the stored one, or the demo schema).
+        #[arg(long, env = "REFDB_SCHEMA")]
+        schema: Option<PathBuf>,
+        /// HOST:PORT to listen on; port 0 picks a free port.
+        #[arg(long, env = "REFDB_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Audit every invariant of a database file; exit 1 if any is broken.
+    Check {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve { db, schema, listen } => serve(Config {
+            db,
+            schema,
+            listen,
+            ..Config::default()
+        }),
+        Command::Check { db } => check(db),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("refdb: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let store = Arc::new(config.open_store()?);
+    let engine = refdb::refdb_query::Engine::new(store)?;
+    let server = Server::builder(engine)
+        .limits(config.limits.clone())
+        .build()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        // The kernel queues connections from here on: we are accepting.
+        println!("listening on http://{}", listener.local_addr()?);
+        refdb::run(listener, server, shutdown_signal()).await;
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    tracing::info!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn check(db: PathBuf) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if !db.exists() {
+        return Err(format!("{} does not exist", db.display()).into());
+    }
+    let store = Config {
+        db,
+        ..Config::default()
+    }
+    .open_store()?;
+    let report = store.audit()?;
+    println!(
+        "{} documents, {} references, {} index rows",
+        report.documents, report.references, report.index_rows
+    );
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    if report.is_clean() {
+        println!("ok");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} problem(s)", report.problems.len());
+        Ok(ExitCode::from(1))
+    }
+}

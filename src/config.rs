@@ -1,0 +1,108 @@
+//! What `refdb serve` is told (API.md §1) and the server's limits.
+//!
+//! Defaults are the contract's: `./refdb.db`, the schema stored in the file
+//! (or the demo schema for a new file), `127.0.0.1:8080`. The limits are
+//! what keeps one client from exhausting the server; each is a plain field
+//! so that embedding programs and tests can tighten them.
+
+use refdb_storage::{Schema, Store};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How `refdb serve` runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database file (created if missing).
+    pub db: PathBuf,
+    /// A schema file to apply at open; `None` keeps the stored schema.
+    pub schema: Option<PathBuf>,
+    /// `HOST:PORT` to listen on; port 0 picks a free one.
+    pub listen: String,
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            db: PathBuf::from("./refdb.db"),
+            schema: None,
+            listen: "127.0.0.1:8080".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Bounds on what one request or client may cost.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body, in bytes (413 beyond).
+    pub max_body: usize,
+    /// Time allowed to send headers and body (408), and to answer a read.
+    pub request_timeout: Duration,
+    /// Connections served at once; further clients wait in the kernel's
+    /// accept queue rather than being refused.
+    pub max_connections: usize,
+    /// Operations in one `_batch`.
+    pub max_batch_ops: usize,
+    /// Length of the query string of a non-list route, in bytes (list
+    /// queries have the query engine's own, larger bound).
+    pub max_query: usize,
+    /// Time in-flight requests get to finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// Write requests that may share one commit (1: a commit each).
+    pub group_commit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 16 << 20,
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_batch_ops: 10_000,
+            max_query: 4096,
+            shutdown_grace: Duration::from_secs(10),
+            group_commit: 64,
+        }
+    }
+}
+
+/// Why the database could not be opened, worded for the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot read schema file {path}: {err}")]
+    ReadSchema { path: PathBuf, err: std::io::Error },
+    #[error("schema file {path}: {err}")]
+    Schema {
+        path: PathBuf,
+        err: refdb_storage::schema::SchemaError,
+    },
+    #[error("cannot open {path}: {err}")]
+    Store {
+        path: PathBuf,
+        err: refdb_storage::Error,
+    },
+}
+
+impl Config {
+    /// Opens the database, applying the schema file if one is given.
+    pub fn open_store(&self) -> Result<Store, OpenError> {
+        let schema = match &self.schema {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|err| OpenError::ReadSchema {
+                    path: path.clone(),
+                    err,
+                })?;
+                Some(Schema::parse(&text).map_err(|err| OpenError::Schema {
+                    path: path.clone(),
+                    err,
+                })?)
+            }
+        };
+        Store::open(&self.db, schema).map_err(|err| OpenError::Store {
+            path: self.db.clone(),
+            err,
+        })
+    }
+}

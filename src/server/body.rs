@@ -1,0 +1,122 @@
+//! Request bodies in, JSON responses out.
+//!
+//! A body is read only after its Content-Type is accepted (415 otherwise)
+//! and only up to the configured limit (413 beyond it, checked against
+//! `Content-Length` first so an honest oversize upload is refused before a
+//! byte of it is buffered); a slow client gets 408. JSON is decoded by
+//! serde_json, whose recursion limit (128) keeps hostile nesting from
+//! overflowing the stack. Nothing here touches the database.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+use super::error::{ApiError, ApiResult};
+
+/// Every response body: fully buffered, so hyper sends `Content-Length`.
+pub type Body = Full<Bytes>;
+
+/// A JSON response with the given status.
+pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    json_bytes_response(
+        status,
+        serde_json::to_vec(value).expect("a Value always serializes"),
+    )
+}
+
+/// A response whose body is already-serialized JSON.
+pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// Accepts `application/json` (any parameters, any case) and the
+/// `application/<x>+json` family (`merge-patch+json`, `json-patch+json`);
+/// a missing Content-Type is read as JSON (API.md §4).
+pub fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or("");
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(text))
+    }
+}
+
+/// Reads the whole body, at most `limit` bytes, within `timeout`.
+pub async fn collect(
+    headers: &HeaderMap,
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> ApiResult<Bytes> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::too_large(limit));
+    }
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    match collected {
+        Err(_) => Err(ApiError::request_timeout()),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        // The connection broke mid-body; nobody will read the answer.
+        Ok(Err(e)) => Err(ApiError::bad_request(
+            "bad_body",
+            format!("could not read the body: {e}"),
+        )),
+    }
+}
+
+/// Decodes a JSON body; an empty body is `None`.
+pub fn decode(bytes: &[u8]) -> ApiResult<Option<Value>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(bytes).map(Some).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")).at("$")
+    })
+}
+
+/// The body as a JSON object (documents, `_check`, `_batch`), required.
+pub fn object(value: Option<Value>) -> ApiResult<Map<String, Value>> {
+    match value {
+        Some(Value::Object(m)) => Ok(m),
+        Some(other) => Err(ApiError::bad_request(
+            "bad_input",
+            format!("the body must be a JSON object, got {}", kind(&other)),
+        )
+        .at("$")),
+        None => Err(ApiError::bad_request("bad_input", "the body must be a JSON object").at("$")),
+    }
+}
+
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

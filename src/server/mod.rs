@@ -1,0 +1,261 @@
+//! The HTTP server: [`run`] takes a bound listener, a [`Server`] and a
+//! shutdown future, and serves API.md §4 until the future completes.
+//!
+//! Invariants:
+//! - async threads never block: reads go through `blocking`
+//!   (`spawn_blocking`), writes through the [`writer`] thread (group
+//!   commit), and no lock or transaction is held across an `.await` — a
+//!   handler's whole storage work happens inside one closure;
+//! - at most [`Limits::max_connections`] connections are served at once
+//!   (a semaphore permit travels with each connection task);
+//! - shutdown stops accepting, lets in-flight requests finish (up to
+//!   [`Limits::shutdown_grace`]) and returns, so the caller can drop the
+//!   store and close the file;
+//! - every request produces exactly one log line (method, path, status,
+//!   duration) and every failure a §7 JSON body (see [`error`]).
+
+pub mod body;
+pub mod error;
+mod request;
+mod router;
+mod routes;
+pub mod writer;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use refdb_query::Engine;
+use refdb_storage::{Schema, Store};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use crate::config::Limits;
+use body::Body;
+pub use error::{ApiError, ApiResult};
+
+/// An action callable at `POST /<app>/coll/<c>/_actions/<name>/<id>`: it
+/// gets the store, the document id and the JSON body (null if empty), runs
+/// on a blocking thread, and answers 200 with the value it returns.
+pub type ActionFn = dyn Fn(&Store, &str, Value) -> ApiResult<Value> + Send + Sync;
+
+/// Everything a request handler may use; shared by all connections.
+pub struct App {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) limits: Limits,
+    pub(crate) actions: HashMap<(String, String), Arc<ActionFn>>,
+    /// Every write request goes through it (group commit).
+    pub(crate) writer: writer::Writer,
+}
+
+impl App {
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn schema(&self) -> &Schema {
+        self.store.schema()
+    }
+
+    /// The schema of collection `c`, or a 404.
+    pub fn collection(&self, c: &str) -> ApiResult<&refdb_storage::Collection> {
+        self.schema().collection(c).ok_or_else(|| {
+            ApiError::unknown("unknown_collection", format!("unknown collection \"{c}\""))
+        })
+    }
+}
+
+/// A configured server, cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    app: Arc<App>,
+}
+
+/// Builds a [`Server`]: `Server::builder(engine).action(..).build()`.
+pub struct Builder {
+    engine: Engine,
+    limits: Limits,
+    actions: HashMap<(String, String), Arc<ActionFn>>,
+}
+
+/// Why a [`Builder`] refused its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("action {name:?} is registered on unknown collection {coll:?}")]
+    UnknownCollection { coll: String, name: String },
+}
+
+impl Server {
+    pub fn builder(engine: Engine) -> Builder {
+        Builder {
+            engine,
+            limits: Limits::default(),
+            actions: HashMap::new(),
+        }
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Write requests answered and commits made so far: their ratio is
+    /// how many requests shared each commit.
+    pub fn write_stats(&self) -> (u64, u64) {
+        let s = &self.app.writer.stats;
+        (
+            s.requests.load(std::sync::atomic::Ordering::Relaxed),
+            s.commits.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Answers one request: routes it, turns an error into its §7 body,
+    /// and logs the outcome. Never fails: hyper only sees responses.
+    pub async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let app = &self.app;
+        let routed = router::route(app, req);
+        // Reads are safe to abandon; a write's storage work is bounded by
+        // its body (whose upload has its own timeout) and must not be
+        // answered as failed while it may still commit.
+        let result = if method == Method::GET {
+            match tokio::time::timeout(app.limits.request_timeout, routed).await {
+                Ok(r) => r,
+                Err(_) => Err(ApiError::timed_out()),
+            }
+        } else {
+            routed.await
+        };
+        let resp = result.unwrap_or_else(ApiError::into_response);
+        tracing::info!(
+            target: "refdb::http",
+            %method,
+            path,
+            status = resp.status().as_u16(),
+            micros = start.elapsed().as_micros() as u64,
+        );
+        resp
+    }
+}
+
+impl Builder {
+    pub fn limits(mut self, limits: Limits) -> Builder {
+        self.limits = limits;
+        self
+    }
+
+    /// Registers an action on a collection (see [`ActionFn`]).
+    pub fn action<F>(mut self, coll: &str, name: &str, f: F) -> Builder
+    where
+        F: Fn(&Store, &str, Value) -> ApiResult<Value> + Send + Sync + 'static,
+    {
+        self.actions
+            .insert((coll.to_string(), name.to_string()), Arc::new(f));
+        self
+    }
+
+    pub fn build(self) -> Result<Server, BuildError> {
+        let store = self.engine.store().clone();
+        let schema = store.schema();
+        if let Some((coll, name)) = self
+            .actions
+            .keys()
+            .find(|(c, _)| schema.collection(c).is_none())
+        {
+            return Err(BuildError::UnknownCollection {
+                coll: coll.clone(),
+                name: name.clone(),
+            });
+        }
+        Ok(Server {
+            app: Arc::new(App {
+                engine: Arc::new(self.engine),
+                writer: writer::Writer::start(store.clone(), self.limits.group_commit),
+                store,
+                limits: self.limits,
+                actions: self.actions,
+            }),
+        })
+    }
+}
+
+/// Serves `listener` until `shutdown` completes, then drains in-flight
+/// requests (see the module doc). Accept errors (such as running out of
+/// file descriptors) are logged and retried, never fatal.
+pub async fn run(listener: TcpListener, server: Server, shutdown: impl Future<Output = ()>) {
+    let limits = server.app.limits.clone();
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.request_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small JSON answers: waiting for Nagle only adds latency.
+        let _ = stream.set_nodelay(true);
+        let server = server.clone();
+        let service = service_fn(move |req| {
+            let server = server.clone();
+            async move { Ok::<_, Infallible>(server.handle(req).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // A client that hangs up mid-request is not our error.
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}
+
+/// Runs storage work on the blocking pool. A panic inside becomes a 500
+/// (and is a bug: storage promises none on any input).
+pub(crate) async fn blocking<T, F>(f: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> ApiResult<T> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "storage task failed");
+            Err(ApiError::internal("the request failed inside the server"))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The route table of API.md §4: ONE match on (method, path segments), each
+//! arm calling one small handler in [`super::routes`].
+//!
+//! Reserved segments (`_check`, `_meta`, `_selections`, `_actions`) shadow
+//! document ids only for the methods registered on them, as in backo:
+//! `GET /<app>/coll/users/_meta` is a read of the document `_meta` (a 404
+//! unless it exists). A path no arm knows is a 404; a known path with
+//! another method is a 405 whose `Allow` header [`allowed`] computes, and a
+//! test checks that every method it lists is routed.
+
+use hyper::{Method, Response};
+
+use super::App;
+use super::body::Body;
+use super::error::{ApiError, ApiResult};
+use super::request::Req;
+use super::routes::{actions, batch, collection, document, meta, openapi};
+
+pub async fn route(
+    app: &App,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> ApiResult<Response<Body>> {
+    let req = Req::new(req);
+    let segs = req.segments()?;
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let Some((&name, rest)) = segs.split_first() else {
+        return Err(ApiError::unknown(
+            "no_route",
+            "no route at /: routes start with /<app>",
+        ));
+    };
+    if name != app.schema().app {
+        return Err(ApiError::unknown(
+            "unknown_app",
+            format!("unknown app {name:?}"),
+        ));
+    }
+    use Method as M;
+    // HEAD is GET without the body, which hyper leaves out for us.
+    let method = match req.method() {
+        &M::HEAD => M::GET,
+        m => m.clone(),
+    };
+    match (method, rest) {
+        (M::GET, ["_meta"]) => meta::app_meta(app),
+        (M::GET, ["openapi"]) => openapi::document(app),
+        (M::POST, ["_batch"]) => batch::run(app, req).await,
+        (M::GET, ["coll", c]) => collection::list(app, c, req).await,
+        (M::POST, ["coll", c]) => collection::create(app, c, req).await,
+        (M::POST, ["coll", c, "_check"]) => collection::check(app, c, req).await,
+        (M::POST, ["coll", c, "_meta"]) => meta::coll_meta(app, c, req).await,
+        (M::GET | M::POST, ["coll", c, "_selections", s]) => {
+            collection::selection(app, c, s, req).await
+        }
+        (M::POST, ["coll", c, "_actions", a, id]) => actions::run(app, c, a, id, req).await,
+        (M::GET, ["coll", c, id]) => document::read(app, c, id, req).await,
+        (M::PUT, ["coll", c, id]) => document::update(app, c, id, req).await,
+        (M::PATCH, ["coll", c, id]) => document::patch(app, c, id, req).await,
+        (M::DELETE, ["coll", c, id]) => document::delete(app, c, id, req).await,
+        (_, rest) => {
+            if let ["coll", c, ..] = rest {
+                app.collection(c)?;
+            }
+            Err(match allowed(rest) {
+                Some(allow) => ApiError::method_not_allowed(allow),
+                None => ApiError::unknown("no_route", "no such route"),
+            })
+        }
+    }
+}
+
+/// The methods a path (after `/<app>`) accepts, for a 405's `Allow`, or
+/// `None` when no route has this shape.
+pub fn allowed(rest: &[&str]) -> Option<&'static str> {
+    Some(match rest {
+        ["_meta"] | ["openapi"] => "GET",
+        ["_batch"] => "POST",
+        ["coll", _] | ["coll", _, "_selections", _] => "GET, POST",
+        ["coll", _, "_actions", _, _] => "POST",
+        // `_check`/`_meta` also name documents for the other methods.
+        ["coll", _, "_check" | "_meta"] => "GET, POST, PUT, PATCH, DELETE",
+        ["coll", _, _] => "GET, PUT, PATCH, DELETE",
+        _ => return None,
+    })
+}

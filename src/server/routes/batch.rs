@@ -1,0 +1,151 @@
+//! `POST /<app>/_batch`: `{"ops":[…]}` run in one transaction, all or
+//! nothing (API.md §4), answering `{"results":[…]}` in order.
+//!
+//! Every operation's shape is checked before the transaction starts, so a
+//! malformed op at index 7 costs no write. Whatever fails, the error's
+//! `path` starts with `$.ops[i]` naming the failing operation (then `.doc…`
+//! for the field of a create/update, `.patch[j]…` for a malformed patch).
+
+use hyper::{Response, StatusCode};
+use refdb_storage::{BatchOp, BatchResult};
+use serde_json::{Map, Value, json};
+
+use super::{actor, deleted_json};
+use crate::server::App;
+use crate::server::body::{Body, json_response, kind};
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::request::Req;
+
+pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
+    req.params(app, &[])?;
+    let mut body = req.object(app).await?;
+    let ops = match body.shift_remove("ops") {
+        Some(Value::Array(ops)) => ops,
+        _ => {
+            return Err(
+                ApiError::bad_request("bad_input", "`ops` must be a list of operations")
+                    .at("$.ops"),
+            );
+        }
+    };
+    if let Some(k) = body.keys().next() {
+        return Err(ApiError::bad_request(
+            "bad_input",
+            format!("unknown key `{k}`: a batch is {{\"ops\": […]}}"),
+        )
+        .at(format!("$.{k}")));
+    }
+    if ops.len() > app.limits.max_batch_ops {
+        return Err(ApiError::bad_request(
+            "batch_too_large",
+            format!(
+                "{} operations, at most {} per batch",
+                ops.len(),
+                app.limits.max_batch_ops
+            ),
+        )
+        .at("$.ops"));
+    }
+    let mut parsed = Vec::with_capacity(ops.len());
+    for (i, op) in ops.into_iter().enumerate() {
+        parsed.push(parse_op(op).map_err(|e| e.within(&format!("$.ops[{i}]")))?);
+    }
+    // Where a failing op's own error path goes inside it.
+    let inner: Vec<&'static str> = parsed
+        .iter()
+        .map(|op| match op {
+            BatchOp::Create { .. } | BatchOp::Update { .. } => ".doc",
+            _ => "",
+        })
+        .collect();
+    let results = app
+        .writer
+        .write(actor(), move |tx| {
+            tx.batch(parsed).map_err(|(i, e)| {
+                let err = ApiError::from(e);
+                match err.path {
+                    Some(_) => err.within(&format!("$.ops[{i}]{}", inner[i])),
+                    None => err.within(&format!("$.ops[{i}]")),
+                }
+            })
+        })
+        .await?;
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| match r {
+            BatchResult::Doc(d) => Value::Object(d),
+            BatchResult::Deleted(d) => deleted_json(&d),
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({"results": results})))
+}
+
+/// One operation object; errors have paths relative to it (`$.doc`).
+fn parse_op(op: Value) -> ApiResult<BatchOp> {
+    let Value::Object(mut op) = op else {
+        return Err(ApiError::bad_request(
+            "bad_input",
+            format!("an operation is an object, got {}", kind(&op)),
+        )
+        .at("$"));
+    };
+    let name = take_string(&mut op, "op")?;
+    let coll = take_string(&mut op, "coll")?;
+    let parsed = match name.as_str() {
+        "create" => BatchOp::Create {
+            coll,
+            doc: take_object(&mut op, "doc")?,
+        },
+        "update" => BatchOp::Update {
+            coll,
+            id: take_string(&mut op, "id")?,
+            doc: take_object(&mut op, "doc")?,
+        },
+        "patch" => {
+            let id = take_string(&mut op, "id")?;
+            let body = op.shift_remove("patch").unwrap_or(Value::Null);
+            let patch = refdb_storage::patch::parse_patch(&body)
+                .map_err(|e| ApiError::from(e).within("$.patch"))?;
+            BatchOp::Patch { coll, id, patch }
+        }
+        "delete" => BatchOp::Delete {
+            coll,
+            id: take_string(&mut op, "id")?,
+        },
+        other => {
+            return Err(ApiError::bad_request(
+                "bad_input",
+                format!("unknown op `{other}`: expected create, update, patch or delete"),
+            )
+            .at("$.op"));
+        }
+    };
+    match op.keys().next() {
+        Some(k) => Err(ApiError::bad_request(
+            "bad_input",
+            format!("unknown key `{k}` in a {name} operation"),
+        )
+        .at(format!("$.{k}"))),
+        None => Ok(parsed),
+    }
+}
+
+fn take_string(op: &mut Map<String, Value>, key: &str) -> ApiResult<String> {
+    match op.shift_remove(key) {
+        Some(Value::String(s)) => Ok(s),
+        _ => Err(
+            ApiError::bad_request("bad_input", format!("`{key}` must be a string"))
+                .at(format!("$.{key}")),
+        ),
+    }
+}
+
+fn take_object(op: &mut Map<String, Value>, key: &str) -> ApiResult<Map<String, Value>> {
+    match op.shift_remove(key) {
+        Some(Value::Object(m)) => Ok(m),
+        _ => Err(
+            ApiError::bad_request("bad_input", format!("`{key}` must be an object"))
+                .at(format!("$.{key}")),
+        ),
+    }
+}

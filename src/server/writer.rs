@@ -1,0 +1,261 @@
+//! Group commit: every write request goes to ONE writer thread, which runs
+//! the requests queued at that moment in one redb write transaction and
+//! one durable commit ([`Store::write_each`]), so concurrent writers share
+//! the cost of the fsync (item 5 of issue 4).
+//!
+//! Invariants:
+//! - one request's failure never undoes another's: `write_each` runs each
+//!   request undoably, so a failed one leaves nothing and the others still
+//!   commit. Every request is answered as if it had run alone, in queue
+//!   order — which is all concurrent clients can observe;
+//! - a request is answered only after the commit that holds it is durable
+//!   (or, if that commit fails, with its error: then nothing of the group
+//!   happened);
+//! - requests from one client never share a group: a client waits for its
+//!   answer before sending the next request on a connection;
+//! - each request writes as its own actor (`_meta.modified_by`);
+//! - a panic inside storage fails that group's requests with a 500 and the
+//!   writer goes on; no request is left waiting forever.
+
+use refdb_storage::{Actor, Error as StoreError, GroupOp, Store, Tx};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::{ApiError, ApiResult};
+
+/// A queued write request, type-erased so one channel carries them all.
+trait Job: Send {
+    fn actor(&self) -> &Actor;
+    /// Runs the request in `tx`, keeping its outcome; an `Err` tells
+    /// storage to undo what it wrote.
+    fn run(&mut self, tx: &mut Tx<'_>) -> refdb_storage::Result<()>;
+    /// Sends the outcome of the run (its transaction has committed).
+    fn answer(self: Box<Self>);
+    fn fail(self: Box<Self>, e: ApiError);
+}
+
+struct Pending<T, F> {
+    actor: Actor,
+    f: Option<F>,
+    out: Option<ApiResult<T>>,
+    reply: oneshot::Sender<ApiResult<T>>,
+}
+
+impl<T, F> Job for Pending<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send,
+{
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    fn run(&mut self, tx: &mut Tx<'_>) -> refdb_storage::Result<()> {
+        let f = self.f.take().expect("a job runs once");
+        let out = f(tx);
+        let failed = out.is_err();
+        self.out = Some(out);
+        // The request's own error is kept above; this one only makes
+        // storage undo its writes.
+        if failed {
+            Err(StoreError::Aborted)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn answer(self: Box<Self>) {
+        let out = self
+            .out
+            .unwrap_or_else(|| Err(ApiError::internal("a write was answered before it ran")));
+        // The client may have gone away; nobody to tell.
+        let _ = self.reply.send(out);
+    }
+
+    fn fail(self: Box<Self>, e: ApiError) {
+        let _ = self.reply.send(Err(e));
+    }
+}
+
+/// Counters, for tests and monitoring.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    /// Write requests answered.
+    pub requests: AtomicU64,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+}
+
+/// The handle the request handlers use; see the module doc.
+pub struct Writer {
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub stats: Arc<WriteStats>,
+}
+
+/// How many requests may wait for the writer before senders wait too.
+const QUEUE: usize = 4096;
+
+impl Writer {
+    /// Starts the writer thread; `max_group` requests at most share a commit.
+    pub fn start(store: Arc<Store>, max_group: usize) -> Writer {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(WriteStats::default());
+        let s = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("refdb-writer".into())
+            .spawn(move || writer_loop(&store, rx, max_group.max(1), &s))
+            .expect("spawning the writer thread");
+        Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+            stats,
+        }
+    }
+
+    /// Runs `f` in a write transaction as `actor`, possibly shared with
+    /// other requests, and returns its result once committed. If `f`
+    /// fails, everything it wrote is undone (and nothing else is).
+    pub async fn write<T, F>(&self, actor: Actor, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Pending {
+            actor,
+            f: Some(f),
+            out: None,
+            reply,
+        });
+        let queue = self.queue.as_ref().expect("the queue lives until drop");
+        if queue.send(job).await.is_err() {
+            return Err(ApiError::internal("the writer has stopped"));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ApiError::internal("the write failed inside the server")))
+    }
+}
+
+impl Drop for Writer {
+    /// Closes the queue, lets the writer finish what is queued, and waits
+    /// for it, so the store is released when the server is.
+    fn drop(&mut self) {
+        self.queue.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn writer_loop(
+    store: &Store,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    max_group: usize,
+    stats: &WriteStats,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < max_group {
+            match rx.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        stats
+            .requests
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        run_group(store, group, stats);
+    }
+}
+
+/// Runs `group` in one transaction and answers every request in it.
+fn run_group(store: &Store, mut group: Vec<Box<dyn Job>>, stats: &WriteStats) {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let ops: Vec<GroupOp<'_, ()>> = group
+            .iter_mut()
+            .map(|job| -> GroupOp<'_, ()> {
+                (job.actor().clone(), Box::new(move |tx| job.run(tx)))
+            })
+            .collect();
+        store.write_each(ops)
+    }));
+    match result {
+        // Each job holds its own outcome, success or not.
+        Ok(Ok(_)) => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            group.into_iter().for_each(|j| j.answer());
+        }
+        // The commit itself failed (I/O): nobody's write happened.
+        Ok(Err(e)) => {
+            let err = ApiError::from(e);
+            group.into_iter().for_each(|j| j.fail(err.clone()));
+        }
+        Err(_) => {
+            tracing::error!("a write panicked inside storage");
+            let err = ApiError::internal("the write failed inside the server");
+            group.into_iter().for_each(|j| j.fail(err.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Queues requests before the writer runs, so they are one group
+    /// deterministically; the bad ones must not cost the good ones.
+    #[test]
+    fn failures_do_not_undo_the_rest_of_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("w.db"), None).unwrap();
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(64);
+        let mut answers = Vec::new();
+        for i in 0..10 {
+            let (reply, answer) = oneshot::channel();
+            let input = match i {
+                3 => doc(json!({"name": "bad", "age": -1})),
+                _ => doc(json!({"_id": format!("u{i}"), "name": format!("n{i}")})),
+            };
+            let refuse = i == 6;
+            let f = move |t: &mut Tx<'_>| {
+                if refuse {
+                    return Err(ApiError::precondition_failed());
+                }
+                Ok(t.create("users", input)?)
+            };
+            let job: Box<dyn Job> = Box::new(Pending {
+                actor: Actor::anonymous(),
+                f: Some(f),
+                out: None,
+                reply,
+            });
+            tx.try_send(job).ok().unwrap();
+            answers.push(answer);
+        }
+        drop(tx);
+        let stats = WriteStats::default();
+        writer_loop(&store, rx, 64, &stats);
+        let statuses: Vec<u16> = answers
+            .into_iter()
+            .map(|mut a| match a.try_recv().unwrap() {
+                Ok(_) => 200,
+                Err(e) => e.status.as_u16(),
+            })
+            .collect();
+        assert_eq!(statuses, [200, 200, 200, 400, 200, 200, 412, 200, 200, 200]);
+        assert_eq!(store.read().unwrap().count("users").unwrap(), 8);
+        // One commit for all ten: the failures were undone one by one.
+        assert_eq!(stats.commits.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.requests.load(Ordering::Relaxed), 10);
+        assert!(store.audit().unwrap().is_clean());
+    }
+}
