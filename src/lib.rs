@@ -30,8 +30,16 @@
 
 pub mod config;
 pub mod server;
+pub mod tools;
 
 pub use config::{Config, Limits};
 pub use refdb_query;
+pub use refdb_query::{Engine, EngineOptions, Page, Query, QueryError};
 pub use refdb_storage;
+pub use refdb_storage::{Actor, AuditReport, Document, Error, Schema, Store, Tx};
+
+/// The README's library example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 pub use server::{ApiError, Server, run};

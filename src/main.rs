@@ -1,11 +1,12 @@
 //! The `refdb` command: `serve` runs the HTTP server (API.md §1), `check`
-//! audits a database file. Flags may come from the environment
+//! audits a database file, `import`/`export` move NDJSON in and out,
+//! `backup` copies a live database. Flags may come from the environment
 //! (`REFDB_DB`, `REFDB_SCHEMA`, `REFDB_LISTEN`); flags win.
 //!
-//! This file only parses arguments and wires parts together; `import`,
-//! `export` and `backup` will join [`Command`] as further variants.
+//! This file only parses arguments and wires parts together.
 
 use clap::{Parser, Subcommand};
+use refdb::refdb_storage;
 use refdb::{Config, Server};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,9 +38,44 @@ enum Command {
         listen: String,
     },
     /// Audit every invariant of a database file; exit 1 if any is broken.
+    /// Works beside a running server.
     Check {
         #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
         db: PathBuf,
+    },
+    /// Import NDJSON (one document per line; `_id` kept when present).
+    /// Stops at the first bad line (its batch rolled back) unless
+    /// --skip-invalid.
+    Import {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        #[arg(long, env = "REFDB_SCHEMA")]
+        schema: Option<PathBuf>,
+        /// Report and skip bad lines instead of stopping.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = 1_000_000)]
+        batch: usize,
+        coll: String,
+        file: PathBuf,
+    },
+    /// Export a collection as NDJSON (no `_meta`, no derived lists), so it
+    /// imports back. Works beside a running server.
+    Export {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        coll: String,
+        /// Output file, `-` for standard output.
+        #[arg(default_value = "-")]
+        out: PathBuf,
+    },
+    /// Write a consistent copy of the database to a new file, even while a
+    /// server runs.
+    Backup {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        out: PathBuf,
     },
 }
 
@@ -49,6 +85,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match Cli::parse().command {
         Command::Serve { db, schema, listen } => serve(Config {
@@ -58,6 +95,38 @@ fn main() -> ExitCode {
             ..Config::default()
         }),
         Command::Check { db } => check(db),
+        Command::Import {
+            db,
+            schema,
+            skip_invalid,
+            batch,
+            coll,
+            file,
+        } => {
+            let opts = refdb_storage::ndjson::ImportOptions {
+                batch,
+                skip_invalid,
+            };
+            Config {
+                db,
+                schema,
+                ..Config::default()
+            }
+            .open_store()
+            .map_err(Into::into)
+            .and_then(|store| refdb::tools::import(&store, &coll, &file, &opts))
+            .map(|ok| {
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            })
+        }
+        Command::Export { db, coll, out } => {
+            refdb::tools::export(&db, &coll, &out).map(|_| ExitCode::SUCCESS)
+        }
+        Command::Backup { db, out } => refdb::tools::backup(&db, &out).map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("refdb: {e}");
@@ -96,14 +165,7 @@ async fn shutdown_signal() {
 }
 
 fn check(db: PathBuf) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    if !db.exists() {
-        return Err(format!("{} does not exist", db.display()).into());
-    }
-    let store = Config {
-        db,
-        ..Config::default()
-    }
-    .open_store()?;
+    let store = refdb_storage::Store::open_read_only(&db)?;
     let report = store.audit()?;
     println!(
         "{} documents, {} references, {} index rows",

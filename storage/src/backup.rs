@@ -7,7 +7,7 @@
 use crate::db::Store;
 use crate::error::{Error, Result};
 use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, META, REFS};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 use std::path::Path;
 
 /// Copies `store` into a new file at `out` (which must not exist); returns

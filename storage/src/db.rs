@@ -14,7 +14,7 @@ use crate::read::ReadTxn;
 use crate::schema::Schema;
 use crate::tables::{COLLS, DOCNOS, DOCS, FORMAT_VERSION, INDEX, META, REFS};
 use crate::write::{Actor, BatchOp, BatchResult, Tx};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,12 +36,45 @@ pub struct CollState {
 /// One operation of [`Store::write_each`]: who does it, and what.
 pub type GroupOp<'a, R> = (Actor, Box<dyn FnOnce(&mut Tx<'_>) -> Result<R> + Send + 'a>);
 
+/// The redb handle: read-write, or read-only beside another process.
+pub(crate) enum Backend {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+impl Backend {
+    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction> {
+        Ok(match self {
+            Backend::Writable(db) => db.begin_read()?,
+            Backend::ReadOnly(db) => db.begin_read()?,
+        })
+    }
+
+    fn writable(&self) -> Result<&Database> {
+        match self {
+            Backend::Writable(db) => Ok(db),
+            Backend::ReadOnly(_) => Err(Error::ReadOnly),
+        }
+    }
+}
+
+/// Says plainly that another process holds the file.
+fn open_error(path: &Path, e: redb::DatabaseError) -> Error {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
+            "{} is open for writing by another process (a running `refdb serve`?)",
+            path.display()
+        )),
+        e => e.into(),
+    }
+}
+
 /// Collection name → stable collection id used in every key.
 pub type Catalog = BTreeMap<String, u32>;
 
 /// An open database file.
 pub struct Store {
-    pub(crate) db: Database,
+    pub(crate) db: Backend,
     schema: Arc<Schema>,
     pub(crate) catalog: Catalog,
     pub(crate) ids: Mutex<IdGenerator>,
@@ -90,9 +123,13 @@ impl Store {
     }
 
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
+        // SingleWriter: this process writes, and other processes (`refdb
+        // backup`, `check`, `export`) may open the file read-only meanwhile.
         let db = Database::builder()
             .set_cache_size(opts.cache_size)
-            .create(path.as_ref())?;
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .create(path.as_ref())
+            .map_err(|e| open_error(path.as_ref(), e))?;
         let txn = db.begin_write()?;
         let (stored_schema, mut catalog) = {
             let mut meta = txn.open_table(META)?;
@@ -186,10 +223,52 @@ impl Store {
         }
         txn.commit()?;
         Ok(Store {
-            db,
+            db: Backend::Writable(db),
             schema: Arc::new(schema),
             catalog,
             ids: Mutex::new(ids),
+            observers: RwLock::new(Vec::new()),
+            gate: RwLock::new(()),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// Opens a database read-only, beside the process that may be writing
+    /// it (a running server): reads see its commits; writes are refused.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(Error::Storage(format!("{} does not exist", path.display())));
+        }
+        let db = Database::builder()
+            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+            .open_read_only(path)
+            .map_err(|e| open_error(path, e))?;
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let corrupt = |what: &str| Error::Corrupt(format!("no {what} in the file"));
+        let format = meta.get("format")?.ok_or_else(|| corrupt("format"))?;
+        if format.value() != FORMAT_VERSION.to_le_bytes() {
+            return Err(Error::Corrupt(format!(
+                "file format is not {FORMAT_VERSION}"
+            )));
+        }
+        let schema_json = meta.get("schema")?.ok_or_else(|| corrupt("schema"))?;
+        let schema = serde_json::from_slice(schema_json.value())
+            .ok()
+            .and_then(|v| Schema::from_json(&v).ok())
+            .ok_or_else(|| corrupt("valid schema"))?;
+        let catalog: Catalog = rmp_serde::from_slice(
+            meta.get("catalog")?
+                .ok_or_else(|| corrupt("catalog"))?
+                .value(),
+        )?;
+        drop((format, schema_json, meta, txn));
+        Ok(Store {
+            db: Backend::ReadOnly(db),
+            schema: Arc::new(schema),
+            catalog,
+            ids: Mutex::new(IdGenerator::default()),
             observers: RwLock::new(Vec::new()),
             gate: RwLock::new(()),
             writer: Mutex::new(()),
@@ -256,7 +335,7 @@ impl Store {
         f: impl FnOnce(&mut Tx<'_>) -> Result<R>,
     ) -> Result<R> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let txn = self.db.begin_write()?;
+        let txn = self.db.writable()?.begin_write()?;
         let (result, changes) = {
             let mut tx = Tx::open(self, &txn, actor)?;
             let r = f(&mut tx)?;
@@ -291,7 +370,7 @@ impl Store {
     /// commit. The outer `Result` is the commit's.
     pub fn write_each<R>(&self, ops: Vec<GroupOp<'_, R>>) -> Result<Vec<Result<R>>> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let txn = self.db.begin_write()?;
+        let txn = self.db.writable()?.begin_write()?;
         let (results, changes) = {
             let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
             tx.enable_undo();

@@ -80,6 +80,9 @@ pub enum Error {
     /// The new schema does not fit documents already stored.
     #[error("the schema does not fit {} stored document(s): {}", .0.len(), .0.iter().take(5).map(|(c, i, e)| format!("{c}/{i} {e}")).collect::<Vec<_>>().join("; "))]
     SchemaMigration(Vec<(String, String, Invalid)>),
+    /// A write on a store opened read-only.
+    #[error("the database is open read-only")]
+    ReadOnly,
     /// A transaction whose earlier operation failed; it can only be dropped.
     #[error("the transaction was aborted by an earlier error")]
     Aborted,

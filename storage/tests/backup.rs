@@ -51,3 +51,54 @@ fn a_backup_during_writes_is_a_consistent_database() {
     assert_eq!(books, chapters);
     assert!(books <= copied as u64);
 }
+
+/// The child half of the test below: opens the file read-only while the
+/// parent process keeps it open for writing, and backs it up.
+#[test]
+fn read_only_child() {
+    let Ok(path) = std::env::var("REFDB_RO_CHILD") else {
+        return;
+    };
+    let store = Store::open_read_only(&path).unwrap();
+    let n = store.read().unwrap().count("authors").unwrap();
+    assert!(
+        store
+            .write(|tx| tx.create("authors", doc(json!({}))))
+            .is_err()
+    );
+    store
+        .backup(std::env::var("REFDB_RO_OUT").unwrap())
+        .unwrap();
+    println!("AUTHORS {n}");
+}
+
+#[test]
+fn another_process_reads_and_backs_up_while_this_one_writes() {
+    let t = open(library_schema());
+    t.store.create("authors", doc(json!({"_id": "a"}))).unwrap();
+    t.store.create("authors", doc(json!({"_id": "b"}))).unwrap();
+    let out = t.dir.path().join("ro-copy.db");
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "read_only_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("REFDB_RO_CHILD", t.dir.path().join("t.db"))
+        .env("REFDB_RO_OUT", &out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert!(stdout.contains("AUTHORS 2"), "{stdout}");
+    // The writer is still usable, and the copy is a clean database.
+    t.store.create("authors", doc(json!({"_id": "c"}))).unwrap();
+    let copy = Store::open(&out, None).unwrap();
+    assert_eq!(copy.read().unwrap().count("authors").unwrap(), 2);
+    assert_clean(&copy);
+}

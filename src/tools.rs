@@ -1,0 +1,103 @@
+//! The offline commands behind `refdb import`, `export` and `backup`: thin
+//! wrappers over [`refdb_storage::ndjson`] and [`Store::backup`] that add
+//! progress output and exit codes.
+//!
+//! `export` and `backup` open the file read-only, so they work beside a
+//! running `refdb serve` (the server opens it as the single writer);
+//! `import` writes, so it needs the file to itself.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use refdb_storage::Store;
+use refdb_storage::ndjson::{self, ImportOptions};
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::Path;
+use std::time::Instant;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Imports an NDJSON file into a collection; returns false if it stopped
+/// at a bad line.
+pub fn import(store: &Store, coll: &str, file: &Path, opts: &ImportOptions) -> Result<bool> {
+    let size = std::fs::metadata(file)
+        .map_err(|e| format!("{}: {e}", file.display()))?
+        .len();
+    let input = BufReader::with_capacity(1 << 20, std::fs::File::open(file)?);
+    let started = Instant::now();
+    // A progress bar on a terminal; plain lines otherwise (logs, CI).
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
+                .expect("a valid template"),
+        );
+        bar
+    });
+    let mut last_print = Instant::now();
+    let mut progress = |lines: u64, bytes: u64| {
+        let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        match &bar {
+            Some(bar) => {
+                bar.set_position(bytes);
+                bar.set_message(format!("{lines} lines, {rate:.0}/s"));
+            }
+            None if last_print.elapsed().as_secs() >= 2 || bytes == size => {
+                last_print = Instant::now();
+                eprintln!("import {coll}: {lines} lines, {bytes}/{size} bytes, {rate:.0} lines/s");
+            }
+            None => {}
+        }
+    };
+    let report = ndjson::import(store, coll, input, opts, &mut progress)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for bad in &report.skipped {
+        eprintln!("skipped {bad}");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    match &report.stopped_at {
+        Some(bad) => {
+            eprintln!(
+                "stopped at {bad}; that batch was rolled back ({} documents imported before it)",
+                report.imported
+            );
+            Ok(false)
+        }
+        None => {
+            println!(
+                "imported {} documents into {coll} in {secs:.2} s ({} skipped)",
+                report.imported,
+                report.skipped.len()
+            );
+            Ok(true)
+        }
+    }
+}
+
+/// Writes a collection as NDJSON to `out` (`-` for standard output).
+pub fn export(db: &Path, coll: &str, out: &Path) -> Result<()> {
+    let store = Store::open_read_only(db)?;
+    let n = if out == Path::new("-") {
+        ndjson::export(&store, coll, std::io::stdout().lock())?
+    } else {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+        let n = ndjson::export(&store, coll, &mut file)?;
+        file.flush()?;
+        n
+    };
+    eprintln!("exported {n} documents from {coll}");
+    Ok(())
+}
+
+/// Writes a consistent copy of the database, even while a server runs.
+pub fn backup(db: &Path, out: &Path) -> Result<()> {
+    let store = Store::open_read_only(db)?;
+    let started = Instant::now();
+    let rows = store.backup(out)?;
+    println!(
+        "backed up {rows} rows to {} in {:.2} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! The `refdb` binary end to end: import → export round trip, bad lines,
+//! and `check`/`export`/`backup` on a file a running `refdb serve` holds.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+fn refdb(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_refdb"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("REFDB_DB")
+        .env_remove("REFDB_SCHEMA")
+        .env_remove("REFDB_LISTEN")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn import_export_check_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("addrs.jsonl"),
+        "{\"_id\":\"a1\",\"city\":\"Lyon\"}\n{\"_id\":\"a2\",\"city\":\"Nice\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("users.jsonl"),
+        "{\"_id\":\"u1\",\"name\":\"Dora\",\"age\":42,\"addr\":\"a1\"}\n{\"_id\":\"u2\",\"name\":\"Ann\",\"addr\":\"a1\"}\n",
+    )
+    .unwrap();
+    for (coll, file) in [("addrs", "addrs.jsonl"), ("users", "users.jsonl")] {
+        let o = refdb(&["import", "--db", "a.db", coll, file], d);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(text(&o).contains("imported 2 documents"), "{}", text(&o));
+    }
+    let o = refdb(&["check", "--db", "a.db"], d);
+    assert!(
+        o.status.success() && text(&o).contains("ok"),
+        "{}",
+        text(&o)
+    );
+    let o = refdb(&["export", "--db", "a.db", "users"], d);
+    let exported = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(exported.lines().count(), 2, "{exported}");
+    assert!(
+        exported.contains("\"addr\":\"a1\"") && !exported.contains("_meta"),
+        "{exported}"
+    );
+    // Export → import into a new file gives the same documents.
+    let o = refdb(&["export", "--db", "a.db", "addrs", "addrs.out"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(d.join("users.out"), &exported).unwrap();
+    for (coll, file) in [("addrs", "addrs.out"), ("users", "users.out")] {
+        assert!(
+            refdb(&["import", "--db", "b.db", coll, file], d)
+                .status
+                .success()
+        );
+    }
+    let again = refdb(&["export", "--db", "b.db", "users"], d);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), exported);
+}
+
+#[test]
+fn a_bad_line_stops_the_import_with_its_line_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("u.jsonl"),
+        "{\"name\":\"A\"}\n{\"name\":\"B\",\"age\":\"old\"}\n",
+    )
+    .unwrap();
+    let o = refdb(&["import", "--db", "a.db", "users", "u.jsonl"], d);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("line 2: $.age"), "{}", text(&o));
+    let o = refdb(
+        &[
+            "import",
+            "--db",
+            "a.db",
+            "--skip-invalid",
+            "users",
+            "u.jsonl",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("skipped line 2: $.age") && text(&o).contains("imported 1"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn check_export_and_backup_work_beside_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_refdb"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(d)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("the listening line")
+        .to_string();
+    // The README's default: ./refdb.db with the demo schema.
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    let body = r#"{"_id":"home","city":"Lyon"}"#;
+    write!(
+        conn,
+        "POST /demo/coll/addrs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    let o = refdb(&["check"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = refdb(&["export", "addrs"], d);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"_id\":\"home\""),
+        "{}",
+        text(&o)
+    );
+    let o = refdb(&["backup", "copy.db"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    // Importing needs the file to itself: a clear error, not a hang.
+    std::fs::write(d.join("x.jsonl"), "{}\n").unwrap();
+    let o = refdb(&["import", "addrs", "x.jsonl"], d);
+    assert!(
+        !o.status.success() && text(&o).contains("another process"),
+        "{}",
+        text(&o)
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let o = refdb(&["check", "--db", "copy.db"], d);
+    assert!(
+        o.status.success() && text(&o).contains("1 documents"),
+        "{}",
+        text(&o)
+    );
+}
