@@ -244,6 +244,21 @@ pub async fn run(listener: TcpListener, server: Server, shutdown: impl Future<Ou
     }
 }
 
+/// Runs a point read on the current worker thread. A read by `_id` is one
+/// B-tree lookup on pages redb caches in memory (microseconds); measured,
+/// the hop to the blocking pool (or `block_in_place`) cost several times the
+/// read itself in thread switches. Anything that may scan stays on
+/// [`blocking`]. A panic inside becomes a 500.
+pub(crate) fn read_now<T>(f: impl FnOnce() -> ApiResult<T>) -> ApiResult<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!("storage read panicked");
+            Err(ApiError::internal("the request failed inside the server"))
+        }
+    }
+}
+
 /// Runs storage work on the blocking pool. A panic inside becomes a 500
 /// (and is a bug: storage promises none on any input).
 pub(crate) async fn blocking<T, F>(f: F) -> ApiResult<T>

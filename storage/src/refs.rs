@@ -32,6 +32,7 @@ pub(crate) fn reconcile(
     field: &str,
     old: &[String],
     new: &[String],
+    verify_targets: bool,
 ) -> Result<()> {
     let f = c.fields.get(field).expect("a field of the collection");
     let spec = f.ty.ref_spec().expect("a reference field");
@@ -42,7 +43,7 @@ pub(crate) fn reconcile(
         .enumerate()
         .filter(|(_, t)| !old.contains(t))
         .collect();
-    for &(i, t) in &added {
+    for &(i, t) in added.iter().filter(|_| verify_targets) {
         // Existence only: no need to decode the target.
         if tx.docs.get((tcid, t.as_str()))?.is_none() {
             let path = match f.ty {

@@ -448,9 +448,9 @@ impl<'t> Tx<'t> {
         if input.contains_key("_meta") {
             return Err(Error::bad("$._meta", "_meta is maintained by the engine"));
         }
-        let id = match input.shift_remove("_id") {
-            None | Some(Value::Null) => self.store.ids.lock().expect("id lock").next_id(),
-            Some(Value::String(s)) if valid_id(&s) => s,
+        let (id, generated) = match input.shift_remove("_id") {
+            None | Some(Value::Null) => (self.store.ids.lock().expect("id lock").next_id(), true),
+            Some(Value::String(s)) if valid_id(&s) => (s, false),
             Some(_) => return Err(Error::bad("$._id", "an id is 1-64 of A-Za-z0-9_-")),
         };
         let derived = take_derived(c, &mut input)?;
@@ -461,7 +461,10 @@ impl<'t> Tx<'t> {
         }
         input.retain(|_, v| !v.is_null());
         check_valid(c, &input)?;
-        if self.docs.get((cid, id.as_str()))?.is_some() {
+        // A generated id is newer than every id generated before; the rare
+        // clash with a client-chosen id is still caught when the row is
+        // inserted (see `put_row`), at the price of aborting.
+        if !generated && self.docs.get((cid, id.as_str()))?.is_some() {
             return Err(Error::AlreadyExists {
                 coll: coll.into(),
                 id,
@@ -544,7 +547,8 @@ impl<'t> Tx<'t> {
                 Some(list) => list.clone(),
                 None => targets_of(doc.body.get(&f.name)),
             };
-            crate::refs::reconcile(self, c, &id, &f.name, &[], &new)?;
+            // `prepare_create` checked that the targets exist.
+            crate::refs::reconcile(self, c, &id, &f.name, &[], &new, false)?;
         }
         Ok(id)
     }
@@ -613,7 +617,7 @@ impl<'t> Tx<'t> {
                 (false, Some(list)) => list.clone(),
                 (false, None) => continue,
             };
-            crate::refs::reconcile(self, c, id, &f.name, &old_targets[&f.name], &new_t)?;
+            crate::refs::reconcile(self, c, id, &f.name, &old_targets[&f.name], &new_t, true)?;
         }
         Ok(())
     }

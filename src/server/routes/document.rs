@@ -16,7 +16,7 @@ use super::{actor, deleted_json, doc_hash, doc_response, if_match_admits, none_m
 use crate::server::body::{Body, json_response};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
-use crate::server::{App, blocking};
+use crate::server::{App, blocking, read_now};
 
 /// A syntactically impossible id names no document: answer without a
 /// storage call.
@@ -34,7 +34,7 @@ pub async fn read(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response<
     let view = params.get("_view");
     check_id(c, id)?;
     let (store, c2, id2) = (app.store.clone(), c.to_string(), id.to_string());
-    let doc = blocking(move || Ok(store.get(&c2, &id2)?)).await?;
+    let doc = read_now(move || Ok(store.get(&c2, &id2)?))?;
     let mut resp = doc_response(StatusCode::OK, coll, doc, view);
     let tag = resp.headers().get(ETAG).cloned();
     if let (Some(header), Some(tag)) = (req.if_none_match(), tag)
