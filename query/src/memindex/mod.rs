@@ -74,6 +74,17 @@ pub struct MemIndexes {
     pub ready: bool,
 }
 
+/// Adds a docno to a bitmap. Docnos mostly arrive in increasing order (a
+/// build scans documents in docno order when ids are generated; a new
+/// document has the largest docno), so `try_push`, which appends in O(1),
+/// usually succeeds: at a million documents with n-grams this made the
+/// build several times faster than `insert`'s search every time.
+pub(crate) fn add_docno(bitmap: &mut RoaringBitmap, docno: u32) {
+    if bitmap.try_push(docno).is_err() {
+        bitmap.insert(docno);
+    }
+}
+
 impl MemIndexes {
     /// Builds the indexes of every collection from one snapshot.
     pub fn build(schema: &Schema, txn: &ReadTxn<'_>) -> refdb_storage::Result<MemIndexes> {
@@ -87,12 +98,12 @@ impl MemIndexes {
             if wanted {
                 for entry in txn.scan(&c.name, None)? {
                     let (_, doc) = entry?;
-                    ci.live.insert(doc.docno);
+                    add_docno(&mut ci.live, doc.docno);
                     ci.update(doc.docno, Some(&doc.body), true);
                 }
             } else {
                 for entry in txn.scan_docnos(&c.name)? {
-                    ci.live.insert(entry?.1);
+                    add_docno(&mut ci.live, entry?.1);
                 }
             }
             out.colls.insert(c.name.clone(), ci);
@@ -114,7 +125,7 @@ impl MemIndexes {
             }
             match &ch.new {
                 Some(new) => {
-                    ci.live.insert(ch.docno);
+                    add_docno(&mut ci.live, ch.docno);
                     ci.update(ch.docno, Some(new), true);
                 }
                 None => {

@@ -102,10 +102,10 @@ impl SearchIndex {
         if let Some(new) = value {
             let (bi, tri) = grams(new);
             for g in bi {
-                self.bi.entry(g).or_default().insert(docno);
+                super::add_docno(self.bi.entry(g).or_default(), docno);
             }
             for g in tri {
-                self.tri.entry(g).or_default().insert(docno);
+                super::add_docno(self.tri.entry(g).or_default(), docno);
             }
             self.values[i] = Some(new.into());
         }

@@ -56,7 +56,7 @@ impl ValueIndex {
 
     pub fn add(&mut self, docno: u32, v: Option<&Value>) {
         for k in self.keys(v) {
-            self.buckets.entry(k).or_default().insert(docno);
+            super::add_docno(self.buckets.entry(k).or_default(), docno);
         }
     }
 
