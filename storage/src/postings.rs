@@ -69,6 +69,18 @@ impl Pending {
         adds.remove(low);
     }
 
+    /// Adds `later`'s changes after this set's: for each docno, the later
+    /// change wins.
+    pub fn merge(&mut self, later: Pending) {
+        for (key, (adds, removes)) in later.rows {
+            let (a, r) = self.rows.entry(key).or_default();
+            *a -= &removes;
+            *r -= &adds;
+            *a |= adds;
+            *r |= removes;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -134,5 +146,22 @@ mod tests {
             apply(None, &RoaringBitmap::new(), &[5].into_iter().collect()).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn merge_lets_the_later_change_of_a_docno_win() {
+        let mut group = Pending::default();
+        group.add(b"k", 1); // an earlier operation adds 1 and 2, removes 3
+        group.add(b"k", 2);
+        group.remove(b"k", 3);
+        let mut later = Pending::default();
+        later.remove(b"k", 1); // a later one removes 1, adds 3
+        later.add(b"k", 3);
+        group.merge(later);
+        let rows = group.take_sorted();
+        let (_, adds, removes) = &rows[0];
+        let stored = encode(&[1, 3, 9].into_iter().collect());
+        let after = decode(&apply(Some(&stored), adds, removes).unwrap().unwrap()).unwrap();
+        assert_eq!(after.iter().collect::<Vec<_>>(), [2, 3, 9]);
     }
 }

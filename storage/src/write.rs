@@ -74,6 +74,10 @@ pub struct Tx<'t> {
     pending_index: Pending,
     /// Row keys as [`ref_row_key`] bytes.
     pending_refs: Pending,
+    /// In group mode, the postings changes of the group's finished
+    /// operations (see [`Tx::run_undoable`]).
+    group_index: Pending,
+    group_refs: Pending,
     /// Reused to build pending row keys without allocating.
     scratch: Vec<u8>,
     /// Whether anyone observes commits (else changes are not recorded).
@@ -124,7 +128,10 @@ impl<'t> Tables for Tx<'t> {
         &self.docnos
     }
     fn refs(&self) -> &Self::Refs {
-        debug_assert!(self.pending_refs.is_empty(), "REFS read before a flush");
+        debug_assert!(
+            self.pending_refs.is_empty() && self.group_refs.is_empty(),
+            "REFS read before a flush"
+        );
         &self.refs
     }
     fn index(&self) -> &Self::Index {
@@ -201,6 +208,8 @@ impl<'t> Tx<'t> {
             changes: Vec::new(),
             pending_index: Pending::default(),
             pending_refs: Pending::default(),
+            group_index: Pending::default(),
+            group_refs: Pending::default(),
             scratch: Vec::new(),
             observed: store.is_observed(),
             undo: None,
@@ -225,12 +234,25 @@ impl<'t> Tx<'t> {
     }
 
     /// Applies the pending index and reverse-index changes, row by row in
-    /// key order.
+    /// key order: first those of the group's finished operations (nothing
+    /// to undo there), then the current operation's (logged for undo, so
+    /// undoing it restores rows to the group's state).
     pub(crate) fn flush(&mut self) -> Result<()> {
-        for (key, adds, removes) in self.pending_index.take_sorted() {
+        let group_index = std::mem::take(&mut self.group_index);
+        let group_refs = std::mem::take(&mut self.group_refs);
+        self.apply_index(group_index, false)?;
+        self.apply_refs(group_refs, false)?;
+        let index = std::mem::take(&mut self.pending_index);
+        let refs = std::mem::take(&mut self.pending_refs);
+        self.apply_index(index, true)?;
+        self.apply_refs(refs, true)
+    }
+
+    fn apply_index(&mut self, mut pending: Pending, log: bool) -> Result<()> {
+        for (key, adds, removes) in pending.take_sorted() {
             let stored = self.index.get(key.as_slice())?.map(|v| v.value().to_vec());
-            if let Some(log) = &mut self.undo {
-                log.push(Undo::Index {
+            if let (true, Some(undo)) = (log, &mut self.undo) {
+                undo.push(Undo::Index {
                     key: key.clone(),
                     old: stored.clone(),
                 });
@@ -245,13 +267,17 @@ impl<'t> Tx<'t> {
                 None => {}
             }
         }
-        for (row, adds, removes) in self.pending_refs.take_sorted() {
+        Ok(())
+    }
+
+    fn apply_refs(&mut self, mut pending: Pending, log: bool) -> Result<()> {
+        for (row, adds, removes) in pending.take_sorted() {
             let key = parse_ref_row_key(&row).expect("built by ref_row_key");
             let stored = self.refs.get(key)?.map(|v| v.value().to_vec());
-            if let Some(log) = &mut self.undo {
+            if let (true, Some(undo)) = (log, &mut self.undo) {
                 let (tc, t, sc, sf, ch) = key;
                 let key = (tc, t.to_string(), sc, sf.to_string(), ch);
-                log.push(Undo::Refs {
+                undo.push(Undo::Refs {
                     key,
                     old: stored.clone(),
                 });
@@ -298,7 +324,6 @@ impl<'t> Tx<'t> {
         };
         self.undo = Some(Vec::new());
         let r = op(self).and_then(|r| {
-            self.flush()?;
             if self.poisoned {
                 Err(Error::Aborted)
             } else {
@@ -315,6 +340,14 @@ impl<'t> Tx<'t> {
             self.last_ids = mark.last_ids;
             self.touched.clear();
             self.poisoned = false;
+        } else {
+            // The operation stands: its postings join the group's, written
+            // once for the whole group (a bool index row of half a million
+            // documents is rewritten once per commit, not per request).
+            let index = std::mem::take(&mut self.pending_index);
+            let refs = std::mem::take(&mut self.pending_refs);
+            self.group_index.merge(index);
+            self.group_refs.merge(refs);
         }
         self.undo = Some(Vec::new());
         r
