@@ -7,8 +7,9 @@
 //! `rights`, `path`, and the type's own: `regexp`, `min`/`max`,
 //! `sub_type`, `sub_scheme`, `collection`/`reverse`) plus refdb's (`type`,
 //! `views`, `index`, `search`, `on_delete`). Rights are evaluated for the
-//! caller: the collection's `{read, create, modify, delete}` and each
-//! field's `{read, modify}` are booleans saying what this caller may do
+//! caller: the collection's `{read, create, modify, delete}` (on the item's
+//! root node, and on the collection in the app meta) and each field's
+//! `{read, modify}` are booleans saying what this caller may do
 //! (the schema's role lists are not shown). Rights depend on roles only,
 //! so a draft item cannot change the answer; the POST body is still
 //! checked to be JSON.
@@ -48,19 +49,10 @@ pub async fn coll_meta(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>
             );
         }
     }
-    let mut out = item_json(app.schema(), coll, &caller);
-    if let Value::Object(m) = &mut out {
-        m.insert("name".into(), json!(coll.name));
-        m.insert("collection_rights".into(), coll_rights(coll, &caller));
-        m.insert(
-            "authenticated".into(),
-            match &caller.0 {
-                Some(p) => json!({"_id": p.id, "login": p.login, "roles": p.roles}),
-                None => Value::Null,
-            },
-        );
-    }
-    Ok(json_response(StatusCode::OK, &out))
+    Ok(json_response(
+        StatusCode::OK,
+        &item_json(app.schema(), coll, &caller),
+    ))
 }
 
 /// The collection's rights, evaluated for the caller.
@@ -119,6 +111,8 @@ pub fn item_json(schema: &Schema, c: &Collection, caller: &Caller) -> Value {
     }
     sub.insert("_meta".into(), meta_field_json());
     let mut item = node(&["Dict", "GenericType"], "dict", "$");
+    // The root carries the collection's rights, evaluated for the caller.
+    item.insert("rights".into(), coll_rights(c, caller));
     item.insert("sub_scheme".into(), Value::Object(sub));
     Value::Object(item)
 }
