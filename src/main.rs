@@ -161,6 +161,19 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .build()?;
     let auth = server.app().auth_enabled();
     refdb::config::check_listen(&config.listen, auth, config.insecure_listen)?;
+    if let Some(cfg) = server.app().schema().auth.as_ref() {
+        eprintln!(
+            "refdb: authentication: {} user(s) with API keys, JWT {}",
+            cfg.users
+                .values()
+                .filter(|u| u.api_key_sha256.is_some())
+                .count(),
+            match &cfg.jwt {
+                Some(j) => format!("HS256 (secret from ${})", j.secret_env),
+                None => "off".into(),
+            }
+        );
+    }
     if !auth {
         eprintln!(
             "refdb: no authentication is configured (no `auth` in the schema): every request is \

@@ -172,12 +172,12 @@ impl Auth {
         if token.is_empty() {
             return Err(bad("empty bearer token"));
         }
-        if token.bytes().filter(|&b| b == b'.').count() == 2 {
-            if let Some((key, validation)) = &self.jwt {
-                return self
-                    .from_jwt(token, key, validation)
-                    .map(|p| Caller(Some(p)));
-            }
+        if token.bytes().filter(|&b| b == b'.').count() == 2
+            && let Some((key, validation)) = &self.jwt
+        {
+            return self
+                .jwt_principal(token, key, validation)
+                .map(|p| Caller(Some(p)));
         }
         self.by_key
             .get(&sha256_hex(token))
@@ -186,7 +186,7 @@ impl Auth {
             .ok_or_else(|| bad("unknown API key"))
     }
 
-    fn from_jwt(
+    fn jwt_principal(
         &self,
         token: &str,
         key: &DecodingKey,
