@@ -58,7 +58,10 @@ fn start() -> TestServer {
         (name == "T_JWT_SECRET").then(|| SECRET.to_string())
     })
     .expect("auth");
-    TestServer::start_with(&s, Limits::default(), |b: Builder| b.auth(auth))
+    TestServer::start_with(&s, Limits::default(), |b: Builder| {
+        b.auth(auth)
+            .action("docs", "ping", |_, id, _| Ok(json!({"pong": id})))
+    })
 }
 
 fn now() -> u64 {
@@ -223,6 +226,15 @@ fn status_table_for_every_route_kind() {
             401,
             403,
         ),
+        (
+            "action",
+            "POST",
+            "/s/coll/docs/_actions/ping/d0",
+            None,
+            200,
+            401,
+            403,
+        ),
         // Everyone may ask what they may do; bad credentials are still 401.
         (
             "coll meta",
@@ -235,6 +247,7 @@ fn status_table_for_every_route_kind() {
         ),
         ("app meta", "GET", "/s/_meta", None, 200, 200, 200),
         ("open list", "GET", "/s/coll/open", None, 200, 200, 200),
+        ("openapi", "GET", "/s/openapi", None, 200, 200, 200),
     ];
     let mut failures = Vec::new();
     for (name, method, path, body, ok, anon, wrong) in &rows {
