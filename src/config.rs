@@ -18,6 +18,9 @@ pub struct Config {
     pub schema: Option<PathBuf>,
     /// `HOST:PORT` to listen on; port 0 picks a free one.
     pub listen: String,
+    /// Listen on a non-loopback address although the schema configures no
+    /// authentication (see [`check_listen`]).
+    pub insecure_listen: bool,
     pub limits: Limits,
 }
 
@@ -27,6 +30,7 @@ impl Default for Config {
             db: PathBuf::from("./refdb.db"),
             schema: None,
             listen: "127.0.0.1:8080".into(),
+            insecure_listen: false,
             limits: Limits::default(),
         }
     }
@@ -64,6 +68,30 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(10),
             group_commit: 64,
         }
+    }
+}
+
+/// The loopback rule: without authentication (every request anonymous and
+/// allowed) the server listens only on loopback addresses unless
+/// `insecure` (`--insecure-listen`) says otherwise. Every address `listen`
+/// resolves to must be loopback; an unresolvable one is left to `bind`.
+pub fn check_listen(listen: &str, auth_enabled: bool, insecure: bool) -> Result<(), String> {
+    if auth_enabled || insecure {
+        return Ok(());
+    }
+    let addrs: Vec<std::net::SocketAddr> = match std::net::ToSocketAddrs::to_socket_addrs(listen) {
+        Ok(a) => a.collect(),
+        Err(_) => return Ok(()),
+    };
+    match addrs.iter().find(|a| !a.ip().is_loopback()) {
+        Some(a) => Err(format!(
+            "refusing to listen on {listen} ({}): no authentication is configured (no `auth` in \
+             the schema), so anyone who can reach this address could read and write everything. \
+             Listen on 127.0.0.1, configure auth, or pass --insecure-listen \
+             (REFDB_INSECURE_LISTEN=1) if a proxy in front authenticates",
+            a.ip()
+        )),
+        None => Ok(()),
     }
 }
 

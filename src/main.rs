@@ -1,7 +1,9 @@
 //! The `refdb` command: `serve` runs the HTTP server (API.md §1), `check`
 //! audits a database file, `import`/`export` move NDJSON in and out,
-//! `backup` copies a live database. Flags may come from the environment
-//! (`REFDB_DB`, `REFDB_SCHEMA`, `REFDB_LISTEN`); flags win.
+//! `backup` copies a live database, `hash-key` prints the SHA-256 of an API
+//! key for the schema's `auth`. Flags may come from the environment
+//! (`REFDB_DB`, `REFDB_SCHEMA`, `REFDB_LISTEN`, `REFDB_INSECURE_LISTEN`);
+//! flags win. Without authentication `serve` listens on loopback only.
 //!
 //! This file only parses arguments and wires parts together.
 
@@ -36,6 +38,16 @@ enum Command {
         /// HOST:PORT to listen on; port 0 picks a free port.
         #[arg(long, env = "REFDB_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Listen on a non-loopback address even though the schema
+        /// configures no authentication.
+        #[arg(long, env = "REFDB_INSECURE_LISTEN", value_parser = clap::builder::FalseyValueParser::new())]
+        insecure_listen: bool,
+    },
+    /// Print the SHA-256 (hex) of an API key, for `auth.users.<login>.api_key_sha256`.
+    HashKey {
+        /// The key (use `-` to read it from standard input, which keeps
+        /// it out of the shell history).
+        key: String,
     },
     /// Audit every invariant of a database file; exit 1 if any is broken.
     /// Works beside a running server.
@@ -88,12 +100,19 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match Cli::parse().command {
-        Command::Serve { db, schema, listen } => serve(Config {
+        Command::Serve {
             db,
             schema,
             listen,
+            insecure_listen,
+        } => serve(Config {
+            db,
+            schema,
+            listen,
+            insecure_listen,
             ..Config::default()
         }),
+        Command::HashKey { key } => hash_key(&key),
         Command::Check { db } => check(db),
         Command::Import {
             db,
@@ -140,6 +159,32 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let server = Server::builder(engine)
         .limits(config.limits.clone())
         .build()?;
+    let auth = server.app().auth_enabled();
+    refdb::config::check_listen(&config.listen, auth, config.insecure_listen)?;
+    if let Some(cfg) = server.app().schema().auth.as_ref() {
+        eprintln!(
+            "refdb: authentication: {} user(s) with API keys, JWT {}",
+            cfg.users
+                .values()
+                .filter(|u| u.api_key_sha256.is_some())
+                .count(),
+            match &cfg.jwt {
+                Some(j) => format!("HS256 (secret from ${})", j.secret_env),
+                None => "off".into(),
+            }
+        );
+    }
+    if !auth {
+        eprintln!(
+            "refdb: no authentication is configured (no `auth` in the schema): every request is \
+             anonymous and allowed; {}",
+            if config.insecure_listen {
+                "--insecure-listen: serving beyond loopback anyway"
+            } else {
+                "serving on loopback only"
+            }
+        );
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -151,6 +196,22 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
     tracing::info!("shut down cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `refdb hash-key KEY`: the line to paste into the schema.
+fn hash_key(key: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let key = if key == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        key.to_string()
+    };
+    if key.is_empty() {
+        return Err("an API key cannot be empty".into());
+    }
+    println!("{}", refdb::server::auth::sha256_hex(&key));
     Ok(ExitCode::SUCCESS)
 }
 

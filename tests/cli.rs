@@ -11,6 +11,7 @@ fn refdb(args: &[&str], dir: &std::path::Path) -> std::process::Output {
         .env_remove("REFDB_DB")
         .env_remove("REFDB_SCHEMA")
         .env_remove("REFDB_LISTEN")
+        .env_remove("REFDB_INSECURE_LISTEN")
         .output()
         .unwrap()
 }
@@ -160,4 +161,26 @@ fn check_export_and_backup_work_beside_a_running_server() {
         "{}",
         text(&o)
     );
+}
+
+#[test]
+fn hash_key_and_the_loopback_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = refdb(&["hash-key", "abc"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    // No auth in the (demo) schema: a non-loopback address is refused
+    // before anything listens.
+    let o = refdb(&["serve", "--db", "x.db", "--listen", "0.0.0.0:0"], d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no authentication is configured"),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("--insecure-listen"), "{}", text(&o));
 }

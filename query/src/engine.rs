@@ -8,6 +8,12 @@
 //! and every committed write is visible to the next query. Work that needs
 //! only the snapshot (reading documents to verify, sort or return them)
 //! runs after the gate is released, so long scans do not hold off commits.
+//!
+//! Hidden fields ([`Engine::list_as`], [`Engine::selection_as`]): a caller
+//! that may not read some top-level fields gets them treated as if the
+//! schema did not declare them — a filter, `_sort` or `_fields` naming one
+//! is an unknown field (so its values cannot be probed), and they are
+//! removed from every document returned. `list`/`selection` hide nothing.
 
 use crate::ast::Query;
 use crate::exec::{self, Page};
@@ -15,6 +21,7 @@ use crate::memindex::MemIndexes;
 use crate::planner::{self, plan::Plan};
 use crate::query_error::QueryError;
 use refdb_storage::{Change, Collection, CommitObserver, Store};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock, Weak};
 
 /// Tuning of an [`Engine`].
@@ -120,10 +127,49 @@ impl Engine {
         self.run(&plan)
     }
 
+    /// [`Engine::list`] for a caller who may not read the top-level fields
+    /// in `hidden` (see the module doc).
+    pub fn list_as(
+        &self,
+        coll: &str,
+        q: &Query,
+        hidden: &HashSet<String>,
+    ) -> Result<Page, QueryError> {
+        check_hidden(q, hidden)?;
+        let mut plan = self.plan(coll, q)?;
+        plan.hidden = hidden.iter().cloned().collect();
+        self.run(&plan)
+    }
+
+    /// [`Engine::selection`] for a caller who may not read the fields in
+    /// `hidden`: the caller's own filters, sort and fields may not name
+    /// them, and they are removed from the result. (The selection's own
+    /// filter is the schema author's and still applies.)
+    pub fn selection_as(
+        &self,
+        coll: &str,
+        name: &str,
+        q: &Query,
+        hidden: &HashSet<String>,
+    ) -> Result<Page, QueryError> {
+        check_hidden(q, hidden)?;
+        self.selection_hiding(coll, name, q, hidden)
+    }
+
     /// A schema selection: its filter ANDed with `q`'s, its fields; `q`
     /// gives the paging and may narrow the fields further. `_sort`,
     /// `_page`, … written in the selection are defaults `q` overrides.
     pub fn selection(&self, coll: &str, name: &str, q: &Query) -> Result<Page, QueryError> {
+        self.selection_hiding(coll, name, q, &HashSet::new())
+    }
+
+    fn selection_hiding(
+        &self,
+        coll: &str,
+        name: &str,
+        q: &Query,
+        hidden: &HashSet<String>,
+    ) -> Result<Page, QueryError> {
         let c = self.collection(coll)?;
         let sel = c
             .selections
@@ -157,6 +203,7 @@ impl Engine {
                 .collect();
             plan.fields.insert(0, paths);
         }
+        plan.hidden = hidden.iter().cloned().collect();
         self.run(&plan)
     }
 
@@ -201,6 +248,29 @@ impl Engine {
         let held = exec::Held { gate, indexes };
         exec::run(plan, coll, &txn, held, self.parallel_threshold as u64)
     }
+}
+
+/// Refuses a query that names a hidden field anywhere, with the same
+/// error an undeclared field gets.
+fn check_hidden(q: &Query, hidden: &HashSet<String>) -> Result<(), QueryError> {
+    if hidden.is_empty() {
+        return Ok(());
+    }
+    let is_hidden = |path: &[String]| path.first().is_some_and(|f| hidden.contains(f));
+    let unknown = |key: &str, path: &[String]| QueryError::UnknownField {
+        key: key.to_string(),
+        field: path.join("."),
+    };
+    if let Some(f) = q.filters.iter().find(|f| is_hidden(&f.path)) {
+        return Err(unknown(&f.key, &f.path));
+    }
+    if let Some(k) = q.sort.iter().find(|k| is_hidden(&k.path)) {
+        return Err(unknown("_sort", &k.path));
+    }
+    if let Some(p) = q.fields.iter().flatten().find(|p| is_hidden(p)) {
+        return Err(unknown("_fields", p));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

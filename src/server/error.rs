@@ -8,7 +8,7 @@
 //! error is the client's, and the storage and query layers tell us which
 //! through their `is_user_error()`.
 
-use hyper::header::{ALLOW, HeaderValue};
+use hyper::header::{ALLOW, HeaderValue, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use refdb_storage::Error as StoreError;
 use refdb_storage::patch::{PatchError, PatchErrorKind};
@@ -25,6 +25,8 @@ pub struct ApiError {
     pub path: Option<String>,
     /// The methods the route accepts, sent as `Allow` with a 405.
     pub allow: Option<&'static str>,
+    /// The challenge sent as `WWW-Authenticate` with a 401.
+    pub challenge: Option<&'static str>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -37,6 +39,7 @@ impl ApiError {
             message: message.into(),
             path: None,
             allow: None,
+            challenge: None,
         }
     }
 
@@ -70,6 +73,20 @@ impl ApiError {
         );
         e.allow = Some(allow);
         e
+    }
+
+    /// No credentials where the route needs some, or credentials that do
+    /// not check out (unknown API key, bad or expired JWT): 401 with
+    /// `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+        e.challenge = Some("Bearer realm=\"refdb\"");
+        e
+    }
+
+    /// An authenticated caller whose roles do not grant the right (403).
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn precondition_failed() -> ApiError {
@@ -138,6 +155,10 @@ impl ApiError {
             resp.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static(allow));
         }
+        if let Some(c) = self.challenge {
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(c));
+        }
         resp
     }
 }
@@ -178,6 +199,30 @@ impl From<StoreError> for ApiError {
         ApiError {
             path,
             ..ApiError::new(status, code, e.to_string())
+        }
+    }
+}
+
+impl From<super::auth::AuthError> for ApiError {
+    /// Bad credentials, and a right refused to an anonymous caller, are
+    /// 401 (log in); a right refused to an authenticated caller is 403.
+    fn from(e: super::auth::AuthError) -> ApiError {
+        use super::auth::AuthError as A;
+        match e {
+            A::BadCredentials(m) => ApiError::unauthorized(m),
+            A::Denied {
+                anonymous,
+                message,
+                path,
+            } => {
+                let mut err = if anonymous {
+                    ApiError::unauthorized(format!("{message}: credentials required"))
+                } else {
+                    ApiError::forbidden(message)
+                };
+                err.path = path;
+                err
+            }
         }
     }
 }

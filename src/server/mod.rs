@@ -14,6 +14,7 @@
 //! - every request produces exactly one log line (method, path, status,
 //!   duration) and every failure a §7 JSON body (see [`error`]).
 
+pub mod auth;
 pub mod body;
 pub mod error;
 mod request;
@@ -55,6 +56,8 @@ pub struct App {
     pub(crate) actions: HashMap<(String, String), Arc<ActionFn>>,
     /// Every write request goes through it (group commit).
     pub(crate) writer: writer::Writer,
+    /// The credentials accepted (from the schema's `auth`).
+    pub(crate) auth: auth::Auth,
 }
 
 impl App {
@@ -64,6 +67,11 @@ impl App {
 
     pub fn schema(&self) -> &Schema {
         self.store.schema()
+    }
+
+    /// Whether the schema configures authentication.
+    pub fn auth_enabled(&self) -> bool {
+        self.auth.enabled()
     }
 
     /// The schema of collection `c`, or a 404.
@@ -85,11 +93,14 @@ pub struct Builder {
     engine: Engine,
     limits: Limits,
     actions: HashMap<(String, String), Arc<ActionFn>>,
+    auth: Option<auth::Auth>,
 }
 
 /// Why a [`Builder`] refused its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    #[error(transparent)]
+    Auth(#[from] auth::AuthSetupError),
     #[error("action {name:?} is registered on unknown collection {coll:?}")]
     UnknownCollection { coll: String, name: String },
 }
@@ -100,6 +111,7 @@ impl Server {
             engine,
             limits: Limits::default(),
             actions: HashMap::new(),
+            auth: None,
         }
     }
 
@@ -154,6 +166,13 @@ impl Builder {
         self
     }
 
+    /// Sets the accepted credentials (default: [`auth::Auth::from_schema`],
+    /// which reads the JWT secret from the environment).
+    pub fn auth(mut self, auth: auth::Auth) -> Builder {
+        self.auth = Some(auth);
+        self
+    }
+
     /// Registers an action on a collection (see [`ActionFn`]).
     pub fn action<F>(mut self, coll: &str, name: &str, f: F) -> Builder
     where
@@ -177,8 +196,13 @@ impl Builder {
                 name: name.clone(),
             });
         }
+        let auth = match self.auth {
+            Some(a) => a,
+            None => auth::Auth::from_schema(schema)?,
+        };
         Ok(Server {
             app: Arc::new(App {
+                auth,
                 engine: Arc::new(self.engine),
                 writer: writer::Writer::start(store.clone(), self.limits.group_commit),
                 store,

@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use super::App;
+use super::auth::Caller;
 use super::body;
 use super::error::{ApiError, ApiResult};
 
@@ -20,12 +21,18 @@ use super::error::{ApiError, ApiResult};
 pub struct Req {
     pub parts: Parts,
     body: Incoming,
+    /// Who is calling (anonymous until the router resolves credentials).
+    pub caller: Caller,
 }
 
 impl Req {
     pub fn new(req: Request<Incoming>) -> Req {
         let (parts, body) = req.into_parts();
-        Req { parts, body }
+        Req {
+            parts,
+            body,
+            caller: Caller::default(),
+        }
     }
 
     pub fn method(&self) -> &Method {

@@ -7,6 +7,9 @@
 //! unless it exists). A path no arm knows is a 404; a known path with
 //! another method is a 405 whose `Allow` header [`allowed`] computes, and a
 //! test checks that every method it lists is routed.
+//!
+//! Credentials are resolved once, after the app is known and before any
+//! handler runs; each handler checks the rights its route needs.
 
 use hyper::{Method, Response};
 
@@ -35,6 +38,8 @@ pub async fn route(
             format!("unknown app {name:?}"),
         ));
     }
+    let mut req = req;
+    req.caller = app.auth.resolve(req.headers())?;
     use Method as M;
     // HEAD is GET without the body, which hyper leaves out for us.
     let method = match req.method() {
@@ -42,7 +47,7 @@ pub async fn route(
         m => m.clone(),
     };
     match (method, rest) {
-        (M::GET, ["_meta"]) => meta::app_meta(app),
+        (M::GET, ["_meta"]) => meta::app_meta(app, &req.caller),
         (M::GET, ["openapi"]) => openapi::document(app),
         (M::POST, ["_batch"]) => batch::run(app, req).await,
         (M::GET, ["coll", c]) => collection::list(app, c, req).await,

@@ -177,7 +177,9 @@ impl Store {
         let schema = match (stored_schema, opts.schema) {
             (None, given) => given.unwrap_or_else(Schema::demo),
             (Some(stored), None) => stored,
-            (Some(stored), Some(given)) if stored == given => stored,
+            // Equal schemas may still differ in their source text (a
+            // description): the given file is the one to keep.
+            (Some(stored), Some(given)) if stored == given => given,
             (Some(stored), Some(given)) => {
                 crate::migrate::migrate(&txn, &stored, &given, &mut catalog)?;
                 given

@@ -244,3 +244,41 @@ fn a_new_schema_on_an_existing_file_migrates_or_refuses_with_nothing_changed() {
     );
     drop(dir);
 }
+
+#[test]
+fn rights_and_auth_changes_apply_without_migration_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let plain = two(json!({"name": {"type": "string"}}), json!({}));
+    {
+        let store = Store::open(&path, Some(Schema::from_json(&plain).unwrap())).unwrap();
+        store
+            .write(|tx| {
+                tx.create(
+                    "users",
+                    serde_json::from_value(json!({"_id": "u1", "name": "a"})).unwrap(),
+                )
+            })
+            .unwrap();
+    }
+    let mut with_rights = plain.clone();
+    with_rights["auth"] = json!({"users": {"ann": {"_id": "u-ann", "roles": ["admin"]}}});
+    with_rights["collections"]["users"]["rights"] = json!({"delete": ["admin"]});
+    with_rights["collections"]["users"]["fields"]["name"]["rights"] = json!({"read": ["admin"]});
+    let given = Schema::from_json(&with_rights).unwrap();
+    assert!(
+        given == Schema::from_json(&plain).unwrap(),
+        "rights are not part of the data model"
+    );
+    drop(Store::open(&path, Some(given)).unwrap());
+    // Reopened without a schema: the stored one has the rights and auth.
+    let store = Store::open(&path, None).unwrap();
+    let users = store.schema().collection("users").unwrap();
+    assert!(users.rights.delete.is_some());
+    assert!(users.fields.get("name").unwrap().rights.read.is_some());
+    assert_eq!(
+        store.schema().auth.as_ref().unwrap().users["ann"].id,
+        "u-ann"
+    );
+    assert_eq!(store.get("users", "u1").unwrap()["name"], "a");
+}

@@ -174,6 +174,27 @@ impl TestServer {
         self.request("GET", path, &[], None)
     }
 
+    /// A request with `Authorization: Bearer <token>` when a token is
+    /// given, and a JSON body when one is given.
+    pub fn send_as(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = Vec::new();
+        if let Some(a) = &auth {
+            headers.push(("Authorization", a.as_str()));
+        }
+        let bytes = body.map(|b| serde_json::to_vec(b).expect("json"));
+        if bytes.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        self.request(method, path, &headers, bytes.as_deref())
+    }
+
     pub fn send_json(&self, method: &str, path: &str, body: &Value) -> Resp {
         let b = serde_json::to_vec(body).expect("json");
         self.request(

@@ -110,6 +110,9 @@ pub fn run(
             continue;
         };
         plan.view.apply(coll, &mut doc);
+        for h in &plan.hidden {
+            doc.shift_remove(h);
+        }
         for paths in &plan.fields {
             doc = project(&doc, paths);
         }

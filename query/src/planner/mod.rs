@@ -86,6 +86,7 @@ pub fn plan(coll: &Collection, q: &Query, max_page: u64) -> Result<Plan, QueryEr
         after: q.after.clone(),
         view: View::parse(q.view.as_deref()),
         fields,
+        hidden: Vec::new(),
     })
 }
 

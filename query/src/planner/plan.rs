@@ -194,6 +194,9 @@ pub struct Plan {
     pub view: View,
     /// `_fields` projections (each a path), applied after the view.
     pub fields: Vec<Vec<Vec<String>>>,
+    /// Top-level fields the caller may not read: removed from every
+    /// document returned (the engine refuses queries that name them).
+    pub hidden: Vec<String>,
 }
 
 impl Plan {

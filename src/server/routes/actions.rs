@@ -5,7 +5,7 @@
 //! body (null when empty); it owns its transactions (so, unlike backo's, its
 //! writes are as atomic as it makes them) and answers 200 with its value.
 //! The document must exist when the action starts; an action may still
-//! delete it.
+//! delete it. Calling an action needs the collection's `modify` right.
 
 use hyper::{Response, StatusCode};
 use refdb_storage::schema::validate::valid_id;
@@ -17,7 +17,10 @@ use crate::server::request::Req;
 use crate::server::{App, blocking};
 
 pub async fn run(app: &App, c: &str, name: &str, id: &str, req: Req) -> ApiResult<Response<Body>> {
-    app.collection(c)?;
+    let coll = app.collection(c)?;
+    // An action may change anything: it needs the modify right.
+    req.caller
+        .check(coll, crate::server::auth::Action::Modify)?;
     let action = app
         .actions
         .get(&(c.to_string(), name.to_string()))

@@ -5,19 +5,27 @@
 //! malformed op at index 7 costs no write. Whatever fails, the error's
 //! `path` starts with `$.ops[i]` naming the failing operation (then `.doc…`
 //! for the field of a create/update, `.patch[j]…` for a malformed patch).
+//!
+//! Rights are checked per operation before the transaction, as the single
+//! routes check them (create, modify, delete; field rights), so a refused
+//! op at index 7 writes nothing; returned documents hide the fields the
+//! caller may not read. Documents removed by a `cascade` rule are the
+//! schema's decision and need no right of their own.
 
 use hyper::{Response, StatusCode};
 use refdb_storage::{BatchOp, BatchResult};
 use serde_json::{Map, Value, json};
 
-use super::{actor, deleted_json};
+use super::deleted_json;
 use crate::server::App;
+use crate::server::auth::{Action, Caller, hide};
 use crate::server::body::{Body, json_response, kind};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
 
 pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
     req.params(app, &[])?;
+    let caller = req.caller.clone();
     let mut body = req.object(app).await?;
     let ops = match body.shift_remove("ops") {
         Some(Value::Array(ops)) => ops,
@@ -48,8 +56,20 @@ pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
     }
     let mut parsed = Vec::with_capacity(ops.len());
     for (i, op) in ops.into_iter().enumerate() {
-        parsed.push(parse_op(op).map_err(|e| e.within(&format!("$.ops[{i}]")))?);
+        let op = parse_op(op).map_err(|e| e.within(&format!("$.ops[{i}]")))?;
+        check_op(app, &caller, &op).map_err(|e| e.within(&format!("$.ops[{i}]")))?;
+        parsed.push(op);
     }
+    // The collection of each op, to hide fields in its result.
+    let colls: Vec<String> = parsed
+        .iter()
+        .map(|op| match op {
+            BatchOp::Create { coll, .. }
+            | BatchOp::Update { coll, .. }
+            | BatchOp::Patch { coll, .. }
+            | BatchOp::Delete { coll, .. } => coll.clone(),
+        })
+        .collect();
     // Where a failing op's own error path goes inside it.
     let inner: Vec<&'static str> = parsed
         .iter()
@@ -60,7 +80,7 @@ pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
         .collect();
     let results = app
         .writer
-        .write(actor(), move |tx| {
+        .write(caller.actor(), move |tx| {
             tx.batch(parsed).map_err(|(i, e)| {
                 let err = ApiError::from(e);
                 match err.path {
@@ -72,12 +92,39 @@ pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
         .await?;
     let results: Vec<Value> = results
         .into_iter()
-        .map(|r| match r {
-            BatchResult::Doc(d) => Value::Object(d),
+        .zip(&colls)
+        .map(|(r, c)| match r {
+            BatchResult::Doc(mut d) => {
+                if let Some(coll) = app.schema().collection(c) {
+                    hide(&mut d, &caller.hidden(coll));
+                }
+                Value::Object(d)
+            }
             BatchResult::Deleted(d) => deleted_json(&d),
         })
         .collect();
     Ok(json_response(StatusCode::OK, &json!({"results": results})))
+}
+
+/// The rights one operation needs (an unknown collection is left to
+/// storage's 404); errors have paths relative to the op (`$.doc.f`).
+fn check_op(app: &App, caller: &Caller, op: &BatchOp) -> ApiResult<()> {
+    let (coll, action) = match op {
+        BatchOp::Create { coll, .. } => (coll, Action::Create),
+        BatchOp::Update { coll, .. } | BatchOp::Patch { coll, .. } => (coll, Action::Modify),
+        BatchOp::Delete { coll, .. } => (coll, Action::Delete),
+    };
+    let Some(c) = app.schema().collection(coll) else {
+        return Ok(());
+    };
+    caller.check(c, action)?;
+    match op {
+        BatchOp::Create { doc, .. } | BatchOp::Update { doc, .. } => caller
+            .check_fields(c, doc)
+            .map_err(|e| ApiError::from(e).within("$.doc")),
+        BatchOp::Patch { patch, .. } => Ok(caller.check_patch(c, patch)?),
+        BatchOp::Delete { .. } => Ok(()),
+    }
 }
 
 /// One operation object; errors have paths relative to it (`$.doc`).

@@ -19,22 +19,27 @@ use refdb_storage::schema::validate::{valid_id, validate_value};
 use refdb_storage::{Field, FieldType};
 use serde_json::{Map, Value, json};
 
-use super::{actor, doc_response};
+use super::doc_response;
+use crate::server::auth::Action;
 use crate::server::body::{Body, json_response, kind};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
 use crate::server::{App, blocking};
 
 pub async fn list(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
-    app.collection(c)?;
+    let coll = app.collection(c)?;
+    req.caller.check(coll, Action::Read)?;
+    let hidden = req.caller.hidden(coll);
     let query = refdb_query::parse(req.raw_query())?;
     let (engine, c) = (app.engine.clone(), c.to_string());
-    let page = blocking(move || Ok(engine.list(&c, &query)?)).await?;
+    let page = blocking(move || Ok(engine.list_as(&c, &query, &hidden)?)).await?;
     Ok(page_response(page))
 }
 
 pub async fn selection(app: &App, c: &str, name: &str, req: Req) -> ApiResult<Response<Body>> {
-    app.collection(c)?;
+    let coll = app.collection(c)?;
+    req.caller.check(coll, Action::Read)?;
+    let hidden = req.caller.hidden(coll);
     let mut raw = req.raw_query().to_string();
     if req.method() == hyper::Method::POST {
         let filter = match req.json(app).await? {
@@ -58,7 +63,7 @@ pub async fn selection(app: &App, c: &str, name: &str, req: Req) -> ApiResult<Re
     }
     let query = refdb_query::parse(&raw)?;
     let (engine, c, name) = (app.engine.clone(), c.to_string(), name.to_string());
-    let page = blocking(move || Ok(engine.selection(&c, &name, &query)?)).await?;
+    let page = blocking(move || Ok(engine.selection_as(&c, &name, &query, &hidden)?)).await?;
     Ok(page_response(page))
 }
 
@@ -112,20 +117,24 @@ fn filter_pair(key: &str, value: Value) -> ApiResult<String> {
 
 pub async fn create(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
     let coll = app.collection(c)?;
+    let caller = req.caller.clone();
+    caller.check(coll, Action::Create)?;
     let params = req.params(app, &["_view"])?;
     let view = params.get("_view").map(str::to_string);
     let input = req.object(app).await?;
+    caller.check_fields(coll, &input)?;
     let c2 = c.to_string();
     let doc = app
         .writer
-        .write(actor(), move |tx| {
+        .write(caller.actor(), move |tx| {
             let id = tx.create(&c2, input)?;
             Ok(tx.get(&c2, &id)?)
         })
         .await?;
     let id = doc.get("_id").and_then(Value::as_str).unwrap_or_default();
     let location = format!("/{}/coll/{c}/{id}", app.schema().app);
-    let mut resp = doc_response(StatusCode::CREATED, coll, doc, view.as_deref());
+    let hidden = caller.hidden(coll);
+    let mut resp = doc_response(StatusCode::CREATED, coll, doc, view.as_deref(), &hidden);
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(LOCATION, v);
     }
@@ -135,6 +144,12 @@ pub async fn create(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
 /// `{"item": {…}, "path": "$.f"}` → `{"error": null | "message"}`.
 pub async fn check(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
     let coll = app.collection(c)?;
+    // A form checks a draft before creating or modifying; either right
+    // lets it.
+    if !req.caller.may(coll, Action::Create) && !req.caller.may(coll, Action::Modify) {
+        req.caller.check(coll, Action::Create)?;
+    }
+    let caller = req.caller.clone();
     req.params(app, &[])?;
     let mut body = req.object(app).await?;
     let item = match body.shift_remove("item") {
@@ -165,6 +180,11 @@ pub async fn check(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
             _ => vec!["an id is 1-64 of A-Za-z0-9_-".into()],
         },
         _ => {
+            if let Some(PathSeg::Key(k)) = segs.first()
+                && !caller.may_read_field(coll, k)
+            {
+                return Err(caller.field_denied(coll, k, "read").into());
+            }
             let field = field_at(&coll.fields, &segs).ok_or_else(|| {
                 ApiError::bad_request("unknown_field", format!("{shown}: no such field"))
                     .at(shown.clone())

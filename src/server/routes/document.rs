@@ -12,11 +12,13 @@ use refdb_storage::schema::validate::valid_id;
 use refdb_storage::{DeletePlan, Tx};
 use serde_json::{Value, json};
 
-use super::{actor, deleted_json, doc_hash, doc_response, if_match_admits, none_match_hits};
+use super::{deleted_json, doc_hash, doc_response, if_match_admits, none_match_hits};
+use crate::server::auth::{Action, Caller};
 use crate::server::body::{Body, json_response};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
 use crate::server::{App, blocking, read_now};
+use std::collections::HashSet;
 
 /// A syntactically impossible id names no document: answer without a
 /// storage call.
@@ -30,12 +32,14 @@ fn check_id(c: &str, id: &str) -> ApiResult<()> {
 
 pub async fn read(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response<Body>> {
     let coll = app.collection(c)?;
+    req.caller.check(coll, Action::Read)?;
+    let hidden = req.caller.hidden(coll);
     let params = req.params(app, &["_view"])?;
     let view = params.get("_view");
     check_id(c, id)?;
     let (store, c2, id2) = (app.store.clone(), c.to_string(), id.to_string());
     let doc = read_now(move || Ok(store.get(&c2, &id2)?))?;
-    let mut resp = doc_response(StatusCode::OK, coll, doc, view);
+    let mut resp = doc_response(StatusCode::OK, coll, doc, view, &hidden);
     let tag = resp.headers().get(ETAG).cloned();
     if let (Some(header), Some(tag)) = (req.if_none_match(), tag)
         && none_match_hits(&header, tag.to_str().unwrap_or_default())
@@ -53,8 +57,8 @@ pub async fn read(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response<
 /// same transaction; see the module doc.
 async fn write_checked<T, F>(
     app: &App,
-    c: &str,
-    id: &str,
+    caller: &Caller,
+    (c, id): (&str, &str),
     if_match: Option<String>,
     change: F,
 ) -> ApiResult<T>
@@ -63,12 +67,13 @@ where
     F: FnOnce(&mut Tx<'_>, &str, &str) -> refdb_storage::Result<T> + Send + 'static,
 {
     check_id(c, id)?;
+    let hidden = caller.hidden(app.collection(c)?);
     let (c, id) = (c.to_string(), id.to_string());
     app.writer
-        .write(actor(), move |tx| {
+        .write(caller.actor(), move |tx| {
             if let Some(header) = &if_match {
                 let current = tx.get(&c, &id)?;
-                if !if_match_admits(header, &doc_hash(&current)) {
+                if !if_match_admits(header, &doc_hash(&current, &hidden)) {
                     return Err(ApiError::precondition_failed());
                 }
             }
@@ -79,20 +84,32 @@ where
 
 pub async fn update(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response<Body>> {
     let coll = app.collection(c)?;
+    let caller = req.caller.clone();
+    caller.check(coll, Action::Modify)?;
     let params = req.params(app, &["_view"])?;
     let view = params.get("_view").map(str::to_string);
     let if_match = req.if_match();
     let input = req.object(app).await?;
-    let doc = write_checked(app, c, id, if_match, move |tx, c, id| {
+    caller.check_fields(coll, &input)?;
+    let doc = write_checked(app, &caller, (c, id), if_match, move |tx, c, id| {
         tx.update(c, id, input)?;
         tx.get(c, id)
     })
     .await?;
-    Ok(doc_response(StatusCode::OK, coll, doc, view.as_deref()))
+    let hidden = caller.hidden(coll);
+    Ok(doc_response(
+        StatusCode::OK,
+        coll,
+        doc,
+        view.as_deref(),
+        &hidden,
+    ))
 }
 
 pub async fn patch(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response<Body>> {
     let coll = app.collection(c)?;
+    let caller = req.caller.clone();
+    caller.check(coll, Action::Modify)?;
     let params = req.params(app, &["_view"])?;
     let view = params.get("_view").map(str::to_string);
     let if_match = req.if_match();
@@ -104,22 +121,35 @@ pub async fn patch(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response
         .at("$")
     })?;
     let ops = refdb_storage::patch::parse_patch(&body)?;
-    let doc = write_checked(app, c, id, if_match, move |tx, c, id| {
+    caller.check_patch(coll, &ops)?;
+    let doc = write_checked(app, &caller, (c, id), if_match, move |tx, c, id| {
         tx.patch(c, id, &ops)?;
         tx.get(c, id)
     })
     .await?;
-    Ok(doc_response(StatusCode::OK, coll, doc, view.as_deref()))
+    let hidden = caller.hidden(coll);
+    Ok(doc_response(
+        StatusCode::OK,
+        coll,
+        doc,
+        view.as_deref(),
+        &hidden,
+    ))
 }
 
 pub async fn delete(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response<Body>> {
-    app.collection(c)?;
+    let coll = app.collection(c)?;
+    let caller = req.caller.clone();
+    caller.check(coll, Action::Delete)?;
     let params = req.params(app, &["_dry_run"])?;
     let if_match = req.if_match();
     if params.flag("_dry_run")? {
-        return dry_run(app, c, id, if_match).await;
+        return dry_run(app, c, id, if_match, caller.hidden(coll)).await;
     }
-    let deleted = write_checked(app, c, id, if_match, |tx, c, id| tx.delete(c, id)).await?;
+    let deleted = write_checked(app, &caller, (c, id), if_match, |tx, c, id| {
+        tx.delete(c, id)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &deleted_json(&deleted)))
 }
 
@@ -129,13 +159,14 @@ async fn dry_run(
     c: &str,
     id: &str,
     if_match: Option<String>,
+    hidden: HashSet<String>,
 ) -> ApiResult<Response<Body>> {
     check_id(c, id)?;
     let (store, c, id) = (app.store.clone(), c.to_string(), id.to_string());
     let plan = blocking(move || {
         let snap = store.read()?;
         if let Some(header) = &if_match
-            && !if_match_admits(header, &doc_hash(&snap.get(&c, &id)?))
+            && !if_match_admits(header, &doc_hash(&snap.get(&c, &id)?, &hidden))
         {
             return Err(ApiError::precondition_failed());
         }

@@ -6,24 +6,29 @@
 //! `union`, `constraints`, `default`, `transform`, `auto_set`, `exists`,
 //! `rights`, `path`, and the type's own: `regexp`, `min`/`max`,
 //! `sub_type`, `sub_scheme`, `collection`/`reverse`) plus refdb's (`type`,
-//! `views`, `index`, `search`, `on_delete`). refdb has no rights yet, so
-//! every right is `true` and a draft item cannot change the answer; the
-//! POST body is still checked to be JSON.
+//! `views`, `index`, `search`, `on_delete`). Rights are evaluated for the
+//! caller: the collection's `{read, create, modify, delete}` (on the item's
+//! root node, and on the collection in the app meta) and each field's
+//! `{read, modify}` are booleans saying what this caller may do
+//! (the schema's role lists are not shown). Rights depend on roles only,
+//! so a draft item cannot change the answer; the POST body is still
+//! checked to be JSON.
 
 use hyper::{Response, StatusCode};
 use refdb_storage::{Collection, Field, FieldType, Schema};
 use serde_json::{Map, Value, json};
 
 use crate::server::App;
+use crate::server::auth::{Action, Caller};
 use crate::server::body::{Body, json_response};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
 
-pub fn app_meta(app: &App) -> ApiResult<Response<Body>> {
+pub fn app_meta(app: &App, caller: &Caller) -> ApiResult<Response<Body>> {
     let schema = app.schema();
     let colls: Vec<Value> = schema
         .collections()
-        .map(|c| coll_json(schema, c, app))
+        .map(|c| coll_json(schema, c, app, caller))
         .collect();
     Ok(json_response(
         StatusCode::OK,
@@ -34,6 +39,7 @@ pub fn app_meta(app: &App) -> ApiResult<Response<Body>> {
 /// The item tree of one collection; the body, if any, is a draft item.
 pub async fn coll_meta(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
     let coll = app.collection(c)?;
+    let caller = req.caller.clone();
     req.params(app, &[])?;
     match req.json(app).await? {
         None | Some(Value::Object(_)) => {}
@@ -45,18 +51,25 @@ pub async fn coll_meta(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>
     }
     Ok(json_response(
         StatusCode::OK,
-        &item_json(app.schema(), coll),
+        &item_json(app.schema(), coll, &caller),
     ))
 }
 
-fn all_rights() -> Value {
-    json!({"read": true, "create": true, "delete": true, "modify": true})
+/// The collection's rights, evaluated for the caller.
+fn coll_rights(c: &Collection, caller: &Caller) -> Value {
+    json!({
+        "read": caller.may(c, Action::Read),
+        "create": caller.may(c, Action::Create),
+        "modify": caller.may(c, Action::Modify),
+        "delete": caller.may(c, Action::Delete),
+    })
 }
 
-fn coll_json(schema: &Schema, c: &Collection, app: &App) -> Value {
-    let mut selections = vec![json!({"name": "_all", "selectors": null, "rights": {"read": true}})];
+fn coll_json(schema: &Schema, c: &Collection, app: &App, caller: &Caller) -> Value {
+    let read = caller.may(c, Action::Read);
+    let mut selections = vec![json!({"name": "_all", "selectors": null, "rights": {"read": read}})];
     selections.extend(c.selections.iter().map(|(name, s)| {
-        json!({"name": name, "selectors": s.filter, "fields": s.fields, "rights": {"read": true}})
+        json!({"name": name, "selectors": s.filter, "fields": s.fields, "rights": {"read": read}})
     }));
     let mut actions: Vec<Value> = app
         .actions
@@ -67,15 +80,15 @@ fn coll_json(schema: &Schema, c: &Collection, app: &App) -> Value {
     actions.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     json!({
         "name": c.name,
-        "item": item_json(schema, c),
-        "rights": all_rights(),
+        "item": item_json(schema, c, caller),
+        "rights": coll_rights(c, caller),
         "actions": actions,
         "selections": selections,
     })
 }
 
 /// The item node: a Dict of `_id`, the declared fields, and `_meta`.
-pub fn item_json(schema: &Schema, c: &Collection) -> Value {
+pub fn item_json(schema: &Schema, c: &Collection, caller: &Caller) -> Value {
     let mut sub = Map::new();
     sub.insert("_id".into(), {
         let mut n = node(&["String", "GenericType"], "string", "$._id");
@@ -84,13 +97,22 @@ pub fn item_json(schema: &Schema, c: &Collection) -> Value {
         Value::Object(n)
     });
     for f in c.fields.iter() {
-        sub.insert(
-            f.name.clone(),
-            field_json(schema, f, &format!("$.{}", f.name)),
-        );
+        let mut n = field_json(schema, f, &format!("$.{}", f.name));
+        if let Value::Object(m) = &mut n {
+            m.insert(
+                "rights".into(),
+                json!({
+                    "read": caller.may_read_field(c, &f.name),
+                    "modify": caller.may_modify_field(c, &f.name),
+                }),
+            );
+        }
+        sub.insert(f.name.clone(), n);
     }
     sub.insert("_meta".into(), meta_field_json());
     let mut item = node(&["Dict", "GenericType"], "dict", "$");
+    // The root carries the collection's rights, evaluated for the caller.
+    item.insert("rights".into(), coll_rights(c, caller));
     item.insert("sub_scheme".into(), Value::Object(sub));
     Value::Object(item)
 }

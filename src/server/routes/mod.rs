@@ -5,7 +5,10 @@
 //! `_meta`, whatever view is asked for), so an `If-Match` taken from any
 //! read guards any write. A read through a non-default view gets the same
 //! hash plus a view suffix, so a cache never confuses two views of one
-//! document; `If-Match` compares the hash part only.
+//! document; `If-Match` compares the hash part only. Fields the caller may
+//! not read are left out of the hash too (else a guessable hidden value
+//! could be confirmed by hashing candidates), so a caller's `If-Match`
+//! guards what that caller can see.
 
 pub mod actions;
 pub mod batch;
@@ -17,15 +20,12 @@ pub mod openapi;
 use hyper::header::{CACHE_CONTROL, ETAG, HeaderValue};
 use hyper::{Response, StatusCode};
 use refdb_storage::schema::views::View;
-use refdb_storage::{Actor, Collection, Document};
+use refdb_storage::{Collection, Document};
 use serde_json::Value;
+use std::collections::HashSet;
 
+use super::auth::hide;
 use super::body::{Body, json_bytes_response};
-
-/// Who writes. Every request is anonymous until authentication exists.
-pub fn actor() -> Actor {
-    Actor::anonymous()
-}
 
 /// FNV-1a, 64 bits: stable across runs and platforms (unlike std's
 /// `DefaultHasher`), which an ETag kept by a client across restarts needs.
@@ -35,9 +35,15 @@ fn fnv64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The hash part of a document's ETag.
-pub fn doc_hash(doc: &Document) -> String {
-    hash_of(&serde_json::to_vec(doc).expect("JSON"))
+/// The hash part of a document's ETag, as seen by a caller for whom the
+/// `hidden` fields do not exist.
+pub fn doc_hash(doc: &Document, hidden: &HashSet<String>) -> String {
+    if hidden.is_empty() {
+        return hash_of(&serde_json::to_vec(doc).expect("JSON"));
+    }
+    let mut seen = doc.clone();
+    hide(&mut seen, hidden);
+    hash_of(&serde_json::to_vec(&seen).expect("JSON"))
 }
 
 fn hash_of(json: &[u8]) -> String {
@@ -76,13 +82,16 @@ pub fn none_match_hits(header: &str, tag: &str) -> bool {
 /// A document response: the view applied (the default view `client`
 /// too), with `ETag` and `Cache-Control: no-cache` (caches must
 /// revalidate: documents change). The document is serialized once when
-/// the view hides nothing, which is the common case.
+/// the view hides nothing, which is the common case. The `hidden` fields
+/// (which the caller may not read) are removed first.
 pub fn doc_response(
     status: StatusCode,
     coll: &Collection,
     mut doc: Document,
     view: Option<&str>,
+    hidden: &HashSet<String>,
 ) -> Response<Body> {
+    hide(&mut doc, hidden);
     let full = serde_json::to_vec(&doc).expect("JSON");
     let tag = tag_for(&hash_of(&full), view);
     let v = View::parse(view);
@@ -138,7 +147,7 @@ mod tests {
     #[test]
     fn etags_and_preconditions() {
         let doc: Document = serde_json::from_str(r#"{"_id":"a","n":1}"#).unwrap();
-        let h = doc_hash(&doc);
+        let h = doc_hash(&doc, &HashSet::new());
         let plain = tag_for(&h, None);
         let short = tag_for(&h, Some("short"));
         assert_eq!(plain, format!("\"{h}\""));

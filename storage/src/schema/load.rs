@@ -38,7 +38,7 @@ pub(super) fn load(value: &Value) -> Result<Schema, SchemaError> {
         return err("$", "a schema is a JSON object");
     };
     for key in root.keys() {
-        if !matches!(key.as_str(), "app" | "collections" | "description") {
+        if !matches!(key.as_str(), "app" | "collections" | "description" | "auth") {
             return err(&format!("$.{key}"), "unknown schema option");
         }
     }
@@ -65,10 +65,12 @@ pub(super) fn load(value: &Value) -> Result<Schema, SchemaError> {
         .enumerate()
         .map(|(i, c)| (c.name.clone(), i))
         .collect();
+    let auth = root.get("auth").map(super::auth::auth_config).transpose()?;
     let mut schema = Schema {
         app,
         collections,
         by_name,
+        auth,
         source: value.clone(),
     };
     check_references(&mut schema)?;
@@ -80,7 +82,10 @@ fn load_collection(name: &str, spec: &Value, path: &str) -> Result<Collection, S
         return err(path, "a collection is an object with `fields`");
     };
     for key in obj.keys() {
-        if !matches!(key.as_str(), "fields" | "selections" | "description") {
+        if !matches!(
+            key.as_str(),
+            "fields" | "selections" | "description" | "rights"
+        ) {
             return err(&format!("{path}.{key}"), "unknown collection option");
         }
     }
@@ -121,10 +126,15 @@ fn load_collection(name: &str, spec: &Value, path: &str) -> Result<Collection, S
             selections.insert(sname.clone(), Selection { filter, fields });
         }
     }
+    let rights = match obj.get("rights") {
+        None => Default::default(),
+        Some(r) => super::auth::coll_rights(r, &format!("{path}.rights"))?,
+    };
     Ok(Collection {
         name: name.to_string(),
         fields,
         selections,
+        rights,
     })
 }
 
@@ -160,6 +170,7 @@ const OPTIONS: &[&str] = &[
     "coll",
     "reverse",
     "on_delete",
+    "rights",
 ];
 
 fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, SchemaError> {
@@ -332,6 +343,16 @@ fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, 
     };
     let index = bool_opt("index")?;
     let search = bool_opt("search")?;
+    let rights = match obj.get("rights") {
+        None => Default::default(),
+        Some(_) if !top => {
+            return err(
+                &format!("{path}.rights"),
+                "rights apply to top-level fields only (a dict or list inherits its field's rights)",
+            );
+        }
+        Some(r) => super::auth::field_rights(r, &format!("{path}.rights"))?,
+    };
     if (index || search) && !top {
         return err(path, "index and search apply to top-level fields only");
     }
@@ -375,6 +396,7 @@ fn load_field(name: &str, spec: &Value, path: &str, top: bool) -> Result<Field, 
         views,
         index,
         search,
+        rights,
     };
     if let Some(default) = &field.default {
         if is_ref {

@@ -9,8 +9,11 @@
 //!   which keeps the reverse index keyed by (collection, field);
 //! - `index`/`search` sit only on top-level fields of indexable types.
 //!
-//! Validation of documents against it lives in [`validate`].
+//! Validation of documents against it lives in [`validate`]; who may read
+//! and write what ([`auth`]: users, JWT settings, collection and field
+//! rights) is declared in the same file.
 
+pub mod auth;
 mod load;
 pub mod validate;
 pub mod views;
@@ -18,6 +21,7 @@ pub mod views;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
+pub use auth::{AuthConfig, CollRights, FieldRights, Roles};
 pub use load::SchemaError;
 
 /// What deleting a document does to the documents that reference it.
@@ -124,8 +128,11 @@ pub struct Field {
     pub views: Vec<String>,
     pub index: bool,
     pub search: bool,
+    /// `rights` (top-level fields only); undeclared rights allow everyone.
+    pub rights: FieldRights,
 }
 
+/// Equality of what values must fit (rights left out, see [`Collection`]).
 impl PartialEq for Field {
     fn eq(&self, other: &Self) -> bool {
         self.name == other.name
@@ -201,11 +208,24 @@ pub struct Selection {
 }
 
 /// One collection of documents.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Collection {
     pub name: String,
     pub fields: Fields,
     pub selections: BTreeMap<String, Selection>,
+    /// `rights`; undeclared rights allow everyone.
+    pub rights: CollRights,
+}
+
+/// Equality of what documents must fit: rights (like `auth`, and unlike
+/// fields) never make a stored document invalid, so a schema that only
+/// changes them is applied without a migration.
+impl PartialEq for Collection {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.fields == other.fields
+            && self.selections == other.selections
+    }
 }
 
 impl Collection {
@@ -223,11 +243,15 @@ pub struct Schema {
     pub app: String,
     collections: Vec<Collection>,
     by_name: HashMap<String, usize>,
+    /// The top-level `auth` object, if the file has one.
+    pub auth: Option<AuthConfig>,
     /// The JSON the schema was loaded from, kept verbatim so that it can be
     /// stored in the database file and served back by `_meta`.
     source: Value,
 }
 
+/// Equality of the data model (see [`Collection`]'s): `auth` and rights
+/// are left out.
 impl PartialEq for Schema {
     fn eq(&self, other: &Self) -> bool {
         self.app == other.app && self.collections == other.collections
