@@ -1,0 +1,136 @@
+//! The write transaction's postings flush and group mode: applying the
+//! pending index and reverse-index changes, and running one request of a
+//! group commit undoably ([`crate::Store::write_each`]).
+//!
+//! Invariant: a finished request's postings join the group's pending set
+//! and are written once per commit; an undone request leaves the rows as
+//! the group had them (see [`crate::undo`]).
+
+use super::{Actor, Tx, parse_ref_row_key};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::postings::{self, Pending};
+use crate::undo::{Mark, Undo};
+use redb::ReadableTable;
+
+impl Tx<'_> {
+    /// Applies the pending index and reverse-index changes, row by row in
+    /// key order: first those of the group's finished operations (nothing
+    /// to undo there), then the current operation's (logged for undo, so
+    /// undoing it restores rows to the group's state).
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        let group_index = std::mem::take(&mut self.group_index);
+        let group_refs = std::mem::take(&mut self.group_refs);
+        self.apply_index(group_index, false)?;
+        self.apply_refs(group_refs, false)?;
+        let index = std::mem::take(&mut self.pending_index);
+        let refs = std::mem::take(&mut self.pending_refs);
+        self.apply_index(index, true)?;
+        self.apply_refs(refs, true)
+    }
+
+    fn apply_index(&mut self, mut pending: Pending, log: bool) -> Result<()> {
+        for (key, adds, removes) in pending.take_sorted() {
+            let stored = self.index.get(key.as_slice())?.map(|v| v.value().to_vec());
+            if let (true, Some(undo)) = (log, &mut self.undo) {
+                undo.push(Undo::Index {
+                    key: key.clone(),
+                    old: stored.clone(),
+                });
+            }
+            match postings::apply(stored.as_deref(), &adds, &removes)? {
+                Some(row) => {
+                    self.index.insert(key.as_slice(), row.as_slice())?;
+                }
+                None if stored.is_some() => {
+                    self.index.remove(key.as_slice())?;
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_refs(&mut self, mut pending: Pending, log: bool) -> Result<()> {
+        for (row, adds, removes) in pending.take_sorted() {
+            let key = parse_ref_row_key(&row).expect("built by ref_row_key");
+            let stored = self.refs.get(key)?.map(|v| v.value().to_vec());
+            if let (true, Some(undo)) = (log, &mut self.undo) {
+                let (tc, t, sc, sf, ch) = key;
+                let key = (tc, t.to_string(), sc, sf.to_string(), ch);
+                undo.push(Undo::Refs {
+                    key,
+                    old: stored.clone(),
+                });
+            }
+            match postings::apply(stored.as_deref(), &adds, &removes)? {
+                Some(row) => {
+                    self.refs.insert(key, row.as_slice())?;
+                }
+                None if stored.is_some() => {
+                    self.refs.remove(key)?;
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// True once an operation failed: the transaction can only be dropped.
+    pub fn is_aborted(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Switches the transaction to group mode: operations can be undone
+    /// one by one ([`Tx::run_undoable`]).
+    pub(crate) fn enable_undo(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// Sets who the next operations are done by.
+    pub(crate) fn set_actor(&mut self, actor: &Actor) {
+        self.actor = actor.to_json();
+        self.create_meta =
+            codec::encode_meta(&serde_json::json!({"ctime": self.now, "mtime": self.now,
+            "created_by": self.actor, "modified_by": self.actor}));
+    }
+
+    /// Runs `op` so that, if it fails (or poisons the transaction), every
+    /// row it wrote is put back and the transaction is usable again.
+    pub(crate) fn run_undoable<R>(&mut self, op: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let mark = Mark {
+            states: self.states.clone(),
+            last_ids: self.last_ids.clone(),
+            changes: self.changes.len(),
+        };
+        self.undo = Some(Vec::new());
+        let r = op(self).and_then(|r| {
+            if self.poisoned {
+                Err(Error::Aborted)
+            } else {
+                Ok(r)
+            }
+        });
+        if r.is_err() {
+            let log = self.undo.take().unwrap_or_default();
+            self.pending_index = Pending::default();
+            self.pending_refs = Pending::default();
+            crate::undo::replay(self, log)?;
+            crate::undo::truncate(&mut self.changes, &mark);
+            self.states = mark.states;
+            self.last_ids = mark.last_ids;
+            self.touched.clear();
+            self.poisoned = false;
+        } else {
+            // The operation stands: its postings join the group's, written
+            // once for the whole group (a bool index row of half a million
+            // documents is rewritten once per commit, not per request).
+            let index = std::mem::take(&mut self.pending_index);
+            let refs = std::mem::take(&mut self.pending_refs);
+            self.group_index.merge(index);
+            self.group_refs.merge(refs);
+        }
+        self.undo = Some(Vec::new());
+        r
+    }
+}
