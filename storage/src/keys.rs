@@ -76,13 +76,12 @@ pub fn encode_f64(f: f64) -> [u8; 8] {
     ordered.to_be_bytes()
 }
 
-/// The encoded values under which one document's field value is indexed
-/// (each starting with [`field_prefix`]): one per distinct list element,
-/// or one for a scalar; missing, null and empty lists index as null so
-/// that every document appears in every index of its collection (sorting
-/// by an indexed field then never loses documents).
-pub fn index_values(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>) -> Vec<Vec<u8>> {
-    let prefix = field_prefix(coll, field);
+/// The encoded values (without field prefix) under which a field value is
+/// indexed: one per distinct list element, or one for a scalar; missing,
+/// null and empty lists index as null so that every document appears in
+/// every index of its collection (sorting by an indexed field then never
+/// loses documents). Sorted and distinct.
+pub fn value_keys(ty: &FieldType, v: Option<&Value>) -> Vec<Vec<u8>> {
     let (elem_ty, values): (&FieldType, Vec<&Value>) = match (ty, v) {
         (FieldType::List(of), Some(Value::Array(items))) if !items.is_empty() => {
             (&of.ty, items.iter().collect())
@@ -94,7 +93,7 @@ pub fn index_values(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>) -
     let mut keys: Vec<Vec<u8>> = values
         .into_iter()
         .filter_map(|v| {
-            let mut k = prefix.clone();
+            let mut k = Vec::new();
             encode_value(elem_ty, v, &mut k)?;
             Some(k)
         })
@@ -102,6 +101,15 @@ pub fn index_values(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>) -
     keys.sort();
     keys.dedup();
     keys
+}
+
+/// [`value_keys`], each behind the field's [`field_prefix`].
+pub fn index_values(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>) -> Vec<Vec<u8>> {
+    let prefix = field_prefix(coll, field);
+    value_keys(ty, v)
+        .into_iter()
+        .map(|k| [prefix.as_slice(), &k].concat())
+        .collect()
 }
 
 /// The row key of one chunk of an encoded value's postings.

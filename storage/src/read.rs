@@ -97,14 +97,7 @@ pub(crate) fn ref_targets<T: Tables>(
     let f = coll.fields.get(field).expect("field of the collection");
     let spec = f.ty.ref_spec().expect("a reference field");
     if f.is_stored() {
-        return Ok(match doc.body.get(field) {
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        });
+        return Ok(crate::write::targets_of(doc.body.get(field)));
     }
     let partner = spec
         .reverse

@@ -10,7 +10,7 @@
 //! - no bucket is empty.
 
 use refdb_storage::FieldType;
-use refdb_storage::keys::{TAG_NULL, encode_value};
+use refdb_storage::keys::TAG_NULL;
 use roaring::{MultiOps, RoaringBitmap};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -34,24 +34,8 @@ impl ValueIndex {
 
     /// The distinct keys a field value indexes under.
     fn keys(&self, v: Option<&Value>) -> Vec<Vec<u8>> {
-        let (elem, values): (&FieldType, Vec<&Value>) = match (&self.ty, v) {
-            (FieldType::List(of), Some(Value::Array(items))) if !items.is_empty() => {
-                (&of.ty, items.iter().collect())
-            }
-            (FieldType::List(of), _) => (&of.ty, vec![&Value::Null]),
-            (t, Some(v)) => (t, vec![v]),
-            (t, None) => (t, vec![&Value::Null]),
-        };
-        let mut keys: Vec<Vec<u8>> = values
-            .into_iter()
-            .filter_map(|v| {
-                let mut k = Vec::new();
-                encode_value(elem, v, &mut k).map(|_| k)
-            })
-            .collect();
-        keys.sort();
-        keys.dedup();
-        keys
+        // The storage's own encoding, so both indexes agree on every value.
+        refdb_storage::keys::value_keys(&self.ty, v)
     }
 
     pub fn add(&mut self, docno: u32, v: Option<&Value>) {
@@ -134,6 +118,7 @@ fn decode_string(key: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use refdb_storage::keys::encode_value;
 
     #[test]
     fn string_keys_round_trip() {
