@@ -55,6 +55,12 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Write requests that may share one commit (1: a commit each).
     pub group_commit: usize,
+    /// Nesting depth of a JSON body (400 `too_deep` beyond).
+    pub max_depth: usize,
+    /// Length of one string of a JSON body, in bytes (400 `too_long`).
+    pub max_string: usize,
+    /// Largest page a list answers (`_page=0` and larger pages get this).
+    pub max_page: usize,
 }
 
 impl Default for Limits {
@@ -67,6 +73,9 @@ impl Default for Limits {
             max_query: 4096,
             shutdown_grace: Duration::from_secs(10),
             group_commit: 64,
+            max_depth: 64,
+            max_string: 1 << 20,
+            max_page: 1000,
         }
     }
 }

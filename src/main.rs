@@ -25,6 +25,43 @@ struct Cli {
     command: Command,
 }
 
+/// The server's limits, each with its default (see [`refdb::Limits`]).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Largest request body, in bytes (413 beyond).
+    #[arg(long, env = "REFDB_MAX_BODY", default_value_t = 16 << 20)]
+    max_body: usize,
+    /// Seconds to send a request and to answer a read (408 / 503 beyond).
+    #[arg(long, env = "REFDB_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    /// Connections served at once (others wait in the accept queue).
+    #[arg(long, env = "REFDB_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Largest page a list answers.
+    #[arg(long, env = "REFDB_MAX_PAGE", default_value_t = 1000)]
+    max_page: usize,
+    /// Nesting depth of a JSON body.
+    #[arg(long, env = "REFDB_MAX_DEPTH", default_value_t = 64)]
+    max_depth: usize,
+    /// Length of one string of a JSON body, in bytes.
+    #[arg(long, env = "REFDB_MAX_STRING", default_value_t = 1 << 20)]
+    max_string: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> refdb::Limits {
+        refdb::Limits {
+            max_body: self.max_body,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout),
+            max_connections: self.max_connections,
+            max_page: self.max_page,
+            max_depth: self.max_depth,
+            max_string: self.max_string,
+            ..refdb::Limits::default()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the collection API over HTTP.
@@ -42,6 +79,8 @@ enum Command {
         /// configures no authentication.
         #[arg(long, env = "REFDB_INSECURE_LISTEN", value_parser = clap::builder::FalseyValueParser::new())]
         insecure_listen: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Print the SHA-256 (hex) of an API key, for `auth.users.<login>.api_key_sha256`.
     HashKey {
@@ -105,12 +144,13 @@ fn main() -> ExitCode {
             schema,
             listen,
             insecure_listen,
+            limits,
         } => serve(Config {
             db,
             schema,
             listen,
             insecure_listen,
-            ..Config::default()
+            limits: limits.limits(),
         }),
         Command::HashKey { key } => hash_key(&key),
         Command::Check { db } => check(db),
@@ -155,7 +195,10 @@ fn main() -> ExitCode {
 
 fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let store = Arc::new(config.open_store()?);
-    let engine = refdb::refdb_query::Engine::new(store)?;
+    let opts = refdb::EngineOptions {
+        max_page: config.limits.max_page,
+    };
+    let engine = refdb::Engine::with_options(store, opts)?;
     let server = Server::builder(engine)
         .limits(config.limits.clone())
         .build()?;

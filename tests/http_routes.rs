@@ -716,3 +716,28 @@ fn allow_headers_list_routed_methods() {
         }
     }
 }
+
+#[test]
+fn deep_nesting_and_long_strings_are_refused_with_their_path() {
+    let limits = Limits {
+        max_depth: 4,
+        max_string: 100,
+        ..Limits::default()
+    };
+    let s = TestServer::start_with(TEST_SCHEMA, limits, |b| b);
+    let before = s.dump();
+    let r = s.post("/t/coll/users", &json!({"name": "x".repeat(101)}));
+    assert_eq!((r.status, r.error_code().as_str()), (400, "too_long"));
+    assert_eq!(r.error_path().as_deref(), Some("$.name"));
+    let r = s.post(
+        "/t/coll/users",
+        &json!({"name": "ok", "tags": [[[[["deep"]]]]]}),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (400, "too_deep"));
+    assert!(
+        r.error_path().unwrap().starts_with("$.tags[0]"),
+        "{:?}",
+        r.error_path()
+    );
+    assert_eq!(s.dump(), before);
+}

@@ -87,14 +87,64 @@ pub async fn collect(
     }
 }
 
-/// Decodes a JSON body; an empty body is `None`.
-pub fn decode(bytes: &[u8]) -> ApiResult<Option<Value>> {
+/// Decodes a JSON body; an empty body is `None`. Beyond serde_json's own
+/// recursion limit (128), values nested deeper than `max_depth` and
+/// strings longer than `max_string` bytes are refused with their path, so
+/// no single field can take the whole body allowance.
+pub fn decode(bytes: &[u8], max_depth: usize, max_string: usize) -> ApiResult<Option<Value>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(bytes).map(Some).map_err(|e| {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")).at("$")
-    })
+    })?;
+    check_shape(&value, max_depth, max_string)?;
+    Ok(Some(value))
+}
+
+/// Walks a value iteratively (no recursion on client-controlled depth).
+fn check_shape(value: &Value, max_depth: usize, max_string: usize) -> ApiResult<()> {
+    let mut stack: Vec<(&Value, String, usize)> = vec![(value, "$".to_string(), 0)];
+    while let Some((v, path, depth)) = stack.pop() {
+        if depth > max_depth {
+            return Err(ApiError::bad_request(
+                "too_deep",
+                format!("values nest deeper than {max_depth} levels"),
+            )
+            .at(path));
+        }
+        match v {
+            Value::String(s) if s.len() > max_string => {
+                return Err(ApiError::bad_request(
+                    "too_long",
+                    format!(
+                        "a string of {} bytes is over the limit of {max_string}",
+                        s.len()
+                    ),
+                )
+                .at(path));
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    stack.push((item, format!("{path}[{i}]"), depth + 1));
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    if k.len() > max_string {
+                        return Err(ApiError::bad_request(
+                            "too_long",
+                            "an object key is over the string limit",
+                        )
+                        .at(path));
+                    }
+                    stack.push((item, format!("{path}.{k}"), depth + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The body as a JSON object (documents, `_check`, `_batch`), required.

@@ -131,7 +131,7 @@ impl Req {
             app.limits.request_timeout,
         )
         .await?;
-        body::decode(&bytes)
+        body::decode(&bytes, app.limits.max_depth, app.limits.max_string)
     }
 
     /// The body as a JSON object, required.
