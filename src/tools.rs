@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+use std::process::ExitCode;
 
 /// Imports an NDJSON file into a collection; returns false if it stopped
 /// at a bad line.
@@ -100,4 +101,41 @@ pub fn backup(db: &Path, out: &Path) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `refdb hash-key KEY`: the line to paste into the schema.
+pub fn hash_key(key: &str) -> Result<ExitCode> {
+    let key = if key == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        key.to_string()
+    };
+    if key.is_empty() {
+        return Err("an API key cannot be empty".into());
+    }
+    println!("{}", crate::server::auth::sha256_hex(&key));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `refdb check`: the audit of a file (read-only, so beside a running
+/// server); exit 1 on problems.
+pub fn check(db: &Path) -> Result<ExitCode> {
+    let store = refdb_storage::Store::open_read_only(&db)?;
+    let report = store.audit()?;
+    println!(
+        "{} documents, {} references, {} index rows",
+        report.documents, report.references, report.index_rows
+    );
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    if report.is_clean() {
+        println!("ok");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} problem(s)", report.problems.len());
+        Ok(ExitCode::from(1))
+    }
 }

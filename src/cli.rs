@@ -1,0 +1,121 @@
+//! The command line's shape (clap): subcommands, flags and their
+//! environment variables. `main.rs` dispatches; this file only declares.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "refdb",
+    version,
+    about = "An embedded document database with references, served over HTTP"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The server's limits, each with its default (see [`refdb::Limits`]).
+#[derive(clap::Args)]
+pub struct LimitArgs {
+    /// Largest request body, in bytes (413 beyond).
+    #[arg(long, env = "REFDB_MAX_BODY", default_value_t = 16 << 20)]
+    pub max_body: usize,
+    /// Seconds to send a request and to answer a read (408 / 503 beyond).
+    #[arg(long, env = "REFDB_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Connections served at once (others wait in the accept queue).
+    #[arg(long, env = "REFDB_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Largest page a list answers.
+    #[arg(long, env = "REFDB_MAX_PAGE", default_value_t = 1000)]
+    pub max_page: usize,
+    /// Nesting depth of a JSON body.
+    #[arg(long, env = "REFDB_MAX_DEPTH", default_value_t = 64)]
+    pub max_depth: usize,
+    /// Length of one string of a JSON body, in bytes.
+    #[arg(long, env = "REFDB_MAX_STRING", default_value_t = 1 << 20)]
+    pub max_string: usize,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> refdb::Limits {
+        refdb::Limits {
+            max_body: self.max_body,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout),
+            max_connections: self.max_connections,
+            max_page: self.max_page,
+            max_depth: self.max_depth,
+            max_string: self.max_string,
+            ..refdb::Limits::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the collection API over HTTP.
+    Serve {
+        /// The database file (created if missing).
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        /// A schema file to apply (default: the stored one, or the demo schema).
+        #[arg(long, env = "REFDB_SCHEMA")]
+        schema: Option<PathBuf>,
+        /// HOST:PORT to listen on; port 0 picks a free port.
+        #[arg(long, env = "REFDB_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Listen on a non-loopback address even though the schema
+        /// configures no authentication.
+        #[arg(long, env = "REFDB_INSECURE_LISTEN", value_parser = clap::builder::FalseyValueParser::new())]
+        insecure_listen: bool,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Print the SHA-256 (hex) of an API key, for `auth.users.<login>.api_key_sha256`.
+    HashKey {
+        /// The key (use `-` to read it from standard input, which keeps
+        /// it out of the shell history).
+        key: String,
+    },
+    /// Audit every invariant of a database file; exit 1 if any is broken.
+    /// Works beside a running server.
+    Check {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+    },
+    /// Import NDJSON (one document per line; `_id` kept when present).
+    /// Stops at the first bad line (its batch rolled back) unless
+    /// --skip-invalid.
+    Import {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        #[arg(long, env = "REFDB_SCHEMA")]
+        schema: Option<PathBuf>,
+        /// Report and skip bad lines instead of stopping.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Lines per transaction.
+        #[arg(long, default_value_t = 1_000_000)]
+        batch: usize,
+        coll: String,
+        file: PathBuf,
+    },
+    /// Export a collection as NDJSON (no `_meta`, no derived lists), so it
+    /// imports back. Works beside a running server.
+    Export {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        coll: String,
+        /// Output file, `-` for standard output.
+        #[arg(default_value = "-")]
+        out: PathBuf,
+    },
+    /// Write a consistent copy of the database to a new file, even while a
+    /// server runs.
+    Backup {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        out: PathBuf,
+    },
+}
