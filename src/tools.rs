@@ -122,7 +122,7 @@ pub fn hash_key(key: &str) -> Result<ExitCode> {
 /// `refdb check`: the audit of a file (read-only, so beside a running
 /// server); exit 1 on problems.
 pub fn check(db: &Path) -> Result<ExitCode> {
-    let store = refdb_storage::Store::open_read_only(&db)?;
+    let store = refdb_storage::Store::open_read_only(db)?;
     let report = store.audit()?;
     println!(
         "{} documents, {} references, {} index rows",
