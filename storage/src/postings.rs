@@ -113,6 +113,36 @@ pub fn apply(
     Ok((!set.is_empty()).then(|| encode(&set)))
 }
 
+/// A `REFS` row key as bytes for [`Pending`]: target coll, source coll,
+/// chunk, source field, 0, target id.
+pub(crate) fn ref_row_key(
+    out: &mut Vec<u8>,
+    tcid: u32,
+    tid: &str,
+    scid: u32,
+    field: &str,
+    chunk: u16,
+) {
+    out.clear();
+    out.extend_from_slice(&tcid.to_be_bytes());
+    out.extend_from_slice(&scid.to_be_bytes());
+    out.extend_from_slice(&chunk.to_be_bytes());
+    out.extend_from_slice(field.as_bytes());
+    out.push(0);
+    out.extend_from_slice(tid.as_bytes());
+}
+
+pub(crate) fn parse_ref_row_key(k: &[u8]) -> Option<(u32, &str, u32, &str, u16)> {
+    let tcid = u32::from_be_bytes(k.get(0..4)?.try_into().ok()?);
+    let scid = u32::from_be_bytes(k.get(4..8)?.try_into().ok()?);
+    let chunk = u16::from_be_bytes(k.get(8..10)?.try_into().ok()?);
+    let rest = k.get(10..)?;
+    let nul = rest.iter().position(|&b| b == 0)?;
+    let field = std::str::from_utf8(&rest[..nul]).ok()?;
+    let tid = std::str::from_utf8(&rest[nul + 1..]).ok()?;
+    Some((tcid, tid, scid, field, chunk))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

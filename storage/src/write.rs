@@ -18,7 +18,7 @@ use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::patch::{self, PatchOp};
-use crate::postings::{self, Pending};
+use crate::postings::{self, Pending, ref_row_key};
 use crate::read::{self, DocsKey, Document, RefsKey, Tables};
 use crate::schema::validate::{valid_id, validate_document, validate_value};
 use crate::schema::{Collection, Schema};
@@ -74,7 +74,7 @@ pub struct Tx<'t> {
     /// document. Nothing reads `INDEX` inside a write, and every path that
     /// reads `REFS` flushes first.
     pending_index: Pending,
-    /// Row keys as [`ref_row_key`] bytes.
+    /// Row keys as [`postings::ref_row_key`] bytes.
     pending_refs: Pending,
     /// In group mode, the postings changes of the group's finished
     /// operations (see [`Tx::run_undoable`]).
@@ -89,29 +89,6 @@ pub struct Tx<'t> {
     undo: Option<Vec<Undo>>,
     /// The largest `_id` per collection, to track [`CollState::ordered`].
     last_ids: HashMap<u32, Option<String>>,
-}
-
-/// A `REFS` row key as bytes for [`Pending`]: target coll, source coll,
-/// chunk, source field, 0, target id.
-fn ref_row_key(out: &mut Vec<u8>, tcid: u32, tid: &str, scid: u32, field: &str, chunk: u16) {
-    out.clear();
-    out.extend_from_slice(&tcid.to_be_bytes());
-    out.extend_from_slice(&scid.to_be_bytes());
-    out.extend_from_slice(&chunk.to_be_bytes());
-    out.extend_from_slice(field.as_bytes());
-    out.push(0);
-    out.extend_from_slice(tid.as_bytes());
-}
-
-fn parse_ref_row_key(k: &[u8]) -> Option<(u32, &str, u32, &str, u16)> {
-    let tcid = u32::from_be_bytes(k.get(0..4)?.try_into().ok()?);
-    let scid = u32::from_be_bytes(k.get(4..8)?.try_into().ok()?);
-    let chunk = u16::from_be_bytes(k.get(8..10)?.try_into().ok()?);
-    let rest = k.get(10..)?;
-    let nul = rest.iter().position(|&b| b == 0)?;
-    let field = std::str::from_utf8(&rest[..nul]).ok()?;
-    let tid = std::str::from_utf8(&rest[nul + 1..]).ok()?;
-    Some((tcid, tid, scid, field, chunk))
 }
 
 /// Pending postings rows beyond which they are applied even

@@ -6,10 +6,10 @@
 //! and are written once per commit; an undone request leaves the rows as
 //! the group had them (see [`crate::undo`]).
 
-use super::{Actor, Tx, parse_ref_row_key};
+use super::{Actor, Tx};
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::postings::{self, Pending};
+use crate::postings::{self, Pending, parse_ref_row_key};
 use crate::undo::{Mark, Undo};
 use redb::ReadableTable;
 
