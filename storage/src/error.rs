@@ -155,6 +155,17 @@ from_redb!(
     redb::CommitError
 );
 
+impl From<redb::CursorError> for Error {
+    fn from(e: redb::CursorError) -> Error {
+        match e {
+            // Appends are made in key order by construction: a key out of
+            // order means the tables disagree with the cached largest id.
+            redb::CursorError::UnorderedKey => Error::Corrupt("a key appended out of order".into()),
+            other => Error::Storage(other.to_string()),
+        }
+    }
+}
+
 impl From<rmp_serde::decode::Error> for Error {
     fn from(e: rmp_serde::decode::Error) -> Error {
         Error::Corrupt(format!("undecodable document: {e}"))

@@ -20,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::read;
 use crate::schema::{Collection, Field, FieldType};
 use crate::write::{Tx, targets_of};
-use redb::ReadableTable;
 use serde_json::Value;
 
 /// Makes `c/id`'s reference field `field` go from `old` to `new` targets,
@@ -45,7 +44,7 @@ pub(crate) fn reconcile(
         .collect();
     for &(i, t) in added.iter().filter(|_| verify_targets) {
         // Existence only: no need to decode the target.
-        if tx.docs.get((tcid, t.as_str()))?.is_none() {
+        if !tx.doc_exists(tcid, t)? {
             let path = match f.ty {
                 FieldType::Ref(_) => format!("$.{field}"),
                 _ => format!("$.{field}[{i}]"),

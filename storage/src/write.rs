@@ -10,6 +10,7 @@
 //!   refuses to commit it), so a failed operation, cascade or batch leaves
 //!   nothing behind even if the caller ignores the error.
 
+mod append;
 mod group;
 
 use crate::changes::Change;
@@ -89,6 +90,8 @@ pub struct Tx<'t> {
     undo: Option<Vec<Undo>>,
     /// The largest `_id` per collection, to track [`CollState::ordered`].
     last_ids: HashMap<u32, Option<String>>,
+    /// Created rows waiting to be appended (see [`append`]).
+    appends: append::Appends,
 }
 
 /// Pending postings rows beyond which they are applied even
@@ -193,6 +196,7 @@ impl<'t> Tx<'t> {
             observed: store.is_observed(),
             undo: None,
             last_ids: HashMap::new(),
+            appends: append::Appends::default(),
         })
     }
 
@@ -356,7 +360,7 @@ impl<'t> Tx<'t> {
         // A generated id is newer than every id generated before; the rare
         // clash with a client-chosen id is still caught when the row is
         // inserted (see `put_row`), at the price of aborting.
-        if !generated && self.docs.get((cid, id.as_str()))?.is_some() {
+        if !generated && self.doc_exists(cid, &id)? {
             return Err(Error::AlreadyExists {
                 coll: coll.into(),
                 id,
@@ -369,7 +373,7 @@ impl<'t> Tx<'t> {
                 None => targets_of(input.get(&f.name)),
             };
             for (i, t) in targets.iter().enumerate() {
-                if self.docs.get((tcid, t.as_str()))?.is_none() {
+                if !self.doc_exists(tcid, t)? {
                     let path = match f.ty {
                         crate::schema::FieldType::Ref(_) => format!("$.{}", f.name),
                         _ => format!("$.{}[{i}]", f.name),
@@ -417,6 +421,7 @@ impl<'t> Tx<'t> {
         state.count += 1;
         // The cached largest id may belong to a document deleted since:
         // then `ordered` turns false a little early, which only costs speed.
+        let at_end = last.as_deref().is_none_or(|l| l < id.as_str());
         let newest = match last {
             Some(l) if l.as_str() > id.as_str() => {
                 state.ordered = false;
@@ -433,7 +438,15 @@ impl<'t> Tx<'t> {
             body: input,
             meta: Value::Null,
         };
-        self.put_row(cid, c, &id, None, &doc, row)?;
+        if at_end && self.appendable(c, &derived) {
+            // Past every row of the collection: buffered, then appended
+            // into full pages (see `append`).
+            self.append(cid, &id, docno, row)?;
+            self.record(c, &id, docno, None, Some(&doc));
+            self.sync_derived(cid, c, None, Some(&doc))?;
+        } else {
+            self.put_row(cid, c, &id, None, &doc, row)?;
+        }
         for (f, _) in c.ref_fields() {
             let new = match derived.get(&f.name) {
                 Some(list) => list.clone(),
@@ -536,6 +549,9 @@ impl<'t> Tx<'t> {
         new: &StoredDoc,
         row: Vec<u8>,
     ) -> Result<()> {
+        // Buffered rows are appended before any row is written in place,
+        // which keeps them after every row of their collection.
+        self.flush_appends()?;
         let previous = self
             .docs
             .insert((cid, id), row.as_slice())?
@@ -579,6 +595,7 @@ impl<'t> Tx<'t> {
         id: &str,
         old: &StoredDoc,
     ) -> Result<()> {
+        self.flush_appends()?;
         let row = self.docs.remove((cid, id))?.map(|v| v.value().to_vec());
         self.docnos.remove((cid, old.docno))?;
         if let Some(log) = &mut self.undo {

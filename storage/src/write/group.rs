@@ -19,6 +19,7 @@ impl Tx<'_> {
     /// to undo there), then the current operation's (logged for undo, so
     /// undoing it restores rows to the group's state).
     pub(crate) fn flush(&mut self) -> Result<()> {
+        self.flush_appends()?;
         let group_index = std::mem::take(&mut self.group_index);
         let group_refs = std::mem::take(&mut self.group_refs);
         self.apply_index(group_index, false)?;

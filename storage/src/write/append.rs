@@ -1,0 +1,127 @@
+//! Appending created documents at the end of their collection's key range.
+//!
+//! Why: a collection's rows sit between those of the collections around it
+//! in `DOCS` and `DOCNOS`, so a stream of creates with generated (ever
+//! larger) ids inserts in the middle of the B-tree, where every leaf split
+//! leaves a half-full page behind. A bulk load then wrote twice the pages
+//! it needed and paid a descent and a split per row. Rows that go at the
+//! very end of their collection's range are instead buffered here and
+//! written by one redb cursor per flush, which packs them into full pages
+//! (measured on a million 300-byte rows: 3.5 s and 1088 MiB inserted one by
+//! one, 1.0 s and 544 MiB appended).
+//!
+//! Invariants:
+//! - the buffer holds rows of one collection only, in increasing `_id` and
+//!   docno order, all greater than every row of that collection in the
+//!   tables (so the cursor appends never fail and never overwrite);
+//! - nothing reads `DOCS`/`DOCNOS` while rows are buffered, except the
+//!   existence checks of a create, which look in the buffer too
+//!   ([`Tx::doc_exists`]); every other path goes through [`Tx::flush`],
+//!   which writes the buffer first;
+//! - only creates that write no other document's row are buffered (see
+//!   [`Tx::appendable`]), and never in group mode, whose undo log records
+//!   rows as they are written.
+
+use super::Tx;
+use crate::error::Result;
+use crate::schema::{Collection, FieldType};
+use redb::ReadableTable;
+use std::collections::HashMap;
+use std::ops::Bound;
+
+/// Rows beyond which the buffer is written, to bound its memory.
+const APPEND_AT: usize = 64 * 1024;
+
+/// Created rows of one collection not yet written; see the module doc.
+#[derive(Debug, Default)]
+pub(crate) struct Appends {
+    cid: u32,
+    /// (`_id`, docno, row bytes) in increasing `_id` and docno order.
+    rows: Vec<(String, u32, Vec<u8>)>,
+}
+
+impl Tx<'_> {
+    /// Whether a create of a document of `c` may be buffered: no undo log,
+    /// no derived list given by the client (that would rewrite the listed
+    /// documents), and every reference field stored with a partner that is
+    /// served from the index (or none), so the create touches only its own
+    /// row and the postings.
+    pub(crate) fn appendable(
+        &self,
+        c: &Collection,
+        derived: &HashMap<String, Vec<String>>,
+    ) -> bool {
+        if self.undo.is_some() || !derived.is_empty() {
+            return false;
+        }
+        c.ref_fields().all(|(f, spec)| {
+            if !f.is_stored() {
+                return true;
+            }
+            let partner = spec.reverse.as_deref().and_then(|r| {
+                self.schema
+                    .collection(&spec.coll)
+                    .and_then(|tc| tc.fields.get(r))
+            });
+            match partner {
+                None => true,
+                Some(p) => matches!((&f.ty, &p.ty), (FieldType::Ref(_), FieldType::Refs(_))),
+            }
+        })
+    }
+
+    /// Buffers a created row; the caller checked [`Tx::appendable`] and
+    /// that `id` is the collection's largest.
+    pub(crate) fn append(&mut self, cid: u32, id: &str, docno: u32, row: Vec<u8>) -> Result<()> {
+        if self.appends.cid != cid || self.appends.rows.len() >= APPEND_AT {
+            self.flush_appends()?;
+            self.appends.cid = cid;
+        }
+        self.appends.rows.push((id.to_string(), docno, row));
+        Ok(())
+    }
+
+    /// Whether `cid/id` exists, as this transaction sees it (buffered rows
+    /// included), without decoding it.
+    pub(crate) fn doc_exists(&self, cid: u32, id: &str) -> Result<bool> {
+        if self.appends.cid == cid
+            && self
+                .appends
+                .rows
+                .binary_search_by(|(i, _, _)| i.as_str().cmp(id))
+                .is_ok()
+        {
+            return Ok(true);
+        }
+        Ok(self.docs.get((cid, id))?.is_some())
+    }
+
+    /// Writes the buffered rows with one cursor per table.
+    pub(crate) fn flush_appends(&mut self) -> Result<()> {
+        if self.appends.rows.is_empty() {
+            return Ok(());
+        }
+        let Appends { cid, rows } = std::mem::take(&mut self.appends);
+        // The gap after the collection's largest key: its range ends where
+        // the next collection id begins.
+        let docs_end = match cid.checked_add(1) {
+            Some(next) => Bound::Excluded((next, "")),
+            None => Bound::Unbounded,
+        };
+        let mut cursor = self.docs.upper_bound_mut(docs_end)?;
+        for (id, _, row) in &rows {
+            cursor.insert_before((cid, id.as_str()), row.as_slice())?;
+        }
+        cursor.close()?;
+        let docnos_end = match cid.checked_add(1) {
+            Some(next) => Bound::Excluded((next, 0)),
+            None => Bound::Unbounded,
+        };
+        let mut cursor = self.docnos.upper_bound_mut(docnos_end)?;
+        for (id, docno, _) in &rows {
+            cursor.insert_before((cid, *docno), id.as_str())?;
+        }
+        cursor.close()?;
+        Ok(())
+    }
+}
