@@ -59,8 +59,14 @@ pub struct Pending {
 impl Pending {
     pub fn add(&mut self, key: &[u8], low: u32) {
         let (adds, removes) = self.rows.entry_ref(key).or_default();
-        adds.insert(low);
-        removes.remove(low);
+        // Docnos mostly arrive in increasing order (creates), where
+        // appending is O(1) and `insert` would search.
+        if adds.try_push(low).is_err() {
+            adds.insert(low);
+        }
+        if !removes.is_empty() {
+            removes.remove(low);
+        }
     }
 
     pub fn remove(&mut self, key: &[u8], low: u32) {

@@ -92,6 +92,8 @@ pub struct Tx<'t> {
     last_ids: HashMap<u32, Option<String>>,
     /// Created rows waiting to be appended (see [`append`]).
     appends: append::Appends,
+    /// Documents found by existence checks (see [`append`]).
+    known: append::Known,
 }
 
 /// Pending postings rows beyond which they are applied even
@@ -197,6 +199,7 @@ impl<'t> Tx<'t> {
             undo: None,
             last_ids: HashMap::new(),
             appends: append::Appends::default(),
+            known: append::Known::default(),
         })
     }
 
@@ -339,7 +342,11 @@ impl<'t> Tx<'t> {
     /// Every check of a create that needs no write: the id, the schema,
     /// the existence of referenced documents. Errors here leave the
     /// transaction untouched.
-    fn prepare_create(&self, coll: &str, mut input: Map<String, Value>) -> Result<Prepared<'t>> {
+    fn prepare_create(
+        &mut self,
+        coll: &str,
+        mut input: Map<String, Value>,
+    ) -> Result<Prepared<'t>> {
         let (c, cid) = self.coll(coll)?;
         if input.contains_key("_meta") {
             return Err(Error::bad("$._meta", "_meta is maintained by the engine"));
@@ -596,6 +603,7 @@ impl<'t> Tx<'t> {
         old: &StoredDoc,
     ) -> Result<()> {
         self.flush_appends()?;
+        self.known.forget(cid, id);
         let row = self.docs.remove((cid, id))?.map(|v| v.value().to_vec());
         self.docnos.remove((cid, old.docno))?;
         if let Some(log) = &mut self.undo {

@@ -21,16 +21,41 @@
 //! - only creates that write no other document's row are buffered (see
 //!   [`Tx::appendable`]), and never in group mode, whose undo log records
 //!   rows as they are written.
+//!
+//! The existence checks of creates also remember the documents found
+//! ([`Known`]): a million users referencing a hundred thousand addresses
+//! then look each address up in the B-tree once, not ten times. A removed
+//! document leaves the set, and group mode (whose undo can remove
+//! documents behind its back) does not use it.
 
 use super::Tx;
 use crate::error::Result;
 use crate::schema::{Collection, FieldType};
+use hashbrown::HashSet;
 use redb::ReadableTable;
 use std::collections::HashMap;
 use std::ops::Bound;
 
-/// Rows beyond which the buffer is written, to bound its memory.
-const APPEND_AT: usize = 64 * 1024;
+/// Rows beyond which the buffer is written. Small runs keep the cursor's
+/// own buffer in cache: 1k rows loaded a million users faster than 4k
+/// or 64k (CPU time of the load: 9.3 s, 10.0-10.4 s, 11.2 s).
+const APPEND_AT: usize = 1024;
+
+/// Documents known to exist in this transaction, by collection id.
+#[derive(Debug, Default)]
+pub(crate) struct Known(HashMap<u32, HashSet<Box<str>>>);
+
+/// Known documents beyond which the set starts over, to bound its memory.
+const KNOWN_AT: usize = 1 << 20;
+
+impl Known {
+    /// Forgets `cid/id` (it is being removed).
+    pub(crate) fn forget(&mut self, cid: u32, id: &str) {
+        if let Some(set) = self.0.get_mut(&cid) {
+            set.remove(id);
+        }
+    }
+}
 
 /// Created rows of one collection not yet written; see the module doc.
 #[derive(Debug, Default)]
@@ -83,7 +108,11 @@ impl Tx<'_> {
 
     /// Whether `cid/id` exists, as this transaction sees it (buffered rows
     /// included), without decoding it.
-    pub(crate) fn doc_exists(&self, cid: u32, id: &str) -> Result<bool> {
+    pub(crate) fn doc_exists(&mut self, cid: u32, id: &str) -> Result<bool> {
+        let cached = self.undo.is_none();
+        if cached && self.known.0.get(&cid).is_some_and(|s| s.contains(id)) {
+            return Ok(true);
+        }
         if self.appends.cid == cid
             && self
                 .appends
@@ -93,7 +122,15 @@ impl Tx<'_> {
         {
             return Ok(true);
         }
-        Ok(self.docs.get((cid, id))?.is_some())
+        let found = self.docs.get((cid, id))?.is_some();
+        if found && cached {
+            let set = self.known.0.entry(cid).or_default();
+            if set.len() >= KNOWN_AT {
+                set.clear();
+            }
+            set.insert(id.into());
+        }
+        Ok(found)
     }
 
     /// Writes the buffered rows with one cursor per table.
