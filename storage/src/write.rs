@@ -11,6 +11,7 @@
 //!   nothing behind even if the caller ignores the error.
 
 mod append;
+mod bulk;
 mod group;
 
 use crate::changes::Change;
@@ -133,6 +134,47 @@ struct Prepared<'t> {
     id: String,
     body: Map<String, Value>,
     derived: HashMap<String, Vec<String>>,
+    /// The row, encoded ahead with a placeholder docno (see [`Checked`]).
+    row: Option<Vec<u8>>,
+}
+
+/// A create's input after the checks that need only the schema: run
+/// off the writing thread by [`Tx::create_many`].
+pub(crate) struct Checked {
+    /// The client's `_id` (None: to generate).
+    id: Option<String>,
+    body: Map<String, Value>,
+    derived: HashMap<String, Vec<String>>,
+    /// The encoded row with docno 0, when encoded ahead.
+    row: Option<Vec<u8>>,
+}
+
+/// The checks of a create that need only its input and the schema: no
+/// `_meta`, a valid `_id`, the derived lists taken out, defaults filled,
+/// nulls dropped, the document valid.
+pub(crate) fn check_input(c: &Collection, mut input: Map<String, Value>) -> Result<Checked> {
+    if input.contains_key("_meta") {
+        return Err(Error::bad("$._meta", "_meta is maintained by the engine"));
+    }
+    let id = match input.shift_remove("_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if valid_id(&s) => Some(s),
+        Some(_) => return Err(Error::bad("$._id", "an id is 1-64 of A-Za-z0-9_-")),
+    };
+    let derived = take_derived(c, &mut input)?;
+    for f in c.fields.iter() {
+        if let (Some(d), None) = (&f.default, input.get(&f.name)) {
+            input.insert(f.name.clone(), d.clone());
+        }
+    }
+    input.retain(|_, v| !v.is_null());
+    check_valid(c, &input)?;
+    Ok(Checked {
+        id,
+        body: input,
+        derived,
+        row: None,
+    })
 }
 
 /// One operation of a batch (`POST /_batch`).
@@ -342,28 +384,31 @@ impl<'t> Tx<'t> {
     /// Every check of a create that needs no write: the id, the schema,
     /// the existence of referenced documents. Errors here leave the
     /// transaction untouched.
-    fn prepare_create(
-        &mut self,
-        coll: &str,
-        mut input: Map<String, Value>,
-    ) -> Result<Prepared<'t>> {
+    fn prepare_create(&mut self, coll: &str, input: Map<String, Value>) -> Result<Prepared<'t>> {
         let (c, cid) = self.coll(coll)?;
-        if input.contains_key("_meta") {
-            return Err(Error::bad("$._meta", "_meta is maintained by the engine"));
-        }
-        let (id, generated) = match input.shift_remove("_id") {
-            None | Some(Value::Null) => (self.store.ids.lock().expect("id lock").next_id(), true),
-            Some(Value::String(s)) if valid_id(&s) => (s, false),
-            Some(_) => return Err(Error::bad("$._id", "an id is 1-64 of A-Za-z0-9_-")),
+        let checked = check_input(c, input)?;
+        self.prepare_checked(c, cid, checked)
+    }
+
+    /// The checks of a create that read the transaction, after
+    /// [`check_input`].
+    fn prepare_checked(
+        &mut self,
+        c: &'t Collection,
+        cid: u32,
+        checked: Checked,
+    ) -> Result<Prepared<'t>> {
+        let coll = c.name.as_str();
+        let Checked {
+            id,
+            body: input,
+            derived,
+            row,
+        } = checked;
+        let (id, generated) = match id {
+            None => (self.store.ids.lock().expect("id lock").next_id(), true),
+            Some(id) => (id, false),
         };
-        let derived = take_derived(c, &mut input)?;
-        for f in c.fields.iter() {
-            if let (Some(d), None) = (&f.default, input.get(&f.name)) {
-                input.insert(f.name.clone(), d.clone());
-            }
-        }
-        input.retain(|_, v| !v.is_null());
-        check_valid(c, &input)?;
         // A generated id is newer than every id generated before; the rare
         // clash with a client-chosen id is still caught when the row is
         // inserted (see `put_row`), at the price of aborting.
@@ -399,6 +444,7 @@ impl<'t> Tx<'t> {
             id,
             body: input,
             derived,
+            row,
         })
     }
 
@@ -409,6 +455,7 @@ impl<'t> Tx<'t> {
             id,
             body: input,
             derived,
+            row,
         } = p;
         let coll = c.name.as_str();
         let last = match self.last_ids.get(&cid) {
@@ -439,7 +486,13 @@ impl<'t> Tx<'t> {
         self.last_ids.insert(cid, Some(newest));
         // The row carries the transaction's shared `_meta` bytes; `meta`
         // stays null in this in-memory copy, which nothing reads.
-        let row = codec::encode_with_meta(docno, &input, &self.create_meta);
+        let row = match row {
+            Some(mut row) => {
+                row[..4].copy_from_slice(&docno.to_be_bytes());
+                row
+            }
+            None => codec::encode_with_meta(docno, &input, &self.create_meta),
+        };
         let doc = StoredDoc {
             docno,
             body: input,

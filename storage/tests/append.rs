@@ -165,3 +165,96 @@ fn appended_rows_interleave_with_writes_in_place() {
         .collect();
     check(&ops);
 }
+
+/// Books of the bulk tests: ids out of order every seventh book, titles
+/// from five values (an index), each book by one of eight authors.
+fn books(n: usize) -> Vec<Document> {
+    (0..n)
+        .map(|i| {
+            let k = if i % 7 == 3 { n * 2 - i } else { i };
+            doc(json!({"_id": format!("b{k:06}"), "title": format!("t{}", i % 5), "author": id(0, (i % 8) as u8)}))
+        })
+        .collect()
+}
+
+fn with_authors() -> common::TestDb {
+    let t = open(library_schema());
+    t.store
+        .write(|tx| {
+            for n in 0..8 {
+                tx.create("authors", doc(json!({"_id": id(0, n), "name": "a"})))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    t
+}
+
+/// `create_many` (checked and encoded on a second thread) leaves exactly
+/// what a loop of `create` leaves.
+#[test]
+fn create_many_equals_a_loop_of_creates() {
+    let (bulk, looped) = (with_authors(), with_authors());
+    let ids = bulk
+        .store
+        .write(|tx| tx.create_many("books", books(3000)))
+        .unwrap();
+    let looped_ids = looped
+        .store
+        .write(|tx| {
+            books(3000)
+                .into_iter()
+                .map(|b| tx.create("books", b))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .unwrap();
+    assert_eq!(ids, looped_ids);
+    assert_eq!(
+        without_meta(dump(&bulk.store)),
+        without_meta(dump(&looped.store))
+    );
+    assert_clean(&bulk.store);
+    // Generated ids: same documents in the same order.
+    let generated = || {
+        books(500).into_iter().map(|mut b| {
+            b.shift_remove("_id");
+            b
+        })
+    };
+    let ids = bulk
+        .store
+        .write(|tx| tx.create_many("books", generated()))
+        .unwrap();
+    assert_eq!(ids.len(), 500);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "generated ids increase"
+    );
+    assert_clean(&bulk.store);
+}
+
+/// The first bad document aborts the whole transaction with the error a
+/// plain `create` gives, and nothing is written.
+#[test]
+fn create_many_stops_at_the_first_error() {
+    let t = with_authors();
+    let before = dump(&t.store);
+    for (bad, field, value) in [(700, "author", json!("a999")), (1500, "title", json!(5))] {
+        let mut docs = books(2000);
+        docs[bad].insert(field.into(), value);
+        let bulk_err = t
+            .store
+            .write(|tx| tx.create_many("books", docs.clone()))
+            .unwrap_err();
+        let loop_err = t
+            .store
+            .write(|tx| {
+                docs.into_iter()
+                    .try_for_each(|b| tx.create("books", b).map(|_| ()))
+            })
+            .unwrap_err();
+        assert_eq!(bulk_err.to_string(), loop_err.to_string());
+        assert_eq!(dump(&t.store), before);
+    }
+    assert_clean(&t.store);
+}

@@ -66,7 +66,8 @@ pub fn read_lines(path: &Path) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-/// Loads addresses then users (`addr_index` → the address id), in
+/// Loads addresses then users (`addr_index` → the address id) with
+/// [`refdb_storage::Tx::create_many`], in
 /// transactions of `REFDB_BENCH_TXN` documents (default: all in one, the
 /// fastest; smaller transactions commit more often); returns the
 /// address ids, the user ids and the time taken by the database (parsing
@@ -83,29 +84,26 @@ pub fn load(store: &Store, dir: &Path) -> (Vec<String>, Vec<String>, Duration) {
     let mut aids = Vec::with_capacity(addrs.len());
     let mut addrs = addrs.into_iter().peekable();
     while addrs.peek().is_some() {
-        store
-            .write(|tx| {
-                for a in addrs.by_ref().take(per_txn) {
-                    aids.push(tx.create("addrs", a)?);
-                }
-                Ok(())
-            })
+        let chunk = addrs.by_ref().take(per_txn);
+        let ids = store
+            .write(|tx| tx.create_many("addrs", chunk))
             .expect("load addresses");
+        aids.extend(ids);
     }
     let mut uids = Vec::with_capacity(users.len());
     let mut users = users.into_iter().peekable();
     while users.peek().is_some() {
-        store
-            .write(|tx| {
-                for mut u in users.by_ref().take(per_txn) {
-                    if let Some(i) = u.shift_remove("addr_index").and_then(|v| v.as_u64()) {
-                        u.insert("addr".into(), Value::String(aids[i as usize].clone()));
-                    }
-                    uids.push(tx.create("users", u)?);
-                }
-                Ok(())
-            })
+        let aids = &aids;
+        let chunk = users.by_ref().take(per_txn).map(move |mut u| {
+            if let Some(i) = u.swap_remove("addr_index").and_then(|v| v.as_u64()) {
+                u.insert("addr".into(), Value::String(aids[i as usize].clone()));
+            }
+            u
+        });
+        let ids = store
+            .write(|tx| tx.create_many("users", chunk))
             .expect("load users");
+        uids.extend(ids);
     }
     let took = start.elapsed();
     if let (Some(a), Some(b)) = (cpu_start, thread_cpu()) {

@@ -138,7 +138,9 @@ impl Tx<'_> {
         if self.appends.rows.is_empty() {
             return Ok(());
         }
-        let Appends { cid, rows } = std::mem::take(&mut self.appends);
+        let cid = self.appends.cid;
+        // Taken and given back (cleared) so the buffer keeps its capacity.
+        let mut rows = std::mem::take(&mut self.appends.rows);
         // The gap after the collection's largest key: its range ends where
         // the next collection id begins.
         let docs_end = match cid.checked_add(1) {
@@ -159,6 +161,8 @@ impl Tx<'_> {
             cursor.insert_before((cid, *docno), id.as_str())?;
         }
         cursor.close()?;
+        rows.clear();
+        self.appends.rows = rows;
         Ok(())
     }
 }
