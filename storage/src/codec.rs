@@ -40,8 +40,9 @@ pub fn encode_with_meta(docno: u32, body: &Map<String, Value>, meta: &[u8]) -> V
 
 pub fn decode(bytes: &[u8]) -> Result<StoredDoc> {
     let docno = docno(bytes)?;
-    let mut rest = &bytes[4..];
-    let mut de = rmp_serde::Deserializer::new(&mut rest);
+    // Reading from the slice itself (not through `io::Read`) lets strings
+    // be taken straight from the row without a staging buffer.
+    let mut de = rmp_serde::Deserializer::from_read_ref(&bytes[4..]);
     let body: Map<String, Value> = serde::Deserialize::deserialize(&mut de)?;
     let meta: Value = serde::Deserialize::deserialize(&mut de)?;
     Ok(StoredDoc { docno, body, meta })
