@@ -70,17 +70,14 @@ pub fn load(ds: &Dataset, path: &Path) -> Result<Loaded, String> {
     let start = Instant::now();
     let (aids, uids) = store
         .write(|tx| {
-            let mut aids = Vec::with_capacity(addrs.len());
-            for a in addrs {
-                aids.push(tx.create("addrs", a)?);
-            }
-            let mut uids = Vec::with_capacity(users.len());
-            for mut u in users {
-                if let Some(i) = u.shift_remove("addr_index").and_then(|v| v.as_u64()) {
+            let aids = tx.create_many("addrs", addrs)?;
+            let users = users.into_iter().map(|mut u| {
+                if let Some(i) = u.swap_remove("addr_index").and_then(|v| v.as_u64()) {
                     u.insert("addr".into(), Value::String(aids[i as usize].clone()));
                 }
-                uids.push(tx.create("users", u)?);
-            }
+                u
+            });
+            let uids = tx.create_many("users", users)?;
             Ok((aids, uids))
         })
         .map_err(err)?;
