@@ -504,9 +504,10 @@ impl<'t> Tx<'t> {
             self.append(cid, &id, docno, row)?;
             self.record(c, &id, docno, None, Some(&doc));
             self.sync_derived(cid, c, None, Some(&doc))?;
-        } else {
-            self.put_row(cid, c, &id, None, &doc, row)?;
+            // Appendable: no partner row to update, so nothing to reconcile.
+            return Ok(id);
         }
+        self.put_row(cid, c, &id, None, &doc, row)?;
         for (f, _) in c.ref_fields() {
             let new = match derived.get(&f.name) {
                 Some(list) => list.clone(),
@@ -716,6 +717,10 @@ impl<'t> Tx<'t> {
         new: Option<&StoredDoc>,
     ) -> Result<()> {
         for f in c.fields.iter() {
+            let stored_ref = f.ty.ref_spec().is_some() && f.is_stored();
+            if !f.index && !stored_ref {
+                continue;
+            }
             let ov = old.and_then(|d| d.body.get(&f.name));
             let nv = new.and_then(|d| d.body.get(&f.name));
             if old.is_some() && new.is_some() && ov == nv {
