@@ -23,6 +23,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use refdb::refdb_query::Engine;
 use refdb::refdb_storage::{Schema, Store};
 use refdb::{Server, run};
+
+/// The allocator of the `refdb` binary, so that figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -11,6 +11,10 @@
 //! differs between the two systems stops the run with an error (exit 1)
 //! before anything is written.
 
+/// The allocator of the `refdb` binary, so that figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod dataset;
 mod measure;
 mod refdb_side;

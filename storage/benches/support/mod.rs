@@ -4,6 +4,10 @@
 #![allow(dead_code)]
 
 use refdb_storage::{Schema, Store};
+
+/// The allocator of the `refdb` binary, so that figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
