@@ -119,13 +119,41 @@ pub(crate) fn materialize<T: Tables>(
     doc: StoredDoc,
 ) -> Result<Document> {
     let mut body = doc.body;
+    materialize_with(t, coll, id, |name| body.swap_remove_entry(name), doc.meta)
+}
+
+/// [`materialize`] from a row decoded as pairs (the point-read path).
+pub(crate) fn materialize_pairs<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    id: &str,
+    row: codec::RowPairs,
+) -> Result<Document> {
+    let mut fields = row.fields;
+    // A document has a handful of fields: a linear search beats hashing.
+    let take = |name: &str| {
+        let i = fields.iter().position(|(k, _)| k == name)?;
+        Some(fields.swap_remove(i))
+    };
+    materialize_with(t, coll, id, take, row.meta)
+}
+
+/// Builds the client view, taking each stored field (name and value)
+/// from `take`.
+fn materialize_with<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    id: &str,
+    mut take: impl FnMut(&str) -> Option<(String, Value)>,
+    meta: Value,
+) -> Result<Document> {
     let mut out = Map::with_capacity(coll.fields.len() + 2);
     out.insert("_id".into(), Value::String(id.to_string()));
     for f in coll.fields.iter() {
         let v = if f.is_stored() {
             // Moving the decoded entry (key included) avoids allocating
             // the field name again.
-            match (body.swap_remove_entry(&f.name), &f.ty) {
+            match (take(&f.name), &f.ty) {
                 (Some((k, v)), _) => {
                     out.insert(k, v);
                     continue;
@@ -150,7 +178,7 @@ pub(crate) fn materialize<T: Tables>(
         };
         out.insert(f.name.clone(), v);
     }
-    out.insert("_meta".into(), doc.meta);
+    out.insert("_meta".into(), meta);
     Ok(out)
 }
 
@@ -222,8 +250,11 @@ impl<'s> ReadTxn<'s> {
     pub fn try_get(&self, coll: &str, id: &str) -> Result<Option<Document>> {
         let c = collection(self.schema(), coll)?;
         let cid = self.store.coll_id(coll)?;
-        match load(self, cid, id)? {
-            Some(doc) => Ok(Some(materialize(self, c, id, doc)?)),
+        match self.docs.get((cid, id))? {
+            Some(v) => {
+                let row = codec::decode_pairs(v.value())?;
+                Ok(Some(materialize_pairs(self, c, id, row)?))
+            }
             None => Ok(None),
         }
     }
