@@ -14,9 +14,12 @@
 //! export imports back to the same documents.
 
 use crate::error::{Error, Result};
+use crate::schema::Collection;
+use crate::write::{BATCH, Checked, check_and_encode};
 use crate::{Document, Store};
 use serde_json::{Map, Value};
 use std::io::{BufRead, Write};
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -86,44 +89,91 @@ fn bad_line(line: u64, e: &Error) -> BadLine {
     }
 }
 
+/// One line as the parsing thread hands it over: its number, the bytes
+/// read up to its end, and the document checked and encoded (or why not).
+struct Parsed {
+    line: u64,
+    bytes: u64,
+    doc: Result<Checked>,
+}
+
 /// Imports NDJSON lines from `input` into `coll`.
+///
+/// A second thread reads, parses, validates and encodes the lines (see
+/// [`crate::write`]'s bulk creates) while this one writes them, in order.
 pub fn import(
     store: &Store,
     coll: &str,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     opts: &ImportOptions,
     progress: Progress<'_>,
 ) -> Result<ImportReport> {
     store.coll_id(coll)?;
-    let mut report = ImportReport::default();
+    let c = store
+        .schema()
+        .collection(coll)
+        .ok_or_else(|| Error::UnknownCollection(coll.to_string()))?;
+    std::thread::scope(|scope| {
+        let (send, recv) = sync_channel::<Vec<Parsed>>(4);
+        scope.spawn(move || parse_lines(c, input, send));
+        write_lines(store, coll, recv.into_iter().flatten(), opts, progress)
+    })
+}
+
+/// The parsing thread: sends every non-blank line, checked and encoded,
+/// in batches; stops when the writer hangs up (it stopped at an error).
+fn parse_lines(c: &Collection, input: impl BufRead, send: SyncSender<Vec<Parsed>>) {
+    let (mut line, mut bytes) = (0u64, 0u64);
     let mut lines = input.lines();
+    loop {
+        let mut batch = Vec::with_capacity(BATCH);
+        for text in lines.by_ref() {
+            line += 1;
+            let doc = match text {
+                Ok(text) => {
+                    bytes += text.len() as u64 + 1;
+                    if text.trim().is_empty() {
+                        continue;
+                    }
+                    match serde_json::from_str::<Value>(&text) {
+                        Ok(Value::Object(doc)) => check_and_encode(c, doc),
+                        Ok(_) => Err(Error::bad("$", "a line must hold one JSON object")),
+                        Err(e) => Err(Error::bad("$", format!("malformed JSON: {e}"))),
+                    }
+                }
+                Err(e) => Err(Error::Storage(format!("reading the input: {e}"))),
+            };
+            batch.push(Parsed { line, bytes, doc });
+            if batch.len() == BATCH {
+                break;
+            }
+        }
+        if batch.is_empty() || send.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writing thread: one transaction per `opts.batch` lines.
+fn write_lines(
+    store: &Store,
+    coll: &str,
+    parsed: impl Iterator<Item = Parsed>,
+    opts: &ImportOptions,
+    progress: Progress<'_>,
+) -> Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let mut parsed = parsed.peekable();
     let (mut line_no, mut bytes) = (0u64, 0u64);
-    let mut done = false;
-    while !done {
+    while parsed.peek().is_some() {
         let mut imported = 0u64;
         let mut skipped = Vec::new();
         let mut stop: Option<BadLine> = None;
         let r = store.write(|tx| {
-            let mut n = 0;
-            while n < opts.batch.max(1) {
-                let Some(line) = lines.next() else {
-                    done = true;
-                    break;
-                };
-                let line = line.map_err(|e| Error::Storage(format!("reading the input: {e}")))?;
-                line_no += 1;
-                bytes += line.len() as u64 + 1;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                n += 1;
-                let outcome = match serde_json::from_str::<Value>(&line) {
-                    Ok(Value::Object(doc)) => tx.try_create(coll, doc).map(|_| ()),
-                    Ok(_) => Err(Error::bad("$", "a line must hold one JSON object")),
-                    Err(e) => Err(Error::bad("$", format!("malformed JSON: {e}"))),
-                };
-                match outcome {
-                    Ok(()) => imported += 1,
+            for p in parsed.by_ref().take(opts.batch.max(1)) {
+                (line_no, bytes) = (p.line, p.bytes);
+                match tx.create_checked(coll, p.doc) {
+                    Ok(_) => imported += 1,
                     Err(Error::Aborted) => return Err(Error::Aborted),
                     Err(e) if opts.skip_invalid && e.is_user_error() && !tx.is_aborted() => {
                         skipped.push(bad_line(line_no, &e))

@@ -12,6 +12,8 @@
 
 mod append;
 mod bulk;
+
+pub(crate) use bulk::{BATCH, check_and_encode};
 mod group;
 
 use crate::changes::Change;
@@ -134,7 +136,7 @@ struct Prepared<'t> {
     id: String,
     body: Map<String, Value>,
     derived: HashMap<String, Vec<String>>,
-    /// The row, encoded ahead with a placeholder docno (see [`Checked`]).
+    /// The row encoded ahead, without docno and `_meta` (see [`Checked`]).
     row: Option<Vec<u8>>,
 }
 
@@ -145,7 +147,7 @@ pub(crate) struct Checked {
     id: Option<String>,
     body: Map<String, Value>,
     derived: HashMap<String, Vec<String>>,
-    /// The encoded row with docno 0, when encoded ahead.
+    /// The encoded row with docno 0 and no `_meta`, when encoded ahead.
     row: Option<Vec<u8>>,
 }
 
@@ -489,6 +491,7 @@ impl<'t> Tx<'t> {
         let row = match row {
             Some(mut row) => {
                 row[..4].copy_from_slice(&docno.to_be_bytes());
+                row.extend_from_slice(&self.create_meta);
                 row
             }
             None => codec::encode_with_meta(docno, &input, &self.create_meta),

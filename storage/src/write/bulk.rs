@@ -1,27 +1,43 @@
-//! Bulk creates: [`Tx::create_many`] checks and encodes documents on a
-//! second thread while the writing thread inserts them.
+//! Bulk creates: the checks and the encoding of documents run on a second
+//! thread while the writing thread inserts them ([`Tx::create_many`], and
+//! `refdb import` through [`crate::ndjson`]).
 //!
 //! Why: in a bulk load about a third of the work per document needs only
-//! the document and the schema — validation, filling defaults, msgpack
-//! encoding, freeing the parsed input — and none of it has to wait for the
-//! B-tree. A worker runs [`check_input`] and encodes the row ahead, in
-//! batches sent over a bounded channel; the writing thread does what reads
-//! or writes the transaction (ids, existence of references, docnos, rows,
-//! postings) in input order.
+//! the document and the schema — parsing, validation, filling defaults,
+//! msgpack encoding, freeing the input — and none of it has to wait for
+//! the B-tree. A worker runs [`check_and_encode`] ahead, in batches sent
+//! over a bounded channel; the writing thread does what reads or writes
+//! the transaction (ids, existence of references, docnos, rows, postings)
+//! in input order ([`Tx::create_checked`]).
 //!
-//! Invariant: the result is exactly that of calling [`Tx::create`] on each
-//! document in order — same ids, same rows, same errors (the first one
-//! aborts, as in `create`); the tests compare the two.
+//! Invariant: the result is exactly that of calling [`Tx::create`] (or
+//! [`Tx::try_create`]) on each document in order — same ids, same rows,
+//! same errors; the tests compare them.
 
 use super::{Checked, Tx, check_input};
 use crate::codec;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::schema::Collection;
 use serde_json::{Map, Value};
 use std::sync::mpsc::sync_channel;
 
 /// Documents per message from the worker: large enough that the channel
 /// costs nothing per document, small enough to keep both threads busy.
-const BATCH: usize = 256;
+pub(crate) const BATCH: usize = 256;
+
+/// Encoded `_meta` bytes are about this long; the worker leaves room for
+/// them so that appending them does not reallocate.
+const META_ROOM: usize = 160;
+
+/// [`check_input`], then the row encoded with docno 0 and without `_meta`
+/// (the writing thread fills in both).
+pub(crate) fn check_and_encode(c: &Collection, input: Map<String, Value>) -> Result<Checked> {
+    let mut checked = check_input(c, input)?;
+    let mut row = codec::encode_with_meta(0, &checked.body, &[]);
+    row.reserve(META_ROOM);
+    checked.row = Some(row);
+    Ok(checked)
+}
 
 impl Tx<'_> {
     /// Creates every document of `docs` in `coll`, in order, and returns
@@ -33,23 +49,18 @@ impl Tx<'_> {
         I: IntoIterator<Item = Map<String, Value>>,
         I::IntoIter: Send,
     {
-        let (c, cid) = self.coll(coll)?;
+        let (c, _) = self.coll(coll)?;
         let docs = docs.into_iter();
         let mut ids = Vec::with_capacity(docs.size_hint().0);
-        let meta = self.create_meta.clone();
         std::thread::scope(|scope| {
             let (send, recv) = sync_channel::<Vec<Result<Checked>>>(4);
             scope.spawn(move || {
                 let mut docs = docs;
                 loop {
-                    let batch: Vec<Result<Checked>> = docs
+                    let batch: Vec<_> = docs
                         .by_ref()
                         .take(BATCH)
-                        .map(|d| {
-                            let mut checked = check_input(c, d)?;
-                            checked.row = Some(codec::encode_with_meta(0, &checked.body, &meta));
-                            Ok(checked)
-                        })
+                        .map(|d| check_and_encode(c, d))
                         .collect();
                     // A closed channel means the writer stopped at an error.
                     if batch.is_empty() || send.send(batch).is_err() {
@@ -57,16 +68,33 @@ impl Tx<'_> {
                     }
                 }
             });
-            for batch in recv {
-                for checked in batch {
-                    let id = self.guard(|tx| {
-                        let p = tx.prepare_checked(c, cid, checked?)?;
-                        tx.apply_create(p)
-                    })?;
-                    ids.push(id);
+            for checked in recv.into_iter().flatten() {
+                match self.create_checked(coll, checked) {
+                    Ok(id) => ids.push(id),
+                    Err(e) => {
+                        // As `create`: any failure aborts the transaction.
+                        self.poisoned = true;
+                        return Err(e);
+                    }
                 }
             }
             Ok(ids)
         })
+    }
+
+    /// Creates a document that went through [`check_and_encode`] (or
+    /// failed it), as [`Tx::try_create`]: a refused document is reported
+    /// without aborting the transaction; a failure past the checks aborts.
+    pub(crate) fn create_checked(
+        &mut self,
+        coll: &str,
+        checked: Result<Checked>,
+    ) -> Result<String> {
+        if self.poisoned {
+            return Err(Error::Aborted);
+        }
+        let (c, cid) = self.coll(coll)?;
+        let p = self.prepare_checked(c, cid, checked?)?;
+        self.guard(|tx| tx.apply_create(p))
     }
 }
