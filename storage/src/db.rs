@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::ids::IdGenerator;
 use crate::patch::PatchOp;
 use crate::read::Document;
-use crate::read::ReadTxn;
+use crate::read::{ReadTxn, Snapshot};
 use crate::schema::Schema;
 use crate::tables::{COLLS, DOCNOS, DOCS, FORMAT_VERSION, INDEX, META, REFS};
 use crate::write::{Actor, BatchOp, BatchResult, Tx};
@@ -84,6 +84,17 @@ pub struct Store {
     /// Held through each write transaction (redb allows one at a time
     /// anyway), so [`Store::observe`] can wait for the one in progress.
     writer: Mutex<()>,
+    /// The snapshot [`Store::read`] hands out until the next commit.
+    snapshots: Mutex<SnapshotCache>,
+}
+
+/// See [`Store::read`].
+#[derive(Default)]
+struct SnapshotCache {
+    /// Commits so far: a snapshot opened before a commit is never cached
+    /// after it.
+    generation: u64,
+    current: Option<Arc<Snapshot>>,
 }
 
 /// While held, no commit happens: a snapshot taken under it agrees with
@@ -232,6 +243,7 @@ impl Store {
             observers: RwLock::new(Vec::new()),
             gate: RwLock::new(()),
             writer: Mutex::new(()),
+            snapshots: Mutex::new(SnapshotCache::default()),
         })
     }
 
@@ -274,6 +286,7 @@ impl Store {
             observers: RwLock::new(Vec::new()),
             gate: RwLock::new(()),
             writer: Mutex::new(()),
+            snapshots: Mutex::new(SnapshotCache::default()),
         })
     }
 
@@ -318,8 +331,34 @@ impl Store {
     }
 
     /// A consistent snapshot for reading; writers never block it.
+    ///
+    /// Readers share one snapshot until the next commit: it sees every
+    /// commit so far, and is dropped by the commit that outdates it (under
+    /// the gate, so a gated reader never takes an outdated one). A store
+    /// opened read-only beside another process's writes cannot know when
+    /// they commit, so it opens a fresh snapshot every time.
     pub fn read(&self) -> Result<ReadTxn<'_>> {
-        ReadTxn::new(self, self.db.begin_read()?)
+        if let Backend::ReadOnly(_) = self.db {
+            return Ok(ReadTxn::new(
+                self,
+                Arc::new(Snapshot::open(self.db.begin_read()?)?),
+            ));
+        }
+        let generation = {
+            let cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(s) = &cache.current {
+                return Ok(ReadTxn::new(self, s.clone()));
+            }
+            cache.generation
+        };
+        let snap = Arc::new(Snapshot::open(self.db.begin_read()?)?);
+        let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        // A commit since `generation` may be missing from `snap`: then it
+        // serves this reader (who started before that commit) only.
+        if cache.generation == generation && cache.current.is_none() {
+            cache.current = Some(snap.clone());
+        }
+        Ok(ReadTxn::new(self, snap))
     }
 
     /// Runs `f` in one write transaction as the anonymous user: it commits
@@ -352,6 +391,11 @@ impl Store {
     fn commit(&self, txn: redb::WriteTransaction, changes: Vec<crate::Change>) -> Result<()> {
         let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
         txn.commit()?;
+        {
+            let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            cache.generation += 1;
+            cache.current = None;
+        }
         if !changes.is_empty() {
             for o in self
                 .observers

@@ -15,6 +15,7 @@ use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// A document as clients see it.
 pub type Document = Map<String, Value>;
@@ -188,15 +189,36 @@ pub(crate) fn collection<'s>(schema: &'s Schema, name: &str) -> Result<&'s Colle
         .ok_or_else(|| Error::UnknownCollection(name.to_string()))
 }
 
-/// A consistent, read-only snapshot of the database.
-pub struct ReadTxn<'s> {
-    store: &'s Store,
-    _txn: ReadTransaction,
+/// The tables of one redb read transaction, opened once. Shared by every
+/// [`ReadTxn`] taken until the next commit (see [`Store::read`]): opening
+/// a redb read transaction (a file lock in the multi-process mode) and five
+/// tables cost more than the point read that followed.
+pub(crate) struct Snapshot {
     docs: ReadOnlyTable<DocsKey, &'static [u8]>,
     docnos: ReadOnlyTable<(u32, u32), &'static str>,
     refs: ReadOnlyTable<RefsKey, &'static [u8]>,
     index: ReadOnlyTable<&'static [u8], &'static [u8]>,
     colls: ReadOnlyTable<u32, &'static [u8]>,
+    _txn: ReadTransaction,
+}
+
+impl Snapshot {
+    pub(crate) fn open(txn: ReadTransaction) -> Result<Snapshot> {
+        Ok(Snapshot {
+            docs: txn.open_table(DOCS)?,
+            docnos: txn.open_table(DOCNOS)?,
+            refs: txn.open_table(REFS)?,
+            index: txn.open_table(INDEX)?,
+            colls: txn.open_table(COLLS)?,
+            _txn: txn,
+        })
+    }
+}
+
+/// A consistent, read-only snapshot of the database.
+pub struct ReadTxn<'s> {
+    store: &'s Store,
+    snap: Arc<Snapshot>,
 }
 
 impl Tables for ReadTxn<'_> {
@@ -205,16 +227,16 @@ impl Tables for ReadTxn<'_> {
     type Refs = ReadOnlyTable<RefsKey, &'static [u8]>;
     type Index = ReadOnlyTable<&'static [u8], &'static [u8]>;
     fn docs(&self) -> &Self::Docs {
-        &self.docs
+        &self.snap.docs
     }
     fn docnos(&self) -> &Self::Docnos {
-        &self.docnos
+        &self.snap.docnos
     }
     fn refs(&self) -> &Self::Refs {
-        &self.refs
+        &self.snap.refs
     }
     fn index(&self) -> &Self::Index {
-        &self.index
+        &self.snap.index
     }
     fn store(&self) -> &Store {
         self.store
@@ -222,16 +244,8 @@ impl Tables for ReadTxn<'_> {
 }
 
 impl<'s> ReadTxn<'s> {
-    pub(crate) fn new(store: &'s Store, txn: ReadTransaction) -> Result<ReadTxn<'s>> {
-        Ok(ReadTxn {
-            store,
-            docs: txn.open_table(DOCS)?,
-            docnos: txn.open_table(DOCNOS)?,
-            refs: txn.open_table(REFS)?,
-            index: txn.open_table(INDEX)?,
-            colls: txn.open_table(COLLS)?,
-            _txn: txn,
-        })
+    pub(crate) fn new(store: &'s Store, snap: Arc<Snapshot>) -> ReadTxn<'s> {
+        ReadTxn { store, snap }
     }
 
     pub fn schema(&self) -> &Schema {
@@ -250,7 +264,7 @@ impl<'s> ReadTxn<'s> {
     pub fn try_get(&self, coll: &str, id: &str) -> Result<Option<Document>> {
         let c = collection(self.schema(), coll)?;
         let cid = self.store.coll_id(coll)?;
-        match self.docs.get((cid, id))? {
+        match self.snap.docs.get((cid, id))? {
             Some(v) => {
                 let row = codec::decode_pairs(v.value())?;
                 Ok(Some(materialize_pairs(self, c, id, row)?))
@@ -266,7 +280,7 @@ impl<'s> ReadTxn<'s> {
 
     /// The docno of a document.
     pub fn docno(&self, coll: &str, id: &str) -> Result<Option<u32>> {
-        match self.docs.get((self.store.coll_id(coll)?, id))? {
+        match self.snap.docs.get((self.store.coll_id(coll)?, id))? {
             Some(v) => Ok(Some(codec::docno(v.value())?)),
             None => Ok(None),
         }
@@ -275,6 +289,7 @@ impl<'s> ReadTxn<'s> {
     /// The `_id` of a docno.
     pub fn id_of(&self, coll: &str, docno: u32) -> Result<Option<String>> {
         Ok(self
+            .snap
             .docnos
             .get((self.store.coll_id(coll)?, docno))?
             .map(|v| v.value().to_string()))
@@ -287,7 +302,7 @@ impl<'s> ReadTxn<'s> {
 
     /// Counters of a collection (document count, docno order).
     pub fn state(&self, coll: &str) -> Result<CollState> {
-        match self.colls.get(self.store.coll_id(coll)?)? {
+        match self.snap.colls.get(self.store.coll_id(coll)?)? {
             Some(v) => Ok(rmp_serde::from_slice(v.value())?),
             None => Err(Error::Corrupt(format!("no counters for collection {coll}"))),
         }
@@ -307,8 +322,8 @@ impl<'s> ReadTxn<'s> {
     ) -> Result<impl Iterator<Item = Result<(String, StoredDoc)>> + '_> {
         let cid = self.store.coll_id(coll)?;
         let range = match after {
-            Some(a) => self.docs.range((cid, a)..(cid + 1, ""))?,
-            None => self.docs.range((cid, "")..(cid + 1, ""))?,
+            Some(a) => self.snap.docs.range((cid, a)..(cid + 1, ""))?,
+            None => self.snap.docs.range((cid, "")..(cid + 1, ""))?,
         };
         let after = after.map(str::to_string);
         Ok(range
@@ -327,6 +342,7 @@ impl<'s> ReadTxn<'s> {
     ) -> Result<impl Iterator<Item = Result<(String, u32)>> + '_> {
         let cid = self.store.coll_id(coll)?;
         Ok(self
+            .snap
             .docs
             .range((cid, "")..(cid + 1, ""))?
             .map(|e| -> Result<(String, u32)> {
@@ -343,6 +359,7 @@ impl<'s> ReadTxn<'s> {
         let end = crate::keys::prefix_end(&prefix).expect("a prefix ends with 0x00");
         let mut out: Vec<(Vec<u8>, RoaringBitmap)> = Vec::new();
         for e in self
+            .snap
             .index
             .range::<&[u8]>(prefix.as_slice()..end.as_slice())?
         {
