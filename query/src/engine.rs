@@ -301,9 +301,11 @@ impl Engine {
 fn flush_all(indexes: &RwLock<MemIndexes>) -> Result<(), QueryError> {
     let colls: Vec<String> = {
         let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
+        // Checked under the read lock: an idle flusher round then never
+        // takes the write lock.
         ix.colls
             .iter()
-            .filter(|(_, c)| c.text.is_some())
+            .filter(|(_, c)| c.text.as_ref().is_some_and(|t| t.dirty_len() > 0))
             .map(|(name, _)| name.clone())
             .collect()
     };

@@ -43,7 +43,7 @@ pub fn words(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut stream = a.token_stream(text);
     while let Some(t) = stream.next() {
-        if !out.iter().any(|w| *w == t.text) {
+        if !out.contains(&t.text) {
             out.push(t.text.clone());
         }
     }
