@@ -330,15 +330,15 @@ fn write_tantivy(
     indexes: &RwLock<super::MemIndexes>,
     coll: &str,
 ) -> Result<Searcher, QueryError> {
-    if state.writer.is_none() {
-        state.writer = Some(
+    let writer = match &mut state.writer {
+        Some(w) => w,
+        None => state.writer.insert(
             shared
                 .index
                 .writer_with_num_threads(1, WRITER_BUDGET)
                 .map_err(tantivy_err)?,
-        );
-    }
-    let writer = state.writer.as_mut().expect("just set");
+        ),
+    };
     let mut indexed = state.indexed.clone();
     let mut ids = todo.iter();
     loop {
