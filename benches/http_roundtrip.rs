@@ -215,6 +215,8 @@ fn benches(c: &mut Criterion) {
     let store = Arc::new(Store::open(tmp.path().join("http.db"), Some(schema)).expect("open"));
     let uids = load(&store, &dir);
     let engine = Engine::new(store).expect("engine");
+    // Not measured here; the background `$text` build must not compete.
+    engine.flush_text().expect("full-text build");
     let server = Server::builder(engine).build().expect("server");
     let running = Running::start(server);
     let mut client = Client::connect(running.addr);

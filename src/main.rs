@@ -88,6 +88,7 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let store = Arc::new(config.open_store()?);
     let opts = refdb::EngineOptions {
         max_page: config.limits.max_page,
+        ..refdb::EngineOptions::default()
     };
     let engine = refdb::Engine::with_options(store, opts)?;
     let server = Server::builder(engine)

@@ -213,6 +213,56 @@ fn list_and_selections() {
     assert_eq!(r.status, 400, "too many conditions");
 }
 
+/// `$text` over the socket: words in any order and case, AND, visible
+/// right after the write that made them true, errors naming the key.
+#[test]
+fn list_full_text() {
+    let s = TestServer::start();
+    for (name, age) in [
+        ("Ann Lee", 30),
+        ("Bob Lee", 12),
+        ("lee-ann", 45),
+        ("Annie", 17),
+    ] {
+        s.create("users", json!({"name": name, "age": age}));
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = s.get("/t/coll/users?name.$text=LEE%20ann&_sort=age");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["total"], 2, "{v}");
+    assert_eq!(names(&v), ["Ann Lee", "lee-ann"]);
+    let v = s
+        .get("/t/coll/users?name.$text=lee&age.$lt=40&_page=1")
+        .json();
+    assert_eq!(
+        (v["total"].clone(), names(&v)),
+        (json!(2), vec!["Ann Lee".to_string()])
+    );
+    // Read-your-writes: the next request sees the new document.
+    let doc = s.create("users", json!({"name": "Zed Ann", "age": 50}));
+    let v = s.get("/t/coll/users?name.$text=ann&_sort=-age").json();
+    assert_eq!(v["total"], 3, "{v}");
+    assert_eq!(v["result"][0]["_id"], doc["_id"]);
+    let r = s.get("/t/coll/users?name.$text=%2C%20");
+    assert_eq!(
+        (r.status, r.error_path().as_deref()),
+        (400, Some("$.name.$text"))
+    );
+    let r = s.get("/t/coll/users?surname.$text=lee");
+    assert_eq!(
+        (r.status, r.error_path().as_deref()),
+        (400, Some("$.surname.$text"))
+    );
+}
+
 #[test]
 fn check_meta_openapi() {
     let s = TestServer::start();

@@ -4,16 +4,22 @@
 //! The schema is the demo's: `name` indexed and searched, `email`
 //! searched, `age` and `male` indexed. Prints load time, index build
 //! time, RSS around the index build and peak RSS before measuring.
+//!
+//! `$text` (`query_text_*`): the full-text index is built in the
+//! background at start; the bench times that build (and one query
+//! answered from the in-memory fallback while it runs), waits for it,
+//! then measures with an empty overlay, and again with 8192 documents
+//! changed since the last tantivy commit (the default overlay limit).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use refdb_query::{Engine, parse};
+use refdb_query::{Engine, EngineOptions, parse};
 use refdb_storage::{OpenOptions, Schema, Store};
 use serde_json::{Map, Value};
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const SCHEMA: &str = r#"{"app": "bench", "collections": {
   "users": {"fields": {
@@ -104,19 +110,83 @@ fn setup() -> (tempfile::TempDir, Engine) {
         .expect("bulk load");
     eprintln!("loaded {n} users in {:?}", start.elapsed());
     let start = Instant::now();
-    let engine = Engine::new(store).expect("engine");
+    // The flusher only builds (its first round) and drains on demand, so
+    // the overlay bench controls what is in the overlay.
+    let opts = EngineOptions {
+        text_overlay_max: usize::MAX,
+        text_flush_interval: Duration::from_secs(24 * 3600),
+        ..EngineOptions::default()
+    };
+    let engine = Engine::with_options(store, opts).expect("engine");
     eprintln!(
         "built in-memory indexes in {:?}; {}",
+        start.elapsed(),
+        peak_rss()
+    );
+    let q = parse("name.$text=liha").expect("bench query");
+    let t = Instant::now();
+    let total = engine.list("users", &q).expect("query").total;
+    eprintln!(
+        "$text during the background build (overlay fallback): total {total} in {:?}",
+        t.elapsed()
+    );
+    engine.flush_text().expect("full-text build");
+    eprintln!(
+        "full-text index built (background) {:?} after the engine started; {}",
         start.elapsed(),
         peak_rss()
     );
     (tmp, engine)
 }
 
+/// `$text` with 8192 recent changes in the overlay: renames that many
+/// users (to names the queries below look for) without a tantivy commit.
+fn text_overlay(c: &mut Criterion, engine: &Engine) {
+    let store = engine.store();
+    let ids: Vec<String> = {
+        let r = store.read().expect("read");
+        r.scan("users", None)
+            .expect("scan")
+            .step_by(97)
+            .take(8192)
+            .map(|e| e.expect("doc").0)
+            .collect()
+    };
+    store
+        .write(|tx| {
+            for (i, id) in ids.iter().enumerate() {
+                let name = if i % 2 == 0 { "Liha Overlay" } else { "Zork" };
+                let mut m = Map::new();
+                m.insert("name".into(), Value::String(name.into()));
+                tx.update("users", id, m)?;
+            }
+            Ok(())
+        })
+        .expect("renames");
+    for (name, qs) in [
+        ("query_text_overlay8k_name", "name.$text=liha"),
+        ("query_text_overlay8k_common", "email.$text=example&_page=1"),
+    ] {
+        let q = parse(qs).expect("bench query");
+        let page = engine.list("users", &q).expect("bench query runs");
+        eprintln!(
+            "{name}: total {} ({qs})\n{}",
+            page.total,
+            engine.explain("users", &q).expect("explain")
+        );
+        c.bench_function(name, |b| {
+            b.iter(|| black_box(engine.list("users", &q).expect("query")))
+        });
+    }
+    let t = Instant::now();
+    engine.flush_text().expect("flush");
+    eprintln!("flushing 8192 changes into tantivy took {:?}", t.elapsed());
+}
+
 fn benches(c: &mut Criterion) {
     let (_tmp, engine) = setup();
     let n = users() as u64;
-    let cases: [(&str, String); 7] = [
+    let cases: [(&str, String); 11] = [
         ("query_total", "_page=10".into()),
         ("query_deep_skip", format!("_skip={}", n.saturating_sub(10))),
         ("query_re_do_page_total", "name.$re=do".into()),
@@ -129,6 +199,18 @@ fn benches(c: &mut Criterion) {
         (
             "query_age_range_male_skip",
             "age.$gte=30&age.$lt=40&male=true&_skip=1000".into(),
+        ),
+        // A common first name (~0.06% of users), one user's surname word,
+        // a word every email holds, and two words ANDed with a range.
+        ("query_text_name_page_total", "name.$text=liha".into()),
+        (
+            "query_text_rare_total",
+            "email.$text=jaratazo0&_page=1".into(),
+        ),
+        ("query_text_common_page_total", "email.$text=example".into()),
+        (
+            "query_text_two_words_age",
+            "email.$text=liha%20org&age.$gte=30".into(),
         ),
     ];
     for (name, qs) in cases {
@@ -161,6 +243,7 @@ fn benches(c: &mut Criterion) {
         });
     }
     slow.finish();
+    text_overlay(c, &engine);
 }
 
 criterion_group!(query, benches);

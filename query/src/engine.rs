@@ -9,6 +9,16 @@
 //! only the snapshot (reading documents to verify, sort or return them)
 //! runs after the gate is released, so long scans do not hold off commits.
 //!
+//! Full text: each engine runs one background thread, the flusher, that
+//! writes the `$text` overlays (documents changed since the last tantivy
+//! commit) into tantivy and commits — when an overlay reaches
+//! [`EngineOptions::text_overlay_max`], else every
+//! [`EngineOptions::text_flush_interval`] while one is not empty. Its
+//! first flush builds the index from the start-up snapshot; until then
+//! `$text` is answered, exactly, from the in-memory values. It ends when
+//! the engine is dropped. See [`crate::memindex::text`] for why a flush
+//! needs no gate.
+//!
 //! Hidden fields ([`Engine::list_as`], [`Engine::selection_as`]): a caller
 //! that may not read some top-level fields gets them treated as if the
 //! schema did not declare them — a filter, `_sort` or `_fields` naming one
@@ -17,12 +27,13 @@
 
 use crate::ast::Query;
 use crate::exec::{self, Page};
-use crate::memindex::MemIndexes;
-use crate::planner::{self, plan::Plan};
+use crate::memindex::{MemIndexes, text};
+use crate::planner::{self, plan::Access, plan::Plan};
 use crate::query_error::QueryError;
 use refdb_storage::{Change, Collection, CommitObserver, Store};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
 
 /// Tuning of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -30,11 +41,25 @@ pub struct EngineOptions {
     /// The largest page served; `_page=0` ("no limit") and larger pages
     /// get this many documents.
     pub max_page: usize,
+    /// A full-text overlay this large (docnos changed since the last
+    /// tantivy commit, each re-analyzed by every `$text` query) wakes the
+    /// flusher at once.
+    pub text_overlay_max: usize,
+    /// How often the flusher drains overlays that are not empty.
+    pub text_flush_interval: Duration,
+    /// Build the full-text index before [`Engine::with_options`] returns
+    /// instead of in the background.
+    pub text_build_sync: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { max_page: 1000 }
+        EngineOptions {
+            max_page: 1000,
+            text_overlay_max: 8192,
+            text_flush_interval: Duration::from_millis(500),
+            text_build_sync: false,
+        }
     }
 }
 
@@ -79,12 +104,19 @@ impl Engine {
         // in-flight writer in `observe`.)
         let indexes = Arc::new(RwLock::new(MemIndexes::default()));
         store.observe(Arc::new(Observer(Arc::downgrade(&indexes))));
+        let (tx, rx) = crossbeam::channel::bounded(1);
         {
             let _gate = store.gate();
             let txn = store.read()?;
-            let built = MemIndexes::build(store.schema(), &txn)?;
+            let mut built = MemIndexes::build(store.schema(), &txn)?;
+            built.flush_signal = Some(tx);
+            built.text_overlay_max = opts.text_overlay_max as u64;
             *indexes.write().unwrap_or_else(|e| e.into_inner()) = built;
         }
+        if opts.text_build_sync {
+            flush_all(&indexes)?;
+        }
+        spawn_flusher(Arc::downgrade(&indexes), rx, opts.text_flush_interval)?;
         Ok(Engine {
             store,
             indexes,
@@ -106,6 +138,13 @@ impl Engine {
 
     pub fn options(&self) -> &EngineOptions {
         &self.opts
+    }
+
+    /// Writes every full-text overlay into tantivy now, waiting for a
+    /// flush in progress (the background flusher does this on its own;
+    /// tests and benchmarks call it to reach a known state).
+    pub fn flush_text(&self) -> Result<(), QueryError> {
+        flush_all(&self.indexes)
     }
 
     fn collection(&self, coll: &str) -> Result<&Collection, QueryError> {
@@ -233,6 +272,14 @@ impl Engine {
                     b.len()
                 ));
             }
+            if let (Access::Text { .. }, Some(t)) = (a, &ci.text) {
+                text.push_str(&format!(
+                    "\n[{}] full-text: {} document(s) in tantivy, {} recent change(s) in the overlay",
+                    plan.conds[is[0]].key,
+                    t.tantivy_docs(),
+                    t.dirty_len()
+                ));
+            }
         }
         Ok(text)
     }
@@ -248,6 +295,54 @@ impl Engine {
         let held = exec::Held { gate, indexes };
         exec::run(plan, coll, &txn, held, self.parallel_threshold as u64)
     }
+}
+
+/// Flushes the full-text overlay of every collection that has one.
+fn flush_all(indexes: &RwLock<MemIndexes>) -> Result<(), QueryError> {
+    let colls: Vec<String> = {
+        let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
+        // Checked under the read lock: an idle flusher round then never
+        // takes the write lock.
+        ix.colls
+            .iter()
+            .filter(|(_, c)| c.text.as_ref().is_some_and(|t| t.dirty_len() > 0))
+            .map(|(name, _)| name.clone())
+            .collect()
+    };
+    for c in colls {
+        text::flush(indexes, &c)?;
+    }
+    Ok(())
+}
+
+/// Starts the flusher (see the module doc): it wakes on a signal from the
+/// observer or after `every`, and ends once the engine is gone.
+fn spawn_flusher(
+    indexes: Weak<RwLock<MemIndexes>>,
+    wake: crossbeam::channel::Receiver<()>,
+    every: Duration,
+) -> Result<(), QueryError> {
+    use crossbeam::channel::RecvTimeoutError;
+    std::thread::Builder::new()
+        .name("refdb-text-flush".into())
+        .spawn(move || {
+            // The first round builds the index from the start-up snapshot.
+            let mut first = true;
+            loop {
+                if !first && let Err(RecvTimeoutError::Disconnected) = wake.recv_timeout(every) {
+                    return;
+                }
+                first = false;
+                let Some(ix) = indexes.upgrade() else {
+                    return;
+                };
+                // A failure leaves the overlays exact and larger; the next
+                // round tries again with a fresh writer.
+                let _ = flush_all(&ix);
+            }
+        })
+        .map_err(|e| QueryError::Internal(format!("cannot start the full-text flusher: {e}")))?;
+    Ok(())
 }
 
 /// Refuses a query that names a hidden field anywhere, with the same

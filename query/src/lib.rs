@@ -6,7 +6,9 @@
 //! - [`planner`] → [`planner::plan::Plan`]: typing against the schema and
 //!   the choice of index lookups;
 //! - [`memindex`]: in-memory derived indexes (live docnos, value indexes,
-//!   n-grams) kept in step with commits;
+//!   n-grams, the tantivy full-text index with its overlay of recent
+//!   changes) kept in step with commits;
+//! - [`text`]: the one word analyzer of `$text`;
 //! - [`exec`]: candidates, verification, exact totals, paging;
 //! - [`Engine`]: all of it behind `list`/`selection`/`explain`.
 //!
@@ -30,8 +32,18 @@
 //!   answer's `page` is the size applied;
 //! - `_fields` keeps `_id` and the named paths after the view; a missing
 //!   leaf of an object reads as null;
-//! - `$text` is refused ([`QueryError::TextNotSupported`]) until the
-//!   full-text index lands.
+//! - `field.$text=words` (on `search: true` fields only, else
+//!   [`QueryError::TextNeedsSearch`]) matches the documents whose field
+//!   holds **every** word of `words`, in any order, anywhere: both sides
+//!   are split into words by [`text`] (runs of letters and digits,
+//!   lowercased; no stemming, stop words or accent folding), so
+//!   `name.$text=smith%20BOB` matches "Bob Smith" but not "Bobby Smith".
+//!   A value with no word at all (`$text=`, only punctuation) is refused
+//!   ([`QueryError::TextNoWords`]) rather than matching everything. There
+//!   is no ranking: the order stays `_id` or `_sort`, `total` is exact,
+//!   and `$text` combines with other filters like any condition. It sees
+//!   every committed write at once (the full-text index's overlay, see
+//!   [`memindex::text`]).
 
 pub mod ast;
 pub mod engine;
@@ -41,6 +53,7 @@ pub mod memindex;
 pub mod parser;
 pub mod planner;
 pub mod query_error;
+pub mod text;
 
 pub use ast::{Filter, Op, Query, SortKey};
 pub use engine::{Engine, EngineOptions};

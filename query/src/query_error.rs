@@ -58,9 +58,15 @@ pub enum QueryError {
         ty: String,
     },
 
-    /// `$text` needs the full-text index, which is not built yet.
-    #[error("`{key}`: full-text search ($text) is not supported yet; use $re")]
-    TextNotSupported { key: String },
+    /// `$text` whose value holds no word (empty, or only punctuation):
+    /// it would match everything, which is surely not what was meant.
+    #[error("`{key}`: $text needs at least one word (letters or digits), got `{value}`")]
+    TextNoWords { key: String, value: String },
+
+    /// `$text` on a field without the full-text index (`search: true`
+    /// is on top-level string fields only).
+    #[error("`{key}`: $text needs a `search: true` string field; `{field}` is not one")]
+    TextNeedsSearch { key: String, field: String },
 
     /// `_after` continues an `_id` order; with another `_sort` it would
     /// silently skip documents.
@@ -106,7 +112,8 @@ impl QueryError {
             | QueryError::BadRegex { key, .. }
             | QueryError::OperatorNotForType { key, .. }
             | QueryError::NotSortable { key, .. }
-            | QueryError::TextNotSupported { key } => Some(key),
+            | QueryError::TextNoWords { key, .. }
+            | QueryError::TextNeedsSearch { key, .. } => Some(key),
             QueryError::AfterNeedsIdOrder | QueryError::BadAfter { .. } => Some("_after"),
             QueryError::UnknownCollection(_)
             | QueryError::UnknownSelection(_)

@@ -20,6 +20,8 @@ enum Step {
     /// null values clear fields.
     Update(usize, Document),
     Delete(usize),
+    /// Write the full-text overlay into tantivy now.
+    FlushText,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -34,6 +36,7 @@ fn step() -> impl Strategy<Value = Step> {
                 Step::Update(i, d)
             }),
         1 => any::<usize>().prop_map(Step::Delete),
+        2 => Just(Step::FlushText),
     ]
 }
 
@@ -44,8 +47,24 @@ fn run_case(
     explicit_ids: bool,
     steps: Vec<Step>,
     threshold: usize,
+    overlay_max: Option<usize>,
 ) -> Result<(), TestCaseError> {
-    let db = open(threshold);
+    // `None`: only `FlushText` steps commit tantivy, so queries meet
+    // overlays over stale tantivy documents; `Some(n)`: the background
+    // flusher also commits whenever n docnos are dirty, and every 2 ms.
+    let (overlay_max, every) = match overlay_max {
+        None => (usize::MAX, std::time::Duration::from_secs(3600)),
+        Some(n) => (n, std::time::Duration::from_millis(2)),
+    };
+    let db = open_with(
+        threshold,
+        refdb_query::EngineOptions {
+            max_page: 1000,
+            text_overlay_max: overlay_max,
+            text_flush_interval: every,
+            ..Default::default()
+        },
+    );
     let store = db.engine.store().clone();
     for (i, mut p) in people.into_iter().enumerate() {
         if explicit_ids {
@@ -91,6 +110,7 @@ fn run_case(
                 let id = docs[i % docs.len()]["_id"].as_str().unwrap().to_string();
                 store.delete("people", &id).unwrap();
             }
+            Step::FlushText => db.engine.flush_text().unwrap(),
             _ => {}
         }
     }
@@ -106,8 +126,9 @@ proptest! {
         explicit_ids in any::<bool>(),
         steps in prop::collection::vec(step(), 1..25),
         parallel in any::<bool>(),
+        overlay_max in prop_oneof![2 => Just(None), 1 => Just(Some(1usize)), 1 => Just(Some(3))],
     ) {
-        run_case(people, explicit_ids, steps, if parallel { 2 } else { 1 << 20 })?;
+        run_case(people, explicit_ids, steps, if parallel { 2 } else { 1 << 20 }, overlay_max)?;
     }
 }
 

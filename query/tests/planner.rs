@@ -33,7 +33,13 @@ fn errors_name_their_key() {
         ("name.$contains=a", "name.$contains"),
         ("info=x", "info"),
         ("tags.$exists=maybe", "tags.$exists"),
-        ("name.$text=hello", "name.$text"),
+        ("name.$text=", "name.$text"),
+        ("name.$text=%20,.;-", "name.$text"),
+        ("note.$text=hello", "note.$text"),
+        ("age.$text=1", "age.$text"),
+        ("info.city.$text=do", "info.city.$text"),
+        ("_id.$text=p1", "_id.$text"),
+        ("tags.$text=a", "tags.$text"),
         ("city=not%20an%20id", "city"),
         ("city.$lt=c1", "city.$lt"),
         ("_sort=nope", "_sort"),
@@ -51,9 +57,16 @@ fn errors_name_their_key() {
         assert!(e.is_user_error(), "{q}: {e}");
     }
     assert!(matches!(
-        err(&db, "name.$text=x"),
-        QueryError::TextNotSupported { .. }
+        err(&db, "name.$text=%20-%20"),
+        QueryError::TextNoWords { .. }
     ));
+    assert!(matches!(
+        err(&db, "note.$text=x"),
+        QueryError::TextNeedsSearch { .. }
+    ));
+    // Words longer than the analyzer keeps are no words either.
+    let long = format!("name.$text={}", "a".repeat(300));
+    assert!(matches!(err(&db, &long), QueryError::TextNoWords { .. }));
     let e = db.engine.list("nope", &parse("").unwrap()).unwrap_err();
     assert!(matches!(e, QueryError::UnknownCollection(_)) && e.is_user_error());
     let e = db
@@ -130,6 +143,19 @@ fn explain_shows_index_and_ngram_use() {
         x.contains("access [age.$gte, age.$lt]: index age >= 30 and < 40"),
         "{x}"
     );
+    let x = db
+        .engine
+        .explain(
+            "people",
+            &parse("name.$text=DOLORES%20dolores&age=42").unwrap(),
+        )
+        .unwrap();
+    assert!(
+        x.contains("access [name.$text]: full-text name: all of [\"dolores\"]"),
+        "{x}"
+    );
+    assert!(x.contains("[name.$text] candidates: 1"), "{x}");
+    assert!(x.contains("[name.$text] full-text:"), "{x}");
     let x = db
         .engine
         .explain("people", &parse("name.$reg=Do&_id=x").unwrap())

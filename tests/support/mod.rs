@@ -23,7 +23,7 @@ pub const TEST_SCHEMA: &str = r#"{
   "collections": {
     "users": {
       "fields": {
-        "name": {"type": "string", "required": true, "index": true},
+        "name": {"type": "string", "required": true, "index": true, "search": true},
         "surname": {"type": "string", "views": ["!short"]},
         "age":  {"type": "int", "min": 0, "max": 150, "index": true},
         "tags": {"type": "list", "of": {"type": "string"}, "max": 5},

@@ -106,10 +106,10 @@ pub fn lookup(
             }
             if *negate { &ci.live - out } else { out }
         }
-        Access::Text { field, .. } => {
-            return Err(QueryError::TextNotSupported {
-                key: format!("{field}.$text"),
-            });
+        Access::Text { field, words } => {
+            let si = ci.search.get(field).ok_or_else(missing)?;
+            let ti = ci.text.as_ref().ok_or_else(missing)?;
+            ti.search(field, words, si, &ci.live)?
         }
     })
 }

@@ -1,25 +1,31 @@
 //! In-memory derived indexes of every collection: live docnos, value
-//! indexes of `index: true` fields, n-gram indexes of `search: true` fields.
+//! indexes of `index: true` fields, n-gram indexes of `search: true` fields
+//! and the full-text index over the latter ([`text`]).
 //!
 //! They are built from a snapshot ([`MemIndexes::build`]) and then kept in
 //! step with every commit ([`MemIndexes::apply`], called by the engine's
 //! [`refdb_storage::CommitObserver`]). Consistency rule: the engine takes
 //! `store.gate()` before its snapshot and reads these indexes while holding
 //! it; observers run under the same gate, so a query sees a snapshot and
-//! indexes that describe the same committed state.
+//! indexes that describe the same committed state. (The full-text index's
+//! background flush changes how `$text` is answered, never what: see
+//! [`text`].)
 
 pub mod ngram;
+pub mod text;
 pub mod values;
 
+use crate::query_error::QueryError;
 use ngram::SearchIndex;
 use refdb_storage::{Change, Collection, ReadTxn, Schema};
 use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use text::TextIndex;
 use values::ValueIndex;
 
 /// The derived indexes of one collection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CollIndex {
     /// Docnos of the documents that exist.
     pub live: RoaringBitmap,
@@ -27,6 +33,8 @@ pub struct CollIndex {
     pub values: HashMap<String, ValueIndex>,
     /// `search: true` fields by name.
     pub search: HashMap<String, SearchIndex>,
+    /// The full-text index of the `search` fields (None: there are none).
+    pub text: Option<TextIndex>,
 }
 
 impl CollIndex {
@@ -42,6 +50,36 @@ impl CollIndex {
             }
         }
         ci
+    }
+
+    /// Creates the full-text index once the n-grams are built: every
+    /// document with a searched value starts in its overlay.
+    fn start_text(&mut self) -> Result<(), QueryError> {
+        if self.search.is_empty() {
+            return Ok(());
+        }
+        let mut names: Vec<&str> = self.search.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let dirty: RoaringBitmap = self
+            .live
+            .iter()
+            .filter(|&d| self.search.values().any(|si| si.value(d).is_some()))
+            .collect();
+        self.text = Some(TextIndex::new(&names, dirty)?);
+        Ok(())
+    }
+
+    /// Whether a change touches a searched value.
+    fn search_changed(&self, ch: &Change) -> bool {
+        let get = |m: &Option<Map<String, Value>>, name: &str| {
+            m.as_ref()
+                .and_then(|m| m.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        self.search
+            .keys()
+            .any(|name| get(&ch.old, name) != get(&ch.new, name))
     }
 
     /// Adds (`add`) or removes one document's indexed and searched values.
@@ -72,6 +110,10 @@ pub struct MemIndexes {
     /// False until built from a snapshot: commits seen before that are in
     /// the snapshot, so [`MemIndexes::apply`] ignores them.
     pub ready: bool,
+    /// Told (without blocking) when a full-text overlay reaches
+    /// `text_overlay_max` docnos, so the flusher drains it.
+    pub flush_signal: Option<crossbeam::channel::Sender<()>>,
+    pub text_overlay_max: u64,
 }
 
 /// Adds a docno to a bitmap. Docnos mostly arrive in increasing order (a
@@ -87,7 +129,7 @@ pub(crate) fn add_docno(bitmap: &mut RoaringBitmap, docno: u32) {
 
 impl MemIndexes {
     /// Builds the indexes of every collection from one snapshot.
-    pub fn build(schema: &Schema, txn: &ReadTxn<'_>) -> refdb_storage::Result<MemIndexes> {
+    pub fn build(schema: &Schema, txn: &ReadTxn<'_>) -> Result<MemIndexes, QueryError> {
         let mut out = MemIndexes {
             ready: true,
             ..MemIndexes::default()
@@ -106,6 +148,7 @@ impl MemIndexes {
                     add_docno(&mut ci.live, entry?.1);
                 }
             }
+            ci.start_text()?;
             out.colls.insert(c.name.clone(), ci);
         }
         Ok(out)
@@ -116,10 +159,16 @@ impl MemIndexes {
         if !self.ready {
             return;
         }
+        let mut signal = false;
         for ch in changes {
             let Some(ci) = self.colls.get_mut(&ch.coll) else {
                 continue;
             };
+            let changed = ci.text.is_some() && ci.search_changed(ch);
+            if changed && let Some(t) = ci.text.as_mut() {
+                t.mark(ch.docno);
+                signal |= t.dirty_len() >= self.text_overlay_max;
+            }
             if ch.old.is_some() || ci.live.contains(ch.docno) {
                 ci.update(ch.docno, ch.old.as_ref(), false);
             }
@@ -132,6 +181,10 @@ impl MemIndexes {
                     ci.live.remove(ch.docno);
                 }
             }
+        }
+        if signal && let Some(tx) = &self.flush_signal {
+            // Full: a wake-up is already pending.
+            let _ = tx.try_send(());
         }
     }
 }

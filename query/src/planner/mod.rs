@@ -10,7 +10,9 @@
 //! - `ref`/`refs` `=`/`$contains`/`$in`/`$ne`/`$nin` → the reverse-reference
 //!   index (exact);
 //! - `$re`/`$reg` on `search: true` fields → the n-gram index, verified on
-//!   the in-memory values unless the pattern is exact ([`regex`]).
+//!   the in-memory values unless the pattern is exact ([`regex`]);
+//! - `$text` (on `search: true` fields only) → the full-text index
+//!   ([`crate::memindex::text`]), exact.
 //!
 //! Everything else stays a residual verified per candidate. Planning does
 //! no I/O, so it can run before the engine takes its read gate.
@@ -137,7 +139,22 @@ fn type_filter(coll: &Collection, f: &Filter) -> Result<Cond, QueryError> {
                 });
             }
         },
-        Op::Text => return Err(QueryError::TextNotSupported { key: f.key.clone() }),
+        Op::Text => {
+            if !(field.search && field.path.len() == 1) {
+                return Err(QueryError::TextNeedsSearch {
+                    key: f.key.clone(),
+                    field: field.dotted(),
+                });
+            }
+            let words = crate::text::words(&f.raw);
+            if words.is_empty() {
+                return Err(QueryError::TextNoWords {
+                    key: f.key.clone(),
+                    value: f.raw.clone(),
+                });
+            }
+            Test::Text(words)
+        }
         Op::Contains => match field.shape {
             Shape::List(t) => Test::Eq(one(t)?),
             _ => return Err(not_for_type()),
@@ -213,6 +230,12 @@ fn choose_access(coll: &Collection, c: &Cond) -> Option<(Access, bool)> {
         let field = f.path[0].clone();
         return Some((Access::Referrers { field, ids, negate }, true));
     }
+    if let Test::Text(words) = &c.test {
+        // The planner accepts `$text` on `search` fields only.
+        let field = f.path[0].clone();
+        let words = words.clone();
+        return Some((Access::Text { field, words }, true));
+    }
     // A searched field answers regexes from its n-grams; an indexed one
     // without n-grams from its distinct values.
     if f.index && !(f.search && matches!(c.test, Test::Regex(_))) {
@@ -238,6 +261,8 @@ fn choose_access(coll: &Collection, c: &Cond) -> Option<(Access, bool)> {
             Test::Gte(x) => IndexTest::Range(Bound::Included(key(x)?), Bound::Unbounded),
             Test::Exists(b) => IndexTest::Exists(*b),
             Test::Regex(r) => IndexTest::Matching(r.clone()),
+            // Answered above; verifying it would still be right.
+            Test::Text(_) => return None,
         };
         return Some((
             Access::Index {

@@ -29,6 +29,9 @@ pub enum Test {
     Nin(Vec<Scalar>),
     Exists(bool),
     Regex(Box<RegexPlan>),
+    /// `$text`: the value holds every one of these words (distinct,
+    /// analyzed by [`crate::text`]; never empty).
+    Text(Vec<String>),
 }
 
 /// One typed condition of the query.
@@ -71,6 +74,11 @@ impl Cond {
                 there == *b
             }
             Test::Regex(r) => any(&|v| v.as_str().is_some_and(|s| r.re.is_match(s))),
+            Test::Text(words) => any(&|v| {
+                v.as_str().is_some_and(|s| {
+                    crate::text::contains_all(&mut crate::text::analyzer(), s, words)
+                })
+            }),
         }
     }
 
@@ -95,6 +103,7 @@ impl Cond {
                 },
                 r.pattern
             ),
+            Test::Text(words) => format!("has words {words:?}"),
         }
     }
 }
@@ -148,10 +157,9 @@ pub enum Access {
         ids: Vec<String>,
         negate: bool,
     },
-    /// `$text` over the full-text index (tantivy, a derived index kept
-    /// like the n-grams). Reserved: the planner refuses `$text` with
-    /// [`crate::QueryError::TextNotSupported`] until that index exists.
-    Text { field: String, words: String },
+    /// `$text` over the full-text index of a `search` field (tantivy up
+    /// to its last commit, plus the overlay of later changes), exact.
+    Text { field: String, words: Vec<String> },
 }
 
 /// One `_sort` key.
@@ -246,7 +254,11 @@ impl Plan {
                     "reverse refs {field} {}{ids:?}",
                     if *negate { "not " } else { "" }
                 ),
-                Access::Text { field, words } => format!("text {field} {words:?}"),
+                Access::Text { field, words } => {
+                    format!(
+                        "full-text {field}: all of {words:?} (tantivy + recent-changes overlay)"
+                    )
+                }
             };
             let _ = writeln!(s, "access [{key}]: {line}");
         }

@@ -47,6 +47,18 @@ pub const CITIES: [&str; 3] = ["c0", "c1", "c2"];
 /// the engine's parallel threshold (small values exercise the parallel
 /// paths on small data).
 pub fn open(threshold: usize) -> Db {
+    open_with(
+        threshold,
+        EngineOptions {
+            max_page: 1000,
+            ..EngineOptions::default()
+        },
+    )
+}
+
+/// [`open`] with these engine options (e.g. a tiny full-text overlay, so
+/// that tantivy commits happen between the queries of a test).
+pub fn open_with(threshold: usize, opts: EngineOptions) -> Db {
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::from_json(&schema()).unwrap();
     let store = Arc::new(Store::open(dir.path().join("t.db"), Some(schema)).unwrap());
@@ -58,7 +70,6 @@ pub fn open(threshold: usize) -> Db {
             )
             .unwrap();
     }
-    let opts = EngineOptions { max_page: 1000 };
     let engine = Engine::with_options(store, opts)
         .unwrap()
         .with_parallel_threshold(threshold);
@@ -69,8 +80,34 @@ pub fn obj(v: Value) -> Document {
     v.as_object().expect("object").clone()
 }
 
-pub const NAMES: [&str; 11] = [
-    "do", "Dolores", "adobe", "Bob", "bobby", "dodo", "Éva", "", "xdoqx", "mar quin", "DO",
+pub const NAMES: [&str; 14] = [
+    "do",
+    "Dolores",
+    "adobe",
+    "Bob",
+    "bobby",
+    "dodo",
+    "Éva",
+    "",
+    "xdoqx",
+    "mar quin",
+    "DO",
+    "Bob Smith",
+    "smith, BOB-do",
+    "Éva  de la Quin",
+];
+/// `$text` values: single words, several (AND), odd case and separators.
+pub const WORDS: [&str; 10] = [
+    "do",
+    "bob",
+    "BOB smith",
+    "smith,bob do",
+    "quin",
+    "mar-QUIN",
+    "éva",
+    "Eva",
+    "dolores bob",
+    "xdoqx",
 ];
 pub const PATTERNS: [&str; 14] = [
     "do",
@@ -220,6 +257,8 @@ pub fn filter() -> impl Strategy<Value = Filter> {
         f("name", vec![Re, Reg], pats.clone()),
         f("nick", str_ops.clone(), strs.clone()),
         f("nick", vec![Re, Reg], pats.clone()),
+        f("name", vec![Text], s(&WORDS)),
+        f("nick", vec![Text], s(&WORDS)),
         f("note", str_ops.clone(), strs.clone()),
         f("note", vec![Re], pats.clone()),
         f("age", vec![Eq, Ne, Lt, Lte, Gt, Gte, In, Nin], ints.clone()),
@@ -404,7 +443,16 @@ pub fn eval(doc: &Document, f: &Filter) -> bool {
             let re = regex::Regex::new(&p).unwrap();
             vs.iter().any(|v| matches!(v, V::S(s) if re.is_match(s)))
         }
-        Op::Text => unreachable!(),
+        Op::Text => {
+            // Same analyzer as the engine (the spec: every word present).
+            let want = refdb_query::text::words(&f.raw);
+            vs.iter().any(|v| {
+                matches!(v, V::S(s) if {
+                    let have = refdb_query::text::words(s);
+                    want.iter().all(|w| have.contains(w))
+                })
+            })
+        }
     }
 }
 
