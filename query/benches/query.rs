@@ -16,6 +16,10 @@ use refdb_query::{Engine, EngineOptions, parse};
 use refdb_storage::{OpenOptions, Schema, Store};
 use serde_json::{Map, Value};
 use std::hint::black_box;
+
+/// The allocator of the `refdb` binary, so that figures match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
