@@ -11,6 +11,7 @@
 //! background flush changes how `$text` is answered, never what: see
 //! [`text`].)
 
+mod build;
 pub mod ngram;
 pub mod text;
 pub mod values;
@@ -138,11 +139,8 @@ impl MemIndexes {
             let mut ci = CollIndex::new(c);
             let wanted = !ci.values.is_empty() || !ci.search.is_empty();
             if wanted {
-                for entry in txn.scan(&c.name, None)? {
-                    let (_, doc) = entry?;
-                    add_docno(&mut ci.live, doc.docno);
-                    ci.update(doc.docno, Some(&doc.body), true);
-                }
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                build::fill(&mut ci, txn, &c.name, threads)?;
             } else {
                 for entry in txn.scan_docnos(&c.name)? {
                     add_docno(&mut ci.live, entry?.1);
