@@ -223,7 +223,7 @@ impl Refdb {
             std::hint::black_box(store.read().map_err(err)?);
         }
         out.push((
-            "`Store::read()` (a fresh snapshot) alone",
+            "`Store::read()` (the shared snapshot) alone",
             per(start.elapsed()),
         ));
         let r = store.read().map_err(err)?;

@@ -326,7 +326,8 @@ computes the exact total; SQLite runs the page and the `COUNT(*)` as two stateme
 timed together (for \"page at skip\" it runs only the page, refdb still counts). refdb's \
 scans use both cores; SQLite uses one.
 - **Point reads**: the same 100,000 users drawn at random (with replacement), by `_id` \
-on refdb (each `Store::get` a fresh snapshot, as a GET is served) and by rowid on SQLite \
+on refdb (each `Store::get` takes `Store::read()`, as a GET is served: the snapshot \
+shared until the next commit) and by rowid on SQLite \
 (autocommit: a read transaction per statement); the info row uses one snapshot / one \
 transaction for all.
 - **Cascade**: a durable commit on both; SQLite's FTS5 copy is not maintained on writes \

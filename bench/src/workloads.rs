@@ -292,49 +292,45 @@ pub fn all(users: usize, points: usize) -> Vec<Workload> {
     ]
 }
 
-const LOAD_WHY: &str = "refdb does more per document than SQLite does per row. In the \
-write transaction it validates each document against the schema, adds `_meta` (times, \
-creator), encodes the body as msgpack under a 16-character string `_id` in a B-tree keyed \
-by (collection, `_id`) plus a docno → `_id` map (SQLite appends rows under an integer \
-rowid), and writes the `addr` reverse index and the postings of three indexed fields. \
-Then `Engine::new` reads every document back and decodes it to build the in-memory value \
-indexes and the n-grams of both `name` and `email` (SQLite's FTS5 covers `name` only), on \
-one core: its share is in the load breakdown above. What would fix it: hand the load's own \
-changes to the engine instead of re-reading the file, build the n-gram bitmaps from sorted \
-docno runs (per field, in parallel) instead of one bitmap insert per gram and document, and \
-a bulk path that skips per-document work a load does not need (re-encoding `_meta`, \
-ordered-id bookkeeping).";
+const LOAD_WHY: &str = "refdb does more per document than SQLite does per row. The write transaction validates \
+each document against the schema and encodes it as msgpack (on a second thread: \
+`Tx::create_many`), adds `_meta`, stores the row under a 16-character string `_id` in a \
+B-tree keyed by (collection, `_id`) (appended by a cursor into full pages) plus a docno → \
+`_id` map, and writes the `addr` reverse index and the postings of three indexed fields: \
+that is the total minus `Engine::new` in the load breakdown above. Then `Engine::new` \
+reads every document back and decodes it to build the in-memory value indexes and the \
+n-grams of both `name` and `email` (SQLite's FTS5 covers `name` only), one group of fields \
+per core. What would fix it: hand the load's own changes to the engine instead of \
+re-reading the file, build the n-gram bitmaps from sorted docno runs instead of one bitmap \
+append per gram and document, or persist the n-grams in the file so that neither a load \
+nor a restart rebuilds them.";
 
-const AGE_EQ_WHY: &str = "Both totals are cheap (refdb: a bitmap's cardinality; SQLite: \
-a count over one index range), so the 10-document page decides: refdb reads each document \
-by docno → `_id` → row and decodes it into a JSON map (see the point-read breakdown), \
-SQLite reads 10 flat rows through the index. The fix is the point-read one: a cheaper \
-document decode.";
+const AGE_EQ_WHY: &str = "Both totals are cheap (refdb: a bitmap's cardinality; SQLite: a count over one index \
+range), so the 10-document page decides: refdb reads each document by docno → `_id` → row \
+and decodes it into a JSON map (see the point-read breakdown), SQLite reads 10 flat rows \
+through the index. The fix is the point-read one: a cheaper lookup and decode.";
 
-const POINT_WHY: &str = "See the point-read breakdown above. The largest step is the \
-snapshot: `Store::read()` begins a redb read transaction and opens all five tables (docs, \
-docno map, reverse index, postings, counters) although a get needs one; the autocommit row \
-pays it per read, as SQLite pays a read transaction per statement, but SQLite's is cheaper. \
-Then refdb finds a string key in a (collection, `_id`) tuple-keyed B-tree (SQLite: an \
-integer rowid) and decodes the msgpack row into a serde_json map (every field, and `_meta` \
-with its nested `created_by`: some twenty allocations) where SQLite copies 10 column \
-values. What would fix it: open tables lazily in `ReadTxn` (or keep them open in a \
-reusable read handle), decode straight into the served map or store a form closer to it, \
-and a fixed-width key for the documents table.";
+const POINT_WHY: &str = "See the point-read breakdown above. Readers share one redb snapshot until the next commit, \
+so a read by `_id` is the lookup and the decode: a string key in a (collection, `_id`) \
+tuple-keyed B-tree, found through redb's page cache (a lock and a hash lookup per level; \
+SQLite: an integer rowid), and the msgpack row decoded into a serde_json map (every field, \
+and `_meta` with its nested `created_by`) where SQLite copies 10 column values. What would \
+fix it: a fixed-width key for the documents table, and a stored form closer to the served \
+one (a compact `_meta`).";
 
-const POINT_HELD_WHY: &str = "No snapshot per read here, so what remains is the lookup and \
-the decode (see the point-read breakdown above): a string key in a (collection, `_id`) \
-tuple-keyed B-tree against SQLite's integer rowid, and a msgpack row decoded into a \
-serde_json map (every field, `_meta` with its nested `created_by`) against 10 column values \
-copied. What would fix it: decode straight into the served map or store a form closer to \
-it, and a fixed-width key for the documents table.";
+const POINT_HELD_WHY: &str = "Both sides skip the per-read transaction here, so what remains is the lookup and the \
+decode (see the point-read breakdown above): a string key in a (collection, `_id`) \
+tuple-keyed B-tree through redb's page cache (a lock and a hash lookup per level) against \
+SQLite's integer rowid, and a msgpack row decoded into a serde_json map (every field, \
+`_meta` with its nested `created_by`) against 10 column values copied. What would fix it: \
+a fixed-width key for the documents table, and a stored form closer to the served one (a \
+compact `_meta`).";
 
-const PAGE_WHY: &str = "At this data size SQLite's scan or count is already short, so \
-refdb's fixed cost per query decides: taking the gate and a fresh snapshot (`Store::read()`, \
-see the point-read breakdown) and reading each page document by docno → `_id` → row and \
-decoding it into a JSON map. Both costs are independent of the collection's size, while \
-SQLite's grow with it (compare a larger `--users`). The fix is the point-read one: a \
-cheaper snapshot and decode.";
+const PAGE_WHY: &str = "At this data size SQLite's scan or count is already short, so refdb's fixed cost per query \
+decides: taking the gate and the shared snapshot, and reading each page document by docno \
+→ `_id` → row and decoding it into a JSON map. Both costs are independent of the \
+collection's size, while SQLite's grow with it (compare a larger `--users`). The fix is \
+the point-read one: a cheaper lookup and decode.";
 
 const EMAIL_TARGET_WHY: &str = "The n-grams cannot answer `^mar.*quin` alone (the `.*` \
 between the literals), so every candidate the gram bitmaps leave (`mar` & `^ma`, `qui` & \
