@@ -212,14 +212,7 @@ fn queries_race_with_writes() {
 #[test]
 fn engine_built_during_writes() {
     for round in 0..5 {
-        let dir = tempfile::tempdir().unwrap();
-        let schema = refdb_storage::Schema::from_json(&schema()).unwrap();
-        let store = std::sync::Arc::new(
-            refdb_storage::Store::open(dir.path().join("t.db"), Some(schema)).unwrap(),
-        );
-        for c in CITIES {
-            store.create("cities", obj(json!({"_id": c}))).unwrap();
-        }
+        let (_dir, store) = store_with_cities();
         // Enough documents that building the indexes takes a while.
         store
             .write(|tx| {

@@ -97,14 +97,7 @@ fn combines_with_filters_sort_and_paging() {
 /// given meanwhile is exact, and so is every one after it.
 #[test]
 fn background_build_is_exact_throughout() {
-    let dir = tempfile::tempdir().unwrap();
-    let schema = refdb_storage::Schema::from_json(&schema()).unwrap();
-    let store = std::sync::Arc::new(
-        refdb_storage::Store::open(dir.path().join("t.db"), Some(schema)).unwrap(),
-    );
-    for c in CITIES {
-        store.create("cities", obj(json!({"_id": c}))).unwrap();
-    }
+    let (_dir, store) = store_with_cities();
     store
         .write(|tx| {
             for i in 0..20_000 {

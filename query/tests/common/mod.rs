@@ -59,6 +59,16 @@ pub fn open(threshold: usize) -> Db {
 /// [`open`] with these engine options (e.g. a tiny full-text overlay, so
 /// that tantivy commits happen between the queries of a test).
 pub fn open_with(threshold: usize, opts: EngineOptions) -> Db {
+    let (dir, store) = store_with_cities();
+    let engine = Engine::with_options(store, opts)
+        .unwrap()
+        .with_parallel_threshold(threshold);
+    Db { engine, dir }
+}
+
+/// A store on a temporary file with the test schema and the three
+/// cities, without an engine (tests that build one themselves).
+pub fn store_with_cities() -> (tempfile::TempDir, Arc<Store>) {
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::from_json(&schema()).unwrap();
     let store = Arc::new(Store::open(dir.path().join("t.db"), Some(schema)).unwrap());
@@ -70,10 +80,7 @@ pub fn open_with(threshold: usize, opts: EngineOptions) -> Db {
             )
             .unwrap();
     }
-    let engine = Engine::with_options(store, opts)
-        .unwrap()
-        .with_parallel_threshold(threshold);
-    Db { engine, dir }
+    (dir, store)
 }
 
 pub fn obj(v: Value) -> Document {
