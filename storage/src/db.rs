@@ -12,7 +12,7 @@ use crate::patch::PatchOp;
 use crate::read::Document;
 use crate::read::{ReadTxn, Snapshot};
 use crate::schema::Schema;
-use crate::tables::{COLLS, DOCNOS, DOCS, FORMAT_VERSION, INDEX, META, REFS};
+use crate::tables::{COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX, META, REFS};
 use crate::write::{Actor, BatchOp, BatchResult, Tx};
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,27 @@ impl Backend {
             Backend::ReadOnly(_) => Err(Error::ReadOnly),
         }
     }
+}
+
+/// Rewrites a format 2 file's documents in format 3, in the opening
+/// transaction (all or nothing): the table keyed by a byte [`DocKey`]
+/// instead of a redb tuple, rows with the fields' length (see
+/// [`crate::codec`]). Other tables are unchanged.
+///
+/// [`DocKey`]: crate::tables::DocKey
+fn upgrade_from_v2(txn: &redb::WriteTransaction) -> Result<()> {
+    {
+        let old = txn.open_table(DOCS_V2)?;
+        let mut new = txn.open_table(DOCS)?;
+        // In key order: every insert lands at the end, into full pages.
+        for entry in old.iter()? {
+            let (k, v) = entry?;
+            let row = crate::codec::upgrade_v2_row(v.value())?;
+            new.insert(k.value(), row.as_slice())?;
+        }
+    }
+    txn.delete_table(DOCS_V2)?;
+    Ok(())
 }
 
 /// Says plainly that another process holds the file.
@@ -159,7 +180,10 @@ impl Store {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format".into()))?;
                     let found = u32::from_le_bytes(bytes);
-                    if found != FORMAT_VERSION {
+                    if found == 2 {
+                        upgrade_from_v2(&txn)?;
+                        meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
+                    } else if found != FORMAT_VERSION {
                         return Err(Error::Corrupt(format!(
                             "file format {found}, this refdb reads format {FORMAT_VERSION}"
                         )));
@@ -262,6 +286,12 @@ impl Store {
         let meta = txn.open_table(META)?;
         let corrupt = |what: &str| Error::Corrupt(format!("no {what} in the file"));
         let format = meta.get("format")?.ok_or_else(|| corrupt("format"))?;
+        if format.value() == 2u32.to_le_bytes() {
+            return Err(Error::Storage(format!(
+                "{} is in format 2: open it once for writing (say, `refdb serve`) to upgrade it",
+                path.display()
+            )));
+        }
         if format.value() != FORMAT_VERSION.to_le_bytes() {
             return Err(Error::Corrupt(format!(
                 "file format is not {FORMAT_VERSION}"

@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// A document as clients see it.
 pub type Document = Map<String, Value>;
 
-pub(crate) type DocsKey = (u32, &'static str);
+pub(crate) type DocsKey = crate::tables::DocKey;
 pub(crate) type RefsKey = (u32, &'static str, u32, &'static str, u16);
 
 /// The tables a lookup needs, as read-only views: implemented by the

@@ -12,20 +12,26 @@
 //! Postings (sets of docnos) are chunked roaring bitmaps; see
 //! [`crate::postings`].
 
-use redb::TableDefinition;
+use redb::{Key, TableDefinition, TypeName, Value};
+use std::cmp::Ordering;
 
-/// Bumped on any incompatible change of the tables below.
-pub const FORMAT_VERSION: u32 = 2;
+/// Bumped on any incompatible change of the tables below. A file of the
+/// previous format is upgraded when a writer opens it ([`crate::db`]).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Database-wide facts: `format` (u32 LE), `schema` (the schema JSON),
 /// `catalog` (msgpack map collection name → collection id).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// (collection id, `_id`) → docno (u32 big-endian), then the msgpack of the
-/// stored fields, then the msgpack of `_meta` (see [`crate::codec`]). Keyed
-/// by `_id` so that a point read is one lookup and a scan runs in `_id`
-/// order.
-pub const DOCS: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("docs");
+/// (collection id, `_id`) as a [`DocKey`] → docno (u32 big-endian), the
+/// length of the fields' msgpack (u32 big-endian), that msgpack, then the
+/// msgpack of `_meta` (see [`crate::codec`]). Keyed by `_id` so that a
+/// point read is one lookup and a scan runs in `_id` order.
+pub const DOCS: TableDefinition<DocKey, &[u8]> = TableDefinition::new("docs_v3");
+
+/// Format 2's documents table: (collection id, `_id`) as a redb tuple →
+/// docno, fields, `_meta` (no length). Read only to upgrade a file.
+pub const DOCS_V2: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("docs");
 
 /// (collection id, docno) → `_id`. Docnos are dense per-collection numbers
 /// so that sets of documents are bitmaps.
@@ -41,3 +47,81 @@ pub const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index");
 
 /// Per-collection counters: collection id → msgpack [`crate::db::CollState`].
 pub const COLLS: TableDefinition<u32, &[u8]> = TableDefinition::new("colls");
+
+/// The key of [`DOCS`]: (collection id, `_id`) encoded as the id's 4
+/// big-endian bytes then the `_id`'s bytes, compared as bytes. Same order
+/// as the tuple it replaced, but a point read's binary searches compare
+/// with one `memcmp` instead of decoding tuple fields at every step.
+#[derive(Debug)]
+pub struct DocKey;
+
+/// The bytes of a [`DocKey`], on the stack for ids up to 64 bytes (every
+/// valid id).
+pub enum DocKeyBytes {
+    Inline { buf: [u8; 68], len: u8 },
+    Heap(Vec<u8>),
+}
+
+impl AsRef<[u8]> for DocKeyBytes {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            DocKeyBytes::Inline { buf, len } => &buf[..usize::from(*len)],
+            DocKeyBytes::Heap(v) => v,
+        }
+    }
+}
+
+impl Value for DocKey {
+    type SelfType<'a> = (u32, &'a str);
+    type AsBytes<'a> = DocKeyBytes;
+
+    fn fixed_width() -> Option<usize> {
+        None
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> (u32, &'a str)
+    where
+        Self: 'a,
+    {
+        let (cid, id) = data.split_at(4.min(data.len()));
+        let mut be = [0u8; 4];
+        be[..cid.len()].copy_from_slice(cid);
+        // Keys are written from `&str`s; a corrupt one reads as "" and
+        // the audit reports the mismatch with `DOCNOS`.
+        (
+            u32::from_be_bytes(be),
+            std::str::from_utf8(id).unwrap_or(""),
+        )
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a (u32, &'b str)) -> DocKeyBytes
+    where
+        Self: 'b,
+    {
+        let (cid, id) = *value;
+        if id.len() <= 64 {
+            let mut buf = [0u8; 68];
+            buf[..4].copy_from_slice(&cid.to_be_bytes());
+            buf[4..4 + id.len()].copy_from_slice(id.as_bytes());
+            DocKeyBytes::Inline {
+                buf,
+                len: (4 + id.len()) as u8,
+            }
+        } else {
+            let mut v = Vec::with_capacity(4 + id.len());
+            v.extend_from_slice(&cid.to_be_bytes());
+            v.extend_from_slice(id.as_bytes());
+            DocKeyBytes::Heap(v)
+        }
+    }
+
+    fn type_name() -> TypeName {
+        TypeName::new("refdb::DocKey")
+    }
+}
+
+impl Key for DocKey {
+    fn compare(data1: &[u8], data2: &[u8]) -> Ordering {
+        data1.cmp(data2)
+    }
+}
