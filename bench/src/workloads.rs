@@ -295,7 +295,7 @@ pub fn all(users: usize, points: usize) -> Vec<Workload> {
 const LOAD_WHY: &str = "refdb does more per document than SQLite does per row. The write transaction validates \
 each document against the schema and encodes it as msgpack (on a second thread: \
 `Tx::create_many`), adds `_meta`, stores the row under a 16-character string `_id` in a \
-B-tree keyed by (collection, `_id`) (appended by a cursor into full pages) plus a docno → \
+B-tree keyed by (collection, `_id`) bytes (appended by a cursor into full pages) plus a docno → \
 `_id` map, and writes the `addr` reverse index and the postings of three indexed fields: \
 that is the total minus `Engine::new` in the load breakdown above. Then `Engine::new` \
 reads every document back and decodes it to build the in-memory value indexes and the \
@@ -311,20 +311,21 @@ and decodes it into a JSON map (see the point-read breakdown), SQLite reads 10 f
 through the index. The fix is the point-read one: a cheaper lookup and decode.";
 
 const POINT_WHY: &str = "See the point-read breakdown above. Readers share one redb snapshot until the next commit, \
-so a read by `_id` is the lookup and the decode: a string key in a (collection, `_id`) \
-tuple-keyed B-tree, found through redb's page cache (a lock and a hash lookup per level; \
-SQLite: an integer rowid), and the msgpack row decoded into a serde_json map (every field, \
-and `_meta` with its nested `created_by`) where SQLite copies 10 column values. What would \
-fix it: a fixed-width key for the documents table, and a stored form closer to the served \
-one (a compact `_meta`).";
+so a read by `_id` is the lookup and the decode: the (collection, `_id`) byte key found in \
+a B-tree through redb's page cache (a lock and a hash lookup per level; SQLite: an integer \
+rowid in its own page cache), then the msgpack row decoded into a serde_json map — every \
+field, and `_meta` (reused when its bytes repeat) with its nested `created_by` — where \
+SQLite copies 10 column values. What would fix it: a fixed-width key (docno) for the \
+documents table, and a served form that needs no per-field map (serializing straight from \
+the stored msgpack).";
 
 const POINT_HELD_WHY: &str = "Both sides skip the per-read transaction here, so what remains is the lookup and the \
-decode (see the point-read breakdown above): a string key in a (collection, `_id`) \
-tuple-keyed B-tree through redb's page cache (a lock and a hash lookup per level) against \
-SQLite's integer rowid, and a msgpack row decoded into a serde_json map (every field, \
-`_meta` with its nested `created_by`) against 10 column values copied. What would fix it: \
-a fixed-width key for the documents table, and a stored form closer to the served one (a \
-compact `_meta`).";
+decode (see the point-read breakdown above): the (collection, `_id`) byte key found in a \
+B-tree through redb's page cache (a lock and a hash lookup per level) against SQLite's \
+integer rowid, and a msgpack row decoded into a serde_json map (every field and `_meta`, \
+each key hashed into the map) against 10 column values copied. What would fix it: a \
+fixed-width key (docno) for the documents table, and a served form that needs no per-field \
+map (serializing straight from the stored msgpack).";
 
 const PAGE_WHY: &str = "At this data size SQLite's scan or count is already short, so refdb's fixed cost per query \
 decides: taking the gate and the shared snapshot, and reading each page document by docno \
