@@ -157,12 +157,13 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
         // SingleWriter: this process writes, and other processes (`refdb
         // backup`, `check`, `export`) may open the file read-only meanwhile.
-        let db = Database::builder()
+        let mut db = Database::builder()
             .set_cache_size(opts.cache_size)
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .create(path.as_ref())
             .map_err(|e| open_error(path.as_ref(), e))?;
         let txn = db.begin_write()?;
+        let mut upgraded = false;
         let (stored_schema, mut catalog) = {
             let mut meta = txn.open_table(META)?;
             // Opening every table once makes a fresh file complete, so
@@ -182,6 +183,7 @@ impl Store {
                     let found = u32::from_le_bytes(bytes);
                     if found == 2 {
                         upgrade_from_v2(&txn)?;
+                        upgraded = true;
                         meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
                     } else if found != FORMAT_VERSION {
                         return Err(Error::Corrupt(format!(
@@ -259,6 +261,12 @@ impl Store {
             }
         }
         txn.commit()?;
+        if upgraded {
+            // The old documents table's pages are free but still in the
+            // file: give them back (a 1M-document file went from 1.1 GB
+            // back to its size before the upgrade).
+            db.compact()?;
+        }
         Ok(Store {
             db: Backend::Writable(db),
             schema: Arc::new(schema),
