@@ -108,11 +108,7 @@ pub fn import(
     opts: &ImportOptions,
     progress: Progress<'_>,
 ) -> Result<ImportReport> {
-    store.coll_id(coll)?;
-    let c = store
-        .schema()
-        .collection(coll)
-        .ok_or_else(|| Error::UnknownCollection(coll.to_string()))?;
+    let c = crate::read::collection(store.schema(), coll)?;
     std::thread::scope(|scope| {
         let (send, recv) = sync_channel::<Vec<Parsed>>(4);
         scope.spawn(move || parse_lines(c, input, send));
@@ -170,9 +166,10 @@ fn write_lines(
         let mut skipped = Vec::new();
         let mut stop: Option<BadLine> = None;
         let r = store.write(|tx| {
+            let (c, cid) = tx.coll(coll)?;
             for p in parsed.by_ref().take(opts.batch.max(1)) {
                 (line_no, bytes) = (p.line, p.bytes);
-                match tx.create_checked(coll, p.doc) {
+                match tx.create_checked(c, cid, p.doc) {
                     Ok(_) => imported += 1,
                     Err(Error::Aborted) => return Err(Error::Aborted),
                     Err(e) if opts.skip_invalid && e.is_user_error() && !tx.is_aborted() => {

@@ -39,7 +39,7 @@ pub(crate) fn check_and_encode(c: &Collection, input: Map<String, Value>) -> Res
     Ok(checked)
 }
 
-impl Tx<'_> {
+impl<'t> Tx<'t> {
     /// Creates every document of `docs` in `coll`, in order, and returns
     /// their ids; the first failure aborts the transaction, like
     /// [`Tx::create`]. Faster than a loop of creates for large inputs: see
@@ -49,7 +49,7 @@ impl Tx<'_> {
         I: IntoIterator<Item = Map<String, Value>>,
         I::IntoIter: Send,
     {
-        let (c, _) = self.coll(coll)?;
+        let (c, cid) = self.coll(coll)?;
         let docs = docs.into_iter();
         let mut ids = Vec::with_capacity(docs.size_hint().0);
         std::thread::scope(|scope| {
@@ -69,7 +69,7 @@ impl Tx<'_> {
                 }
             });
             for checked in recv.into_iter().flatten() {
-                match self.create_checked(coll, checked) {
+                match self.create_checked(c, cid, checked) {
                     Ok(id) => ids.push(id),
                     Err(e) => {
                         // As `create`: any failure aborts the transaction.
@@ -85,15 +85,16 @@ impl Tx<'_> {
     /// Creates a document that went through [`check_and_encode`] (or
     /// failed it), as [`Tx::try_create`]: a refused document is reported
     /// without aborting the transaction; a failure past the checks aborts.
+    /// `c` and `cid` are the collection's, from [`Tx::coll`].
     pub(crate) fn create_checked(
         &mut self,
-        coll: &str,
+        c: &'t Collection,
+        cid: u32,
         checked: Result<Checked>,
     ) -> Result<String> {
         if self.poisoned {
             return Err(Error::Aborted);
         }
-        let (c, cid) = self.coll(coll)?;
         let p = self.prepare_checked(c, cid, checked?)?;
         self.guard(|tx| tx.apply_create(p))
     }
