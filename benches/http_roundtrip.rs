@@ -24,84 +24,14 @@ use refdb::refdb_query::Engine;
 use refdb::refdb_storage::{Schema, Store};
 use refdb::{Server, run};
 
-/// The allocator of the `refdb` binary, so that figures match it.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use serde_json::{Map, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-const SCHEMA: &str = r#"{"app": "bench", "collections": {
-  "users": {"fields": {
-    "name": {"type": "string", "index": true, "search": true}, "surname": {"type": "string"},
-    "email": {"type": "string", "search": true}, "age": {"type": "int", "index": true},
-    "male": {"type": "bool", "index": true}, "score": {"type": "float"},
-    "tags": {"type": "list", "of": {"type": "string"}}, "created": {"type": "datetime"},
-    "addr": {"type": "ref", "coll": "addrs", "reverse": "users"}}},
-  "addrs": {"fields": {
-    "name": {"type": "string"}, "address": {"type": "string"}, "city": {"type": "string"},
-    "users": {"type": "refs", "coll": "users", "reverse": "addr", "on_delete": "cascade"}}}}}"#;
-
-fn users() -> usize {
-    std::env::var("REFDB_BENCH_HTTP_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000)
-}
-
-fn dataset(users: usize) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join(format!("target/dataset-{users}"));
-    if !dir.join("users.jsonl").exists() {
-        let status = std::process::Command::new("python3")
-            .arg(root.join("../shared/data/gen_dataset.py"))
-            .arg(&dir)
-            .args([
-                "--users",
-                &users.to_string(),
-                "--addrs",
-                &(users / 10).max(1).to_string(),
-            ])
-            .status()
-            .expect("python3 runs gen_dataset.py");
-        assert!(status.success(), "gen_dataset.py failed");
-    }
-    dir
-}
-
-fn lines(path: &Path) -> Vec<Map<String, Value>> {
-    BufReader::new(std::fs::File::open(path).expect("data set file"))
-        .lines()
-        .map(|l| serde_json::from_str(&l.expect("line")).expect("json line"))
-        .collect()
-}
-
-/// The store, loaded; returns the user ids.
-fn load(store: &Store, dir: &Path) -> Vec<String> {
-    let (addrs, people) = (
-        lines(&dir.join("addrs.jsonl")),
-        lines(&dir.join("users.jsonl")),
-    );
-    store
-        .write(|tx| {
-            let mut aids = Vec::with_capacity(addrs.len());
-            for a in addrs {
-                aids.push(tx.create("addrs", a)?);
-            }
-            let mut uids = Vec::with_capacity(people.len());
-            for mut u in people {
-                if let Some(i) = u.shift_remove("addr_index").and_then(|v| v.as_u64()) {
-                    u.insert("addr".into(), Value::String(aids[i as usize].clone()));
-                }
-                uids.push(tx.create("users", u)?);
-            }
-            Ok(uids)
-        })
-        .expect("bulk load")
-}
+#[path = "../storage/benches/support/mod.rs"]
+mod support;
+use support::SEARCH_SCHEMA;
 
 /// The server on its own thread and runtime; stops when dropped.
 struct Running {
@@ -208,12 +138,12 @@ impl Client {
 }
 
 fn benches(c: &mut Criterion) {
-    let n = users();
-    let dir = dataset(n);
+    let n = support::users_from("REFDB_BENCH_HTTP_USERS", 10_000);
+    let dir = support::dataset(n);
     let tmp = tempfile::tempdir().expect("temp dir");
-    let schema = Schema::parse(SCHEMA).expect("bench schema");
+    let schema = Schema::parse(SEARCH_SCHEMA).expect("bench schema");
     let store = Arc::new(Store::open(tmp.path().join("http.db"), Some(schema)).expect("open"));
-    let uids = load(&store, &dir);
+    let (_, uids, _) = support::load(&store, &dir);
     let engine = Engine::new(store).expect("engine");
     // Not measured here; the background `$text` build must not compete.
     engine.flush_text().expect("full-text build");

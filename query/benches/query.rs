@@ -17,58 +17,12 @@ use refdb_storage::{OpenOptions, Schema, Store};
 use serde_json::{Map, Value};
 use std::hint::black_box;
 
-/// The allocator of the `refdb` binary, so that figures match it.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const SCHEMA: &str = r#"{"app": "bench", "collections": {
-  "users": {"fields": {
-    "name": {"type": "string", "index": true, "search": true}, "surname": {"type": "string"},
-    "email": {"type": "string", "search": true}, "age": {"type": "int", "index": true},
-    "male": {"type": "bool", "index": true}, "score": {"type": "float"},
-    "tags": {"type": "list", "of": {"type": "string"}}, "created": {"type": "datetime"},
-    "addr": {"type": "ref", "coll": "addrs", "reverse": "users"}}},
-  "addrs": {"fields": {
-    "name": {"type": "string"}, "address": {"type": "string"}, "city": {"type": "string"},
-    "users": {"type": "refs", "coll": "users", "reverse": "addr", "on_delete": "cascade"}}}}}"#;
-
-fn users() -> usize {
-    std::env::var("REFDB_BENCH_USERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
-}
-
-fn dataset(users: usize) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join(format!("../target/dataset-{users}"));
-    if !dir.join("users.jsonl").exists() {
-        let status = std::process::Command::new("python3")
-            .arg(root.join("../../shared/data/gen_dataset.py"))
-            .arg(&dir)
-            .args([
-                "--users",
-                &users.to_string(),
-                "--addrs",
-                &(users / 10).max(1).to_string(),
-            ])
-            .status()
-            .expect("python3 runs gen_dataset.py");
-        assert!(status.success(), "gen_dataset.py failed");
-    }
-    dir
-}
-
-fn lines(path: &Path) -> Vec<Map<String, Value>> {
-    BufReader::new(std::fs::File::open(path).expect("data set file"))
-        .lines()
-        .map(|l| serde_json::from_str(&l.expect("line")).expect("json line"))
-        .collect()
-}
+#[path = "../../storage/benches/support/mod.rs"]
+mod support;
+use support::{SEARCH_SCHEMA, users};
 
 fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -84,35 +38,16 @@ fn peak_rss() -> String {
 /// A store loaded with the data set, and an engine over it.
 fn setup() -> (tempfile::TempDir, Engine) {
     let n = users();
-    let dir = dataset(n);
+    let dir = support::dataset(n);
     let tmp = tempfile::tempdir().expect("temp dir");
-    let schema = Schema::parse(SCHEMA).expect("bench schema");
+    let schema = Schema::parse(SEARCH_SCHEMA).expect("bench schema");
     let opts = OpenOptions {
         schema: Some(schema),
         ..OpenOptions::default()
     };
     let store = Arc::new(Store::open_with(tmp.path().join("q.db"), opts).expect("open"));
-    let (addrs, people) = (
-        lines(&dir.join("addrs.jsonl")),
-        lines(&dir.join("users.jsonl")),
-    );
-    let start = Instant::now();
-    store
-        .write(|tx| {
-            let mut aids = Vec::with_capacity(addrs.len());
-            for a in addrs {
-                aids.push(tx.create("addrs", a)?);
-            }
-            for mut u in people {
-                if let Some(i) = u.shift_remove("addr_index").and_then(|v| v.as_u64()) {
-                    u.insert("addr".into(), Value::String(aids[i as usize].clone()));
-                }
-                tx.create("users", u)?;
-            }
-            Ok(())
-        })
-        .expect("bulk load");
-    eprintln!("loaded {n} users in {:?}", start.elapsed());
+    let (_, _, took) = support::load(&store, &dir);
+    eprintln!("loaded {n} users in {took:?}");
     let start = Instant::now();
     // The flusher only builds (its first round) and drains on demand, so
     // the overlay bench controls what is in the overlay.

@@ -1,6 +1,9 @@
-//! Shared by the benches: the shared 1M-user data set (generated once by
-//! `../shared/data/gen_dataset.py` and cached under `target/dataset-*`),
-//! the benchmark schema, and a bulk loader.
+//! Shared by the criterion benches of every crate (`storage/benches`,
+//! `query/benches` and the root `benches/` include this file by path): the
+//! shared 1M-user data set (generated once by
+//! `../shared/data/gen_dataset.py` and cached under `target/dataset-*` of
+//! the workspace), the benchmark schemas, a bulk loader, and the allocator
+//! of the `refdb` binary.
 #![allow(dead_code)]
 
 use refdb_storage::{Schema, Store};
@@ -16,18 +19,34 @@ use std::time::{Duration, Instant};
 /// Users in the data set: `REFDB_BENCH_USERS` (default 1,000,000); one
 /// address per ten users, as in the shared data set.
 pub fn users() -> usize {
-    std::env::var("REFDB_BENCH_USERS")
+    users_from("REFDB_BENCH_USERS", 1_000_000)
+}
+
+/// Users in the data set from the environment variable `var`, else `default`.
+pub fn users_from(var: &str, default: usize) -> usize {
+    std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+        .unwrap_or(default)
+}
+
+/// The workspace root: the nearest directory above the bench's crate
+/// holding `Cargo.lock` (the including crates sit at different depths).
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").exists())
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// The directory holding `users.jsonl` and `addrs.jsonl`, generated if missing.
 pub fn dataset(users: usize) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join(format!("../target/dataset-{users}"));
+    let root = workspace_root();
+    let dir = root.join(format!("target/dataset-{users}"));
     if !dir.join("users.jsonl").exists() {
-        let script = root.join("../../shared/data/gen_dataset.py");
+        let script = root.join("../shared/data/gen_dataset.py");
         let status = std::process::Command::new("python3")
             .arg(&script)
             .arg(&dir)
@@ -61,6 +80,21 @@ pub fn schema() -> Schema {
     )
     .expect("valid bench schema")
 }
+
+/// users ↔ addrs as the side-by-side comparison (`bench/`) loads them:
+/// `name` indexed and searched, `email` searched, `age` and `male`
+/// indexed; the query and HTTP benches use it (`bench/src/refdb_side.rs`
+/// holds the same schema for the side-by-side run).
+pub const SEARCH_SCHEMA: &str = r#"{"app": "bench", "collections": {
+  "users": {"fields": {
+    "name": {"type": "string", "index": true, "search": true}, "surname": {"type": "string"},
+    "email": {"type": "string", "search": true}, "age": {"type": "int", "index": true},
+    "male": {"type": "bool", "index": true}, "score": {"type": "float"},
+    "tags": {"type": "list", "of": {"type": "string"}}, "created": {"type": "datetime"},
+    "addr": {"type": "ref", "coll": "addrs", "reverse": "users"}}},
+  "addrs": {"fields": {
+    "name": {"type": "string"}, "address": {"type": "string"}, "city": {"type": "string"},
+    "users": {"type": "refs", "coll": "users", "reverse": "addr", "on_delete": "cascade"}}}}}"#;
 
 pub fn read_lines(path: &Path) -> Vec<Map<String, Value>> {
     let f = std::fs::File::open(path).expect("data set file");
