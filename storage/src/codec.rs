@@ -8,7 +8,7 @@
 //! many documents encodes it once ([`encode_with_meta`]), and its bytes
 //! are found without decoding the fields, so that readers can reuse the
 //! decoded `_meta` of the previous row when the bytes are the same (every
-//! document a transaction created shares them): see [`decode_pairs`].
+//! document a transaction created shares them): see [`decode_meta`].
 
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -65,7 +65,7 @@ pub fn decode(bytes: &[u8]) -> Result<StoredDoc> {
     // Reading from the slice itself (not through `io::Read`) lets strings
     // be taken straight from the row without a staging buffer.
     let body: Map<String, Value> = rmp_serde::from_slice(body)?;
-    let meta: Value = rmp_serde::from_slice(meta)?;
+    let meta = decode_meta(meta)?;
     Ok(StoredDoc { docno, body, meta })
 }
 
@@ -116,17 +116,23 @@ pub fn decode_pairs(bytes: &[u8]) -> Result<RowPairs> {
     docno(bytes)?;
     let (body, meta_bytes) = split(bytes)?;
     let Pairs(fields) = rmp_serde::from_slice(body)?;
-    let meta = LAST_META.with(|last| -> Result<Value> {
+    let meta = decode_meta(meta_bytes)?;
+    Ok(RowPairs { fields, meta })
+}
+
+/// Decodes `_meta` bytes, or clones this thread's last result when the
+/// bytes are the same (see [`LAST_META`]).
+fn decode_meta(bytes: &[u8]) -> Result<Value> {
+    LAST_META.with(|last| {
         let mut last = last.borrow_mut();
-        if last.0 != meta_bytes {
-            let meta: Value = rmp_serde::from_slice(meta_bytes)?;
+        if last.0 != bytes {
+            let meta: Value = rmp_serde::from_slice(bytes)?;
             last.0.clear();
-            last.0.extend_from_slice(meta_bytes);
+            last.0.extend_from_slice(bytes);
             last.1 = meta;
         }
         Ok(last.1.clone())
-    })?;
-    Ok(RowPairs { fields, meta })
+    })
 }
 
 /// A format 2 row (docno, fields, `_meta`, no length) in this format.
