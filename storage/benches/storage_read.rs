@@ -1,8 +1,9 @@
 //! Storage read benches.
 //! Data set: the shared data set, 1M users / 100k addresses by default
 //! (`REFDB_BENCH_USERS` to change), loaded once into a temporary file.
-//! Measures: point read of one document by `_id` (materialized, the way
-//! GET serves it) from a fresh snapshot, and from a held snapshot.
+//! Measures: point read of one document by `_id`, from a fresh snapshot
+//! and from a held snapshot, two ways: as a `Document` (the library's
+//! materialized map) and as its JSON bytes (what GET serves).
 //! Run: `cargo bench -p refdb-storage --bench storage_read`.
 
 mod support;
@@ -39,6 +40,12 @@ fn point_reads(c: &mut Criterion) {
     });
     c.bench_function("storage_read/get_by_id_fresh_snapshot", |b| {
         b.iter(|| store.get("users", &next()).unwrap())
+    });
+    c.bench_function("storage_read/get_json_by_id_held_snapshot", |b| {
+        b.iter(|| snap.get_json("users", &next()).unwrap())
+    });
+    c.bench_function("storage_read/get_json_by_id_fresh_snapshot", |b| {
+        b.iter(|| store.get_json("users", &next()).unwrap())
     });
 }
 

@@ -48,7 +48,7 @@ pub fn encode_with_meta(docno: u32, body: &Map<String, Value>, meta: &[u8]) -> V
 }
 
 /// The fields' and `_meta`'s bytes of a row.
-fn split(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+pub(crate) fn split(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
     let corrupt = || Error::Corrupt("document row shorter than its header".into());
     let len = bytes.get(4..8).ok_or_else(corrupt)?;
     let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;

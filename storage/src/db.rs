@@ -493,6 +493,12 @@ impl Store {
         self.read()?.get(coll, id)
     }
 
+    /// Reads one document from a fresh snapshot as JSON bytes (see
+    /// [`ReadTxn::get_json`]).
+    pub fn get_json(&self, coll: &str, id: &str) -> Result<Vec<u8>> {
+        self.read()?.get_json(coll, id)
+    }
+
     /// Merges fields into a document (PUT) in its own transaction.
     pub fn update(&self, coll: &str, id: &str, doc: Document) -> Result<Document> {
         self.write(|tx| {

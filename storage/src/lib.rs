@@ -23,6 +23,7 @@ mod delete;
 mod derive;
 mod error;
 mod ids;
+mod json;
 pub mod keys;
 mod migrate;
 pub mod ndjson;

@@ -94,22 +94,37 @@ pub(crate) fn ref_targets<T: Tables>(
     doc: &StoredDoc,
     field: &str,
 ) -> Result<Vec<String>> {
-    let store = t.store();
     let f = coll.fields.get(field).expect("field of the collection");
-    let spec = f.ty.ref_spec().expect("a reference field");
     if f.is_stored() {
         return Ok(crate::write::targets_of(doc.body.get(field)));
     }
+    Ok(derived_referrers(t, coll, id, f)?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect())
+}
+
+/// The value of the derived (reverse) reference field `f` of `coll/id`:
+/// the (id, docno) of every document whose partner field points here.
+pub(crate) fn derived_referrers<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    id: &str,
+    f: &crate::schema::Field,
+) -> Result<Vec<(String, u32)>> {
+    let spec = f.ty.ref_spec().expect("derived fields are refs");
     let partner = spec
         .reverse
         .as_deref()
         .expect("derived fields have a partner");
-    let cid = store.coll_id(&coll.name)?;
-    let pcid = store.coll_id(&spec.coll)?;
-    Ok(referrers(t, cid, id, pcid, partner)?
-        .into_iter()
-        .map(|(i, _)| i)
-        .collect())
+    let store = t.store();
+    referrers(
+        t,
+        store.coll_id(&coll.name)?,
+        id,
+        store.coll_id(&spec.coll)?,
+        partner,
+    )
 }
 
 /// The client view of a stored document (consumed: values move, not copy).
@@ -164,17 +179,7 @@ fn materialize_with<T: Tables>(
                 (None, _) => Value::Null,
             }
         } else {
-            let spec = f.ty.ref_spec().expect("derived fields are refs");
-            let store = t.store();
-            let ids = referrers(
-                t,
-                store.coll_id(&coll.name)?,
-                id,
-                store.coll_id(&spec.coll)?,
-                spec.reverse
-                    .as_deref()
-                    .expect("derived fields have a partner"),
-            )?;
+            let ids = derived_referrers(t, coll, id, f)?;
             Value::Array(ids.into_iter().map(|(i, _)| Value::String(i)).collect())
         };
         out.insert(f.name.clone(), v);
@@ -270,6 +275,26 @@ impl<'s> ReadTxn<'s> {
                 Ok(Some(materialize_pairs(self, c, id, row)?))
             }
             None => Ok(None),
+        }
+    }
+
+    /// One document by `_id`, as the JSON text of its materialized form:
+    /// the bytes `serde_json::to_vec(&self.get(coll, id)?)` would give,
+    /// written straight from the stored row (see [`crate::json`]).
+    pub fn get_json(&self, coll: &str, id: &str) -> Result<Vec<u8>> {
+        let c = collection(self.schema(), coll)?;
+        let cid = self.store.coll_id(coll)?;
+        match self.snap.docs.get((cid, id))? {
+            Some(v) => {
+                let mut out = Vec::new();
+                crate::json::write_doc(self, c, id, v.value(), &mut out)?;
+                Ok(out)
+            }
+            None => Err(Error::NotFound {
+                coll: coll.to_string(),
+                id: id.to_string(),
+                path: None,
+            }),
         }
     }
 

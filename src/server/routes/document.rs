@@ -12,7 +12,10 @@ use refdb_storage::schema::validate::valid_id;
 use refdb_storage::{DeletePlan, Tx};
 use serde_json::{Value, json};
 
-use super::{deleted_json, doc_hash, doc_response, if_match_admits, none_match_hits};
+use super::{
+    deleted_json, doc_hash, doc_response, if_match_admits, none_match_hits, shows_whole,
+    whole_doc_response,
+};
 use crate::server::auth::{Action, Caller};
 use crate::server::body::{Body, json_response};
 use crate::server::error::{ApiError, ApiResult};
@@ -38,8 +41,14 @@ pub async fn read(app: &App, c: &str, id: &str, req: Req) -> ApiResult<Response<
     let view = params.get("_view");
     check_id(c, id)?;
     let (store, c2, id2) = (app.store.clone(), c.to_string(), id.to_string());
-    let doc = read_now(move || Ok(store.get(&c2, &id2)?))?;
-    let mut resp = doc_response(StatusCode::OK, coll, doc, view, &hidden);
+    let mut resp = if shows_whole(coll, view, &hidden) {
+        // The common case: the stored row transcoded straight to JSON.
+        let json = read_now(move || Ok(store.get_json(&c2, &id2)?))?;
+        whole_doc_response(StatusCode::OK, json, view)
+    } else {
+        let doc = read_now(move || Ok(store.get(&c2, &id2)?))?;
+        doc_response(StatusCode::OK, coll, doc, view, &hidden)
+    };
     let tag = resp.headers().get(ETAG).cloned();
     if let (Some(header), Some(tag)) = (req.if_none_match(), tag)
         && none_match_hits(&header, tag.to_str().unwrap_or_default())

@@ -79,6 +79,25 @@ pub fn none_match_hits(header: &str, tag: &str) -> bool {
         .any(|t| t == "*" || t.trim_start_matches("W/") == tag)
 }
 
+/// Whether a caller asking for `view` sees every field of a `coll`
+/// document (and `_meta`): then its stored JSON is served as it is.
+pub fn shows_whole(coll: &Collection, view: Option<&str>, hidden: &HashSet<String>) -> bool {
+    let v = View::parse(view);
+    hidden.is_empty()
+        && !matches!(v, View::Only(_))
+        && coll.fields.iter().all(|f| v.shows(&f.views))
+}
+
+/// A document response from the document's whole JSON (see
+/// [`shows_whole`]): what [`doc_response`] gives for the same document,
+/// without parsing or serializing it.
+pub fn whole_doc_response(status: StatusCode, json: Vec<u8>, view: Option<&str>) -> Response<Body> {
+    let tag = tag_for(&hash_of(&json), view);
+    let mut resp = json_bytes_response(status, json);
+    with_etag(&mut resp, &tag);
+    resp
+}
+
 /// A document response: the view applied (the default view `client`
 /// too), with `ETag` and `Cache-Control: no-cache` (caches must
 /// revalidate: documents change). The document is serialized once when

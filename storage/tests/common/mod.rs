@@ -21,9 +21,28 @@ pub fn doc(v: Value) -> Document {
     v.as_object().expect("an object").clone()
 }
 
+/// The audit is clean, and every document served as JSON bytes
+/// ([`refdb_storage::ReadTxn::get_json`]) is its materialized form
+/// serialized.
 pub fn assert_clean(store: &Store) {
     let report = store.audit().unwrap();
     assert!(report.is_clean(), "audit found: {:#?}", report.problems);
+    assert_json_reads(store);
+}
+
+/// `get_json` gives exactly `serde_json::to_vec(&get(..))` for every document.
+pub fn assert_json_reads(store: &Store) {
+    let r = store.read().unwrap();
+    for (coll, d) in dump(store) {
+        let id = d["_id"].as_str().unwrap();
+        let json = r.get_json(&coll, id).unwrap();
+        let want = serde_json::to_vec(&r.get(&coll, id).unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&json),
+            String::from_utf8_lossy(&want),
+            "served JSON of {coll}/{id}"
+        );
+    }
 }
 
 /// Every document of every collection, materialized: the visible state.

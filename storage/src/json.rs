@@ -1,0 +1,309 @@
+//! Documents served as JSON bytes straight from their stored rows.
+//!
+//! A GET answers with the JSON text of the materialized document (see
+//! [`crate::read`]). Building a [`crate::Document`] first costs an
+//! allocation per key and string and a hash per key, only to be thrown
+//! away once serialized. This path transcodes the row's msgpack values
+//! into JSON as it reads them and writes them in the served order.
+//!
+//! **Invariant**: for every document, [`write_doc`] produces exactly the
+//! bytes of `serde_json::to_vec(&materialized_document)`: same order
+//! (`_id`, the schema's fields, `_meta`), same nulls and empty lists for
+//! unset fields, same number and string formatting (both go through
+//! serde_json's serializer). The storage tests compare both on every
+//! document of the model-based runs.
+
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::read::{Tables, derived_referrers};
+use crate::schema::{Collection, FieldType};
+use rmp::Marker;
+use serde::Serializer as _;
+use std::ops::Range;
+
+/// Appends the served JSON of the document `id` of `coll`, whose stored
+/// row is `row`, to `out`.
+pub(crate) fn write_doc<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    id: &str,
+    row: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    prefetch(row);
+    let (body, meta) = codec::split(row)?;
+    // Values are transcoded in stored order into `scratch`, then copied
+    // out in schema order: a stored map's order is not the schema's after
+    // a schema change, and a copy costs less than a second decode.
+    let mut scratch = Vec::with_capacity(body.len() + body.len() / 2);
+    let mut rd = Msgpack { buf: body };
+    let n = rd.map_len()?;
+    let mut spans: Vec<(&[u8], Range<usize>)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = rd.key()?;
+        let start = scratch.len();
+        rd.value(&mut scratch, 0)?;
+        spans.push((key, start..scratch.len()));
+    }
+
+    // Room for the names and the `_meta` too, so that `out` rarely grows.
+    out.reserve(2 * row.len() + id.len() + 64);
+    out.extend_from_slice(b"{\"_id\":");
+    write_str(out, id);
+    for f in coll.fields.iter() {
+        out.push(b',');
+        write_str(out, &f.name);
+        out.push(b':');
+        if f.is_stored() {
+            match spans.iter().find(|(k, _)| *k == f.name.as_bytes()) {
+                Some((_, span)) => out.extend_from_slice(&scratch[span.clone()]),
+                // As in the materialized document: a reference list is a
+                // list even when unset.
+                None if matches!(f.ty, FieldType::Refs(_)) => out.extend_from_slice(b"[]"),
+                None => out.extend_from_slice(b"null"),
+            }
+        } else {
+            let ids = derived_referrers(t, coll, id, f)?;
+            out.push(b'[');
+            for (i, (rid, _)) in ids.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, rid);
+            }
+            out.push(b']');
+        }
+    }
+    out.extend_from_slice(b",\"_meta\":");
+    Msgpack { buf: meta }.value(out, 0)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// Loads one byte of every cache line of `bytes`, in a loop of
+/// independent loads. A row spans several lines that a cold read would
+/// otherwise fetch one after another, as the parser reaches them; loaded
+/// together, the misses overlap.
+fn prefetch(bytes: &[u8]) {
+    let mut acc = 0u8;
+    for line in bytes.chunks(64) {
+        acc ^= line[0];
+    }
+    std::hint::black_box(acc);
+}
+
+/// A JSON string literal, escaped the way serde_json escapes.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if plain(s.as_bytes()) {
+        quoted(out, s.as_bytes());
+    } else {
+        json_out(out)
+            .serialize_str(s)
+            .expect("writing to a Vec cannot fail");
+    }
+}
+
+/// [`write_str`] of stored bytes, which must be UTF-8.
+fn write_bytes_str(out: &mut Vec<u8>, s: &[u8]) -> Result<()> {
+    if plain(s) {
+        quoted(out, s);
+        return Ok(());
+    }
+    let s = std::str::from_utf8(s).map_err(|_| corrupt("a string is not UTF-8"))?;
+    write_str(out, s);
+    Ok(())
+}
+
+/// True when `s` is printable ASCII without `"` or `\`: its JSON literal
+/// is itself in quotes. Most stored strings are; the test is one pass with
+/// no early exit, which the compiler turns into vector instructions.
+fn plain(s: &[u8]) -> bool {
+    !s.iter().fold(false, |special, &b| {
+        special | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
+    })
+}
+
+fn quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s);
+    out.push(b'"');
+}
+
+/// serde_json's serializer over `out`, for numbers and strings: the same
+/// code formats them on the `Document` path, so the bytes agree.
+fn json_out(out: &mut Vec<u8>) -> serde_json::Serializer<&mut Vec<u8>> {
+    serde_json::Serializer::new(out)
+}
+
+/// Deeper than any document the server admits (its nesting limit is far
+/// lower): only a corrupt row gets here, and it must not overflow the stack.
+const MAX_DEPTH: usize = 512;
+
+/// A msgpack reader over a row's bytes, transcoding values to JSON.
+/// Markers are classified by `rmp`; the payloads are big-endian numbers
+/// and byte strings read from the slice.
+struct Msgpack<'r> {
+    buf: &'r [u8],
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::Corrupt(format!("stored document does not decode: {what}"))
+}
+
+impl<'r> Msgpack<'r> {
+    fn take(&mut self, n: usize) -> Result<&'r [u8]> {
+        if self.buf.len() < n {
+            return Err(corrupt("truncated value"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        Ok(self.take(N)?.try_into().expect("took N bytes"))
+    }
+
+    fn len8(&mut self) -> Result<usize> {
+        Ok(self.array::<1>()?[0] as usize)
+    }
+
+    fn len16(&mut self) -> Result<usize> {
+        Ok(u16::from_be_bytes(self.array()?) as usize)
+    }
+
+    fn len32(&mut self) -> Result<usize> {
+        Ok(u32::from_be_bytes(self.array()?) as usize)
+    }
+
+    fn marker(&mut self) -> Result<Marker> {
+        Ok(Marker::from_u8(self.array::<1>()?[0]))
+    }
+
+    /// The length of the map that must come next.
+    fn map_len(&mut self) -> Result<usize> {
+        match self.marker()? {
+            Marker::FixMap(n) => Ok(n as usize),
+            Marker::Map16 => self.len16(),
+            Marker::Map32 => self.len32(),
+            _ => Err(corrupt("expected a map")),
+        }
+    }
+
+    /// The bytes of the string that must come next (a map key). Not
+    /// checked as UTF-8: a stored field's key is only compared with the
+    /// schema's names, and a nested key is checked when written.
+    fn key(&mut self) -> Result<&'r [u8]> {
+        let len = match self.marker()? {
+            Marker::FixStr(n) => n as usize,
+            Marker::Str8 => self.len8()?,
+            Marker::Str16 => self.len16()?,
+            Marker::Str32 => self.len32()?,
+            _ => return Err(corrupt("a map key is not a string")),
+        };
+        self.take(len)
+    }
+
+    /// Transcodes the next value to JSON at the end of `out`.
+    fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nested too deeply"));
+        }
+        let done = |r: serde_json::Result<()>| r.map_err(|e| corrupt(&e.to_string()));
+        let len = match self.marker()? {
+            Marker::Null => {
+                out.extend_from_slice(b"null");
+                return Ok(());
+            }
+            Marker::True => {
+                out.extend_from_slice(b"true");
+                return Ok(());
+            }
+            Marker::False => {
+                out.extend_from_slice(b"false");
+                return Ok(());
+            }
+            Marker::FixPos(n) => return done(json_out(out).serialize_u64(n.into())),
+            Marker::U8 => return done(json_out(out).serialize_u64(self.len8()? as u64)),
+            Marker::U16 => return done(json_out(out).serialize_u64(self.len16()? as u64)),
+            Marker::U32 => return done(json_out(out).serialize_u64(self.len32()? as u64)),
+            Marker::U64 => {
+                let v = u64::from_be_bytes(self.array()?);
+                return done(json_out(out).serialize_u64(v));
+            }
+            Marker::FixNeg(n) => return done(json_out(out).serialize_i64(n.into())),
+            Marker::I8 => {
+                let v = i8::from_be_bytes(self.array()?);
+                return done(json_out(out).serialize_i64(v.into()));
+            }
+            Marker::I16 => {
+                let v = i16::from_be_bytes(self.array()?);
+                return done(json_out(out).serialize_i64(v.into()));
+            }
+            Marker::I32 => {
+                let v = i32::from_be_bytes(self.array()?);
+                return done(json_out(out).serialize_i64(v.into()));
+            }
+            Marker::I64 => {
+                let v = i64::from_be_bytes(self.array()?);
+                return done(json_out(out).serialize_i64(v));
+            }
+            // A `Value` holds f64 only: an f32 would be widened on the
+            // `Document` path too.
+            Marker::F32 => {
+                let v = f32::from_be_bytes(self.array()?);
+                return done(json_out(out).serialize_f64(v.into()));
+            }
+            Marker::F64 => {
+                let v = f64::from_be_bytes(self.array()?);
+                return done(json_out(out).serialize_f64(v));
+            }
+            Marker::FixStr(n) => Str(n as usize),
+            Marker::Str8 => Str(self.len8()?),
+            Marker::Str16 => Str(self.len16()?),
+            Marker::Str32 => Str(self.len32()?),
+            Marker::FixArray(n) => Array(n as usize),
+            Marker::Array16 => Array(self.len16()?),
+            Marker::Array32 => Array(self.len32()?),
+            Marker::FixMap(n) => Map(n as usize),
+            Marker::Map16 => Map(self.len16()?),
+            Marker::Map32 => Map(self.len32()?),
+            _ => return Err(corrupt("a value that JSON cannot hold")),
+        };
+        match len {
+            Str(n) => write_bytes_str(out, self.take(n)?)?,
+            Array(n) => {
+                out.push(b'[');
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.value(out, depth + 1)?;
+                }
+                out.push(b']');
+            }
+            Map(n) => {
+                out.push(b'{');
+                for i in 0..n {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_bytes_str(out, self.key()?)?;
+                    out.push(b':');
+                    self.value(out, depth + 1)?;
+                }
+                out.push(b'}');
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What follows a length-carrying marker.
+enum Compound {
+    Str(usize),
+    Array(usize),
+    Map(usize),
+}
+use Compound::{Array, Map, Str};
