@@ -210,100 +210,130 @@ impl<'r> Msgpack<'r> {
         if depth > MAX_DEPTH {
             return Err(corrupt("nested too deeply"));
         }
+        let marker = self.marker()?;
+        let (map, n) = match marker {
+            Marker::FixArray(n) => (false, n as usize),
+            Marker::Array16 => (false, self.len16()?),
+            Marker::Array32 => (false, self.len32()?),
+            Marker::FixMap(n) => (true, n as usize),
+            Marker::Map16 => (true, self.len16()?),
+            Marker::Map32 => (true, self.len32()?),
+            _ => return self.scalar(marker, out),
+        };
+        out.push(if map { b'{' } else { b'[' });
+        for i in 0..n {
+            if i > 0 {
+                out.push(b',');
+            }
+            if map {
+                write_bytes_str(out, self.key()?)?;
+                out.push(b':');
+            }
+            self.value(out, depth + 1)?;
+        }
+        out.push(if map { b'}' } else { b']' });
+        Ok(())
+    }
+
+    /// A value that is not a container, after its marker. Kept out of
+    /// [`Msgpack::value`] so that the recursion's frames stay small (a
+    /// debug build's serializer temporaries are large).
+    #[inline(never)]
+    fn scalar(&mut self, marker: Marker, out: &mut Vec<u8>) -> Result<()> {
         let done = |r: serde_json::Result<()>| r.map_err(|e| corrupt(&e.to_string()));
-        let len = match self.marker()? {
-            Marker::Null => {
-                out.extend_from_slice(b"null");
-                return Ok(());
-            }
-            Marker::True => {
-                out.extend_from_slice(b"true");
-                return Ok(());
-            }
-            Marker::False => {
-                out.extend_from_slice(b"false");
-                return Ok(());
-            }
-            Marker::FixPos(n) => return done(json_out(out).serialize_u64(n.into())),
-            Marker::U8 => return done(json_out(out).serialize_u64(self.len8()? as u64)),
-            Marker::U16 => return done(json_out(out).serialize_u64(self.len16()? as u64)),
-            Marker::U32 => return done(json_out(out).serialize_u64(self.len32()? as u64)),
+        match marker {
+            Marker::Null => out.extend_from_slice(b"null"),
+            Marker::True => out.extend_from_slice(b"true"),
+            Marker::False => out.extend_from_slice(b"false"),
+            Marker::FixPos(n) => done(json_out(out).serialize_u64(n.into()))?,
+            Marker::U8 => done(json_out(out).serialize_u64(self.len8()? as u64))?,
+            Marker::U16 => done(json_out(out).serialize_u64(self.len16()? as u64))?,
+            Marker::U32 => done(json_out(out).serialize_u64(self.len32()? as u64))?,
             Marker::U64 => {
                 let v = u64::from_be_bytes(self.array()?);
-                return done(json_out(out).serialize_u64(v));
+                done(json_out(out).serialize_u64(v))?
             }
-            Marker::FixNeg(n) => return done(json_out(out).serialize_i64(n.into())),
+            Marker::FixNeg(n) => done(json_out(out).serialize_i64(n.into()))?,
             Marker::I8 => {
                 let v = i8::from_be_bytes(self.array()?);
-                return done(json_out(out).serialize_i64(v.into()));
+                done(json_out(out).serialize_i64(v.into()))?
             }
             Marker::I16 => {
                 let v = i16::from_be_bytes(self.array()?);
-                return done(json_out(out).serialize_i64(v.into()));
+                done(json_out(out).serialize_i64(v.into()))?
             }
             Marker::I32 => {
                 let v = i32::from_be_bytes(self.array()?);
-                return done(json_out(out).serialize_i64(v.into()));
+                done(json_out(out).serialize_i64(v.into()))?
             }
             Marker::I64 => {
                 let v = i64::from_be_bytes(self.array()?);
-                return done(json_out(out).serialize_i64(v));
+                done(json_out(out).serialize_i64(v))?
             }
             // A `Value` holds f64 only: an f32 would be widened on the
             // `Document` path too.
             Marker::F32 => {
                 let v = f32::from_be_bytes(self.array()?);
-                return done(json_out(out).serialize_f64(v.into()));
+                done(json_out(out).serialize_f64(v.into()))?
             }
             Marker::F64 => {
                 let v = f64::from_be_bytes(self.array()?);
-                return done(json_out(out).serialize_f64(v));
+                done(json_out(out).serialize_f64(v))?
             }
-            Marker::FixStr(n) => Str(n as usize),
-            Marker::Str8 => Str(self.len8()?),
-            Marker::Str16 => Str(self.len16()?),
-            Marker::Str32 => Str(self.len32()?),
-            Marker::FixArray(n) => Array(n as usize),
-            Marker::Array16 => Array(self.len16()?),
-            Marker::Array32 => Array(self.len32()?),
-            Marker::FixMap(n) => Map(n as usize),
-            Marker::Map16 => Map(self.len16()?),
-            Marker::Map32 => Map(self.len32()?),
+            Marker::FixStr(n) => write_bytes_str(out, self.take(n as usize)?)?,
+            Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+                let n = match marker {
+                    Marker::Str8 => self.len8()?,
+                    Marker::Str16 => self.len16()?,
+                    _ => self.len32()?,
+                };
+                write_bytes_str(out, self.take(n)?)?
+            }
             _ => return Err(corrupt("a value that JSON cannot hold")),
-        };
-        match len {
-            Str(n) => write_bytes_str(out, self.take(n)?)?,
-            Array(n) => {
-                out.push(b'[');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    self.value(out, depth + 1)?;
-                }
-                out.push(b']');
-            }
-            Map(n) => {
-                out.push(b'{');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_bytes_str(out, self.key()?)?;
-                    out.push(b':');
-                    self.value(out, depth + 1)?;
-                }
-                out.push(b'}');
-            }
         }
         Ok(())
     }
 }
 
-/// What follows a length-carrying marker.
-enum Compound {
-    Str(usize),
-    Array(usize),
-    Map(usize),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn to_json(bytes: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        Msgpack { buf: bytes }.value(&mut out, 0)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn deep_nesting_is_corrupt_not_a_stack_overflow() {
+        let bytes = vec![0x91u8; 100_000]; // [[[[…
+        assert!(matches!(to_json(&bytes), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn values_json_cannot_hold_are_corrupt() {
+        for bytes in [
+            &[0xc4u8, 1, 0][..],
+            &[0xd4, 0, 0],
+            &[0xa3, b'a'],
+            &[0xa1, 0xff],
+        ] {
+            assert!(
+                matches!(to_json(bytes), Err(Error::Corrupt(_))),
+                "{bytes:?}"
+            );
+        }
+    }
+
+    proptest! {
+        /// Any bytes: JSON or an error, never a panic.
+        #[test]
+        fn garbage_is_an_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(json) = to_json(&bytes) {
+                prop_assert!(serde_json::from_slice::<serde_json::Value>(&json).is_ok());
+            }
+        }
+    }
 }
-use Compound::{Array, Map, Str};
