@@ -164,6 +164,26 @@ fn benches(c: &mut Criterion) {
             b.iter(|| black_box(engine.list("users", &q).expect("query")))
         });
     }
+    // A page as the server answers it: JSON text. `docs` builds the page's
+    // documents as maps and serializes them (what the server did before);
+    // `json` transcodes the stored rows straight into the page's text.
+    let none = std::collections::HashSet::new();
+    for (name, qs) in [
+        ("page_10", "_page=10".to_string()),
+        ("page_1000", "_page=1000".to_string()),
+        ("re_do_page_100", "name.$re=do&_page=100".to_string()),
+    ] {
+        let q = parse(&qs).expect("bench query");
+        c.bench_function(&format!("query_served_{name}_docs"), |b| {
+            b.iter(|| {
+                let page = engine.list("users", &q).expect("query");
+                black_box(serde_json::to_vec(&page.result).expect("JSON"))
+            })
+        });
+        c.bench_function(&format!("query_served_{name}_json"), |b| {
+            b.iter(|| black_box(engine.list_json_as("users", &q, &none).expect("query")))
+        });
+    }
     // The fallbacks, for information (no target): a regex on a field
     // without n-grams scans every document in parallel; a sort on an
     // unindexed field keeps a top-k over every match.

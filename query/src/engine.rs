@@ -26,11 +26,11 @@
 //! removed from every document returned. `list`/`selection` hide nothing.
 
 use crate::ast::Query;
-use crate::exec::{self, Page};
+use crate::exec::{self, JsonPage, Page};
 use crate::memindex::{MemIndexes, text};
 use crate::planner::{self, plan::Access, plan::Plan};
 use crate::query_error::QueryError;
-use refdb_storage::{Change, Collection, CommitObserver, Store};
+use refdb_storage::{Change, Collection, CommitObserver, ReadTxn, Store};
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
@@ -174,10 +174,25 @@ impl Engine {
         q: &Query,
         hidden: &HashSet<String>,
     ) -> Result<Page, QueryError> {
+        self.run(&self.plan_as(coll, q, hidden)?)
+    }
+
+    /// [`Engine::list_as`], answering the page as JSON text (what a server
+    /// sends; see [`JsonPage`]).
+    pub fn list_json_as(
+        &self,
+        coll: &str,
+        q: &Query,
+        hidden: &HashSet<String>,
+    ) -> Result<JsonPage, QueryError> {
+        self.run_json(&self.plan_as(coll, q, hidden)?)
+    }
+
+    fn plan_as(&self, coll: &str, q: &Query, hidden: &HashSet<String>) -> Result<Plan, QueryError> {
         check_hidden(q, hidden)?;
         let mut plan = self.plan(coll, q)?;
         plan.hidden = hidden.iter().cloned().collect();
-        self.run(&plan)
+        Ok(plan)
     }
 
     /// [`Engine::selection`] for a caller who may not read the fields in
@@ -192,23 +207,37 @@ impl Engine {
         hidden: &HashSet<String>,
     ) -> Result<Page, QueryError> {
         check_hidden(q, hidden)?;
-        self.selection_hiding(coll, name, q, hidden)
+        self.run(&self.selection_plan(coll, name, q, hidden)?)
+    }
+
+    /// [`Engine::selection_as`], answering the page as JSON text.
+    pub fn selection_json_as(
+        &self,
+        coll: &str,
+        name: &str,
+        q: &Query,
+        hidden: &HashSet<String>,
+    ) -> Result<JsonPage, QueryError> {
+        check_hidden(q, hidden)?;
+        self.run_json(&self.selection_plan(coll, name, q, hidden)?)
     }
 
     /// A schema selection: its filter ANDed with `q`'s, its fields; `q`
     /// gives the paging and may narrow the fields further. `_sort`,
     /// `_page`, … written in the selection are defaults `q` overrides.
     pub fn selection(&self, coll: &str, name: &str, q: &Query) -> Result<Page, QueryError> {
-        self.selection_hiding(coll, name, q, &HashSet::new())
+        self.run(&self.selection_plan(coll, name, q, &HashSet::new())?)
     }
 
-    fn selection_hiding(
+    /// The plan of a selection: its filter ANDed with `q`'s (see
+    /// [`Engine::selection`]), hiding `hidden`.
+    fn selection_plan(
         &self,
         coll: &str,
         name: &str,
         q: &Query,
         hidden: &HashSet<String>,
-    ) -> Result<Page, QueryError> {
+    ) -> Result<Plan, QueryError> {
         let c = self.collection(coll)?;
         let sel = c
             .selections
@@ -243,7 +272,7 @@ impl Engine {
             plan.fields.insert(0, paths);
         }
         plan.hidden = hidden.iter().cloned().collect();
-        self.run(&plan)
+        Ok(plan)
     }
 
     /// The plan of a list query, human readable, with the live size of
@@ -289,11 +318,24 @@ impl Engine {
     /// the indexes. See the module doc.
     pub fn run(&self, plan: &Plan) -> Result<Page, QueryError> {
         let coll = self.collection(&plan.coll)?;
+        let (txn, held) = self.begin()?;
+        exec::run(plan, coll, &txn, held, self.parallel_threshold as u64)
+    }
+
+    /// [`Engine::run`], answering the page as JSON text.
+    pub fn run_json(&self, plan: &Plan) -> Result<JsonPage, QueryError> {
+        let coll = self.collection(&plan.coll)?;
+        let (txn, held) = self.begin()?;
+        exec::run_json(plan, coll, &txn, held, self.parallel_threshold as u64)
+    }
+
+    /// A snapshot and the in-memory indexes, taken under the gate in that
+    /// order, so that both describe the same commit (see the module doc).
+    fn begin(&self) -> Result<(ReadTxn<'_>, exec::Held<'_>), QueryError> {
         let gate = self.store.gate();
         let txn = self.store.read()?;
         let indexes = self.indexes.read().unwrap_or_else(|e| e.into_inner());
-        let held = exec::Held { gate, indexes };
-        exec::run(plan, coll, &txn, held, self.parallel_threshold as u64)
+        Ok((txn, exec::Held { gate, indexes }))
     }
 }
 

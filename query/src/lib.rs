@@ -58,6 +58,6 @@ pub mod text;
 pub use ast::{Filter, Op, Query, SortKey};
 pub use engine::{Engine, EngineOptions};
 pub use error::ParseError;
-pub use exec::Page;
+pub use exec::{JsonPage, Page};
 pub use parser::parse;
 pub use query_error::QueryError;

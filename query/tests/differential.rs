@@ -91,6 +91,22 @@ fn run_case(
                 let want: Vec<String> = full.iter().skip(skip).take(limit).cloned().collect();
                 prop_assert_eq!(page.total, full.len() as u64, "total of {}", q);
                 prop_assert_eq!(ids(&page), want, "page of {}", q);
+                // The page as JSON text (what the server sends) is the
+                // page serialized, byte for byte.
+                let json = db
+                    .engine
+                    .list_json_as("people", &q, &Default::default())
+                    .map_err(|e| TestCaseError::fail(format!("{q}: {e}")))?;
+                prop_assert_eq!(
+                    String::from_utf8(json.result).unwrap(),
+                    serde_json::to_string(&page.result).unwrap(),
+                    "JSON page of {}",
+                    q
+                );
+                prop_assert_eq!(
+                    (json.total, json.skip, json.page),
+                    (page.total, page.skip, page.page)
+                );
                 if std::env::var("DIFF_STATS").is_ok() {
                     eprintln!("{} docs, total {}: {q}", docs.len(), page.total);
                 }

@@ -213,6 +213,39 @@ fn view_fields_and_selection() {
         .list("people", &parse("_page=0").unwrap())
         .unwrap();
     assert_eq!(p.page, 1000, "no limit is capped by max_page");
+    // JSON pages (what the server sends) equal the serialized pages, on
+    // the transcoding path (whole documents) and on the others.
+    let none = std::collections::HashSet::new();
+    let age: std::collections::HashSet<String> = ["age".to_string()].into();
+    for q in [
+        "",
+        "_fields=name,info.city",
+        "_view=%2Bnothing",
+        "_sort=-age",
+    ] {
+        for hidden in [&none, &age] {
+            let q = parse(q).unwrap();
+            type R<T> = Result<T, refdb_query::QueryError>;
+            let same =
+                |page: R<refdb_query::Page>, json: R<refdb_query::JsonPage>| match (page, json) {
+                    (Ok(page), Ok(json)) => {
+                        assert_eq!(json.result, serde_json::to_vec(&page.result).unwrap())
+                    }
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.to_string(), b.to_string())
+                    }
+                    (a, b) => panic!("{a:?} against {b:?}"),
+                };
+            same(
+                db.engine.list_as("people", &q, hidden),
+                db.engine.list_json_as("people", &q, hidden),
+            );
+            same(
+                db.engine.selection_as("people", "adults", &q, hidden),
+                db.engine.selection_json_as("people", "adults", &q, hidden),
+            );
+        }
+    }
 }
 
 /// Every pair of range conditions on one indexed field (merged into one

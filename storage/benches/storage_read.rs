@@ -29,23 +29,23 @@ fn point_reads(c: &mut Criterion) {
         .unwrap_or(0);
     eprintln!("loaded {n} users in {took:?}; file {} MiB", size >> 20);
     let mut i = 0usize;
-    let mut next = move || {
+    let mut next = || {
         // A fixed stride walks the ids in a cache-unfriendly order.
         i = (i + 7_919) % uids.len();
-        uids[i].clone()
+        uids[i].as_str()
     };
     let snap = store.read().unwrap();
     c.bench_function("storage_read/get_by_id_held_snapshot", |b| {
-        b.iter(|| snap.get("users", &next()).unwrap())
+        b.iter(|| snap.get("users", next()).unwrap())
     });
     c.bench_function("storage_read/get_by_id_fresh_snapshot", |b| {
-        b.iter(|| store.get("users", &next()).unwrap())
+        b.iter(|| store.get("users", next()).unwrap())
     });
     c.bench_function("storage_read/get_json_by_id_held_snapshot", |b| {
-        b.iter(|| snap.get_json("users", &next()).unwrap())
+        b.iter(|| snap.get_json("users", next()).unwrap())
     });
     c.bench_function("storage_read/get_json_by_id_fresh_snapshot", |b| {
-        b.iter(|| store.get_json("users", &next()).unwrap())
+        b.iter(|| store.get_json("users", next()).unwrap())
     });
 }
 

@@ -282,19 +282,30 @@ impl<'s> ReadTxn<'s> {
     /// the bytes `serde_json::to_vec(&self.get(coll, id)?)` would give,
     /// written straight from the stored row (see [`crate::json`]).
     pub fn get_json(&self, coll: &str, id: &str) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        if self.write_json(coll, id, &mut out)? {
+            Ok(out)
+        } else {
+            Err(Error::NotFound {
+                coll: coll.to_string(),
+                id: id.to_string(),
+                path: None,
+            })
+        }
+    }
+
+    /// [`ReadTxn::get_json`] appending to `out` (a page of documents goes
+    /// into one buffer); false, with nothing written, if there is no such
+    /// document.
+    pub fn write_json(&self, coll: &str, id: &str, out: &mut Vec<u8>) -> Result<bool> {
         let c = collection(self.schema(), coll)?;
         let cid = self.store.coll_id(coll)?;
         match self.snap.docs.get((cid, id))? {
             Some(v) => {
-                let mut out = Vec::new();
-                crate::json::write_doc(self, c, id, v.value(), &mut out)?;
-                Ok(out)
+                crate::json::write_doc(self, c, id, v.value(), out)?;
+                Ok(true)
             }
-            None => Err(Error::NotFound {
-                coll: coll.to_string(),
-                id: id.to_string(),
-                path: None,
-            }),
+            None => Ok(false),
         }
     }
 

@@ -36,6 +36,19 @@ pub struct Page {
     pub page: u64,
 }
 
+/// One page of a list query as JSON text: `result` is the JSON array of
+/// the page's documents, byte for byte what serializing [`Page::result`]
+/// gives. Whole documents (no view, `_fields` or hidden field removing
+/// anything) are transcoded straight from their stored rows
+/// ([`ReadTxn::write_json`]), with no map built per document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonPage {
+    pub result: Vec<u8>,
+    pub total: u64,
+    pub skip: u64,
+    pub page: u64,
+}
+
 /// The store's gate and the in-memory indexes, held together: while alive,
 /// the indexes describe the snapshot the query runs on.
 pub struct Held<'a> {
@@ -51,6 +64,63 @@ pub fn run(
     held: Held<'_>,
     threshold: u64,
 ) -> Result<Page, QueryError> {
+    let (total, docnos) = select(plan, txn, held, threshold)?;
+    Ok(Page {
+        result: fetch(plan, coll, txn, docnos)?,
+        total,
+        skip: plan.skip,
+        page: plan.limit,
+    })
+}
+
+/// [`run`], answering the page as JSON text.
+pub fn run_json(
+    plan: &Plan,
+    coll: &Collection,
+    txn: &ReadTxn<'_>,
+    held: Held<'_>,
+    threshold: u64,
+) -> Result<JsonPage, QueryError> {
+    let (total, docnos) = select(plan, txn, held, threshold)?;
+    let mut out = Vec::with_capacity(64 + 512 * docnos.len());
+    out.push(b'[');
+    if plan.hidden.is_empty() && plan.fields.is_empty() && plan.view.shows_all(coll) {
+        for d in docnos {
+            let Some(id) = txn.id_of(&plan.coll, d)? else {
+                continue;
+            };
+            let mark = out.len();
+            if mark > 1 {
+                out.push(b',');
+            }
+            if !txn.write_json(&plan.coll, &id, &mut out)? {
+                out.truncate(mark);
+            }
+        }
+    } else {
+        for (i, doc) in fetch(plan, coll, txn, docnos)?.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, doc).expect("a document serializes");
+        }
+    }
+    out.push(b']');
+    Ok(JsonPage {
+        result: out,
+        total,
+        skip: plan.skip,
+        page: plan.limit,
+    })
+}
+
+/// The exact total of `plan`'s matches and the docnos of its page.
+fn select(
+    plan: &Plan,
+    txn: &ReadTxn<'_>,
+    held: Held<'_>,
+    threshold: u64,
+) -> Result<(u64, Vec<u32>), QueryError> {
     let ordered = txn.state(&plan.coll)?.ordered;
     let ci = held
         .indexes
@@ -101,6 +171,17 @@ pub fn run(
             )?,
         )
     };
+    Ok((total, docnos))
+}
+
+/// The page's documents, materialized, with `_view`, hidden fields and
+/// `_fields` applied. A docno whose document is gone is skipped.
+fn fetch(
+    plan: &Plan,
+    coll: &Collection,
+    txn: &ReadTxn<'_>,
+    docnos: Vec<u32>,
+) -> Result<Vec<Document>, QueryError> {
     let mut docs = Vec::with_capacity(docnos.len());
     for d in docnos {
         let Some(id) = txn.id_of(&plan.coll, d)? else {
@@ -118,12 +199,7 @@ pub fn run(
         }
         docs.push(doc);
     }
-    Ok(Page {
-        result: docs,
-        total,
-        skip: plan.skip,
-        page: plan.limit,
-    })
+    Ok(docs)
 }
 
 /// Keeps `_id` and the given dotted paths (in document order). A path

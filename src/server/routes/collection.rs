@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use super::doc_response;
 use crate::server::auth::Action;
-use crate::server::body::{Body, json_response, kind};
+use crate::server::body::{Body, json_bytes_response, json_response, kind};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
 use crate::server::{App, blocking};
@@ -32,7 +32,7 @@ pub async fn list(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
     let hidden = req.caller.hidden(coll);
     let query = refdb_query::parse(req.raw_query())?;
     let (engine, c) = (app.engine.clone(), c.to_string());
-    let page = blocking(move || Ok(engine.list_as(&c, &query, &hidden)?)).await?;
+    let page = blocking(move || Ok(engine.list_json_as(&c, &query, &hidden)?)).await?;
     Ok(page_response(page))
 }
 
@@ -63,16 +63,24 @@ pub async fn selection(app: &App, c: &str, name: &str, req: Req) -> ApiResult<Re
     }
     let query = refdb_query::parse(&raw)?;
     let (engine, c, name) = (app.engine.clone(), c.to_string(), name.to_string());
-    let page = blocking(move || Ok(engine.selection_as(&c, &name, &query, &hidden)?)).await?;
+    let page = blocking(move || Ok(engine.selection_json_as(&c, &name, &query, &hidden)?)).await?;
     Ok(page_response(page))
 }
 
-fn page_response(page: refdb_query::Page) -> Response<Body> {
-    let result: Vec<Value> = page.result.into_iter().map(Value::Object).collect();
-    json_response(
-        StatusCode::OK,
-        &json!({"result": result, "total": page.total, "_skip": page.skip, "_page": page.page}),
-    )
+/// `{"result":[…],"total":N,"_skip":S,"_page":P}` around the page's
+/// documents, already JSON text.
+fn page_response(page: refdb_query::JsonPage) -> Response<Body> {
+    let mut body = Vec::with_capacity(page.result.len() + 64);
+    body.extend_from_slice(b"{\"result\":");
+    body.extend_from_slice(&page.result);
+    body.extend_from_slice(
+        format!(
+            ",\"total\":{},\"_skip\":{},\"_page\":{}}}",
+            page.total, page.skip, page.page
+        )
+        .as_bytes(),
+    );
+    json_bytes_response(StatusCode::OK, body)
 }
 
 /// One body filter entry as an encoded `key=value` pair: a scalar is

@@ -82,10 +82,7 @@ pub fn none_match_hits(header: &str, tag: &str) -> bool {
 /// Whether a caller asking for `view` sees every field of a `coll`
 /// document (and `_meta`): then its stored JSON is served as it is.
 pub fn shows_whole(coll: &Collection, view: Option<&str>, hidden: &HashSet<String>) -> bool {
-    let v = View::parse(view);
-    hidden.is_empty()
-        && !matches!(v, View::Only(_))
-        && coll.fields.iter().all(|f| v.shows(&f.views))
+    hidden.is_empty() && View::parse(view).shows_all(coll)
 }
 
 /// A document response from the document's whole JSON (see

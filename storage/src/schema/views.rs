@@ -37,6 +37,13 @@ impl View {
         }
     }
 
+    /// Whether the view shows every field of a `coll` document (and
+    /// `_meta`): then [`View::apply`] changes nothing, and a document can
+    /// be served as its whole JSON.
+    pub fn shows_all(&self, coll: &Collection) -> bool {
+        !matches!(self, View::Only(_)) && coll.fields.iter().all(|f| self.shows(&f.views))
+    }
+
     /// Applies the view to a materialized document in place.
     pub fn apply(&self, coll: &Collection, doc: &mut Map<String, Value>) {
         doc.retain(|k, _| {
