@@ -205,7 +205,8 @@ impl Refdb {
     /// Where a point read's time goes, per read, on `ids`: a fresh
     /// snapshot alone; on one snapshot, the `_id` → row lookup alone
     /// (`ReadTxn::docno`, no decoding), lookup + msgpack decode into JSON
-    /// (`get_stored`), and the full materialized `get`. One warm-up pass,
+    /// (`get_stored`), the full materialized `get`, and the JSON text a GET
+    /// serves (`get_json`). One warm-up pass,
     /// then one timed pass each.
     pub fn point_read_breakdown(
         &self,
@@ -252,6 +253,14 @@ impl Refdb {
         }
         out.push((
             "lookup + decode + materialize (`ReadTxn::get`)",
+            per(start.elapsed()),
+        ));
+        let start = Instant::now();
+        for k in &keys {
+            std::hint::black_box(r.get_json("users", k).map_err(err)?);
+        }
+        out.push((
+            "lookup + transcode into the served JSON (`ReadTxn::get_json`, a GET's path)",
             per(start.elapsed()),
         ));
         Ok(out)
