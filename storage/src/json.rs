@@ -14,7 +14,8 @@
 //! document of the model-based runs.
 
 use crate::codec;
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::msgpack::{MAX_DEPTH, Msgpack, corrupt};
 use crate::read::{Tables, derived_referrers};
 use crate::schema::{Collection, FieldType};
 use rmp::Marker;
@@ -36,7 +37,7 @@ pub(crate) fn write_doc<T: Tables>(
     // out in schema order: a stored map's order is not the schema's after
     // a schema change, and a copy costs less than a second decode.
     let mut scratch = Vec::with_capacity(body.len() + body.len() / 2);
-    let mut rd = Msgpack { buf: body };
+    let mut rd = Msgpack::new(body);
     let n = rd.map_len()?;
     let mut spans: Vec<(&[u8], Range<usize>)> = Vec::with_capacity(n);
     for _ in 0..n {
@@ -75,7 +76,7 @@ pub(crate) fn write_doc<T: Tables>(
         }
     }
     out.extend_from_slice(b",\"_meta\":");
-    Msgpack { buf: meta }.value(out, 0)?;
+    Msgpack::new(meta).value(out, 0)?;
     out.push(b'}');
     Ok(())
 }
@@ -136,75 +137,7 @@ fn json_out(out: &mut Vec<u8>) -> serde_json::Serializer<&mut Vec<u8>> {
     serde_json::Serializer::new(out)
 }
 
-/// Deeper than any document the server admits (its nesting limit is far
-/// lower): only a corrupt row gets here, and it must not overflow the stack.
-const MAX_DEPTH: usize = 512;
-
-/// A msgpack reader over a row's bytes, transcoding values to JSON.
-/// Markers are classified by `rmp`; the payloads are big-endian numbers
-/// and byte strings read from the slice.
-struct Msgpack<'r> {
-    buf: &'r [u8],
-}
-
-fn corrupt(what: &str) -> Error {
-    Error::Corrupt(format!("stored document does not decode: {what}"))
-}
-
-impl<'r> Msgpack<'r> {
-    fn take(&mut self, n: usize) -> Result<&'r [u8]> {
-        if self.buf.len() < n {
-            return Err(corrupt("truncated value"));
-        }
-        let (head, rest) = self.buf.split_at(n);
-        self.buf = rest;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        Ok(self.take(N)?.try_into().expect("took N bytes"))
-    }
-
-    fn len8(&mut self) -> Result<usize> {
-        Ok(self.array::<1>()?[0] as usize)
-    }
-
-    fn len16(&mut self) -> Result<usize> {
-        Ok(u16::from_be_bytes(self.array()?) as usize)
-    }
-
-    fn len32(&mut self) -> Result<usize> {
-        Ok(u32::from_be_bytes(self.array()?) as usize)
-    }
-
-    fn marker(&mut self) -> Result<Marker> {
-        Ok(Marker::from_u8(self.array::<1>()?[0]))
-    }
-
-    /// The length of the map that must come next.
-    fn map_len(&mut self) -> Result<usize> {
-        match self.marker()? {
-            Marker::FixMap(n) => Ok(n as usize),
-            Marker::Map16 => self.len16(),
-            Marker::Map32 => self.len32(),
-            _ => Err(corrupt("expected a map")),
-        }
-    }
-
-    /// The bytes of the string that must come next (a map key). Not
-    /// checked as UTF-8: a stored field's key is only compared with the
-    /// schema's names, and a nested key is checked when written.
-    fn key(&mut self) -> Result<&'r [u8]> {
-        let len = match self.marker()? {
-            Marker::FixStr(n) => n as usize,
-            Marker::Str8 => self.len8()?,
-            Marker::Str16 => self.len16()?,
-            Marker::Str32 => self.len32()?,
-            _ => return Err(corrupt("a map key is not a string")),
-        };
-        self.take(len)
-    }
-
+impl Msgpack<'_> {
     /// Transcodes the next value to JSON at the end of `out`.
     fn value(&mut self, out: &mut Vec<u8>, depth: usize) -> Result<()> {
         if depth > MAX_DEPTH {
@@ -298,11 +231,12 @@ impl<'r> Msgpack<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
     use proptest::prelude::*;
 
     fn to_json(bytes: &[u8]) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        Msgpack { buf: bytes }.value(&mut out, 0)?;
+        Msgpack::new(bytes).value(&mut out, 0)?;
         Ok(out)
     }
 

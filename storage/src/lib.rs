@@ -26,6 +26,7 @@ mod ids;
 mod json;
 pub mod keys;
 mod migrate;
+mod msgpack;
 pub mod ndjson;
 pub mod patch;
 pub mod postings;

@@ -370,6 +370,27 @@ impl<'s> ReadTxn<'s> {
             .filter(move |r| !matches!((r, &after), (Ok((id, _)), Some(a)) if id == a)))
     }
 
+    /// Every document of a collection, in `_id` order, as its docno and
+    /// the values of `fields` (`None` where unset), decoding nothing else:
+    /// what an index build needs. `f` may take the values out.
+    pub fn scan_fields(
+        &self,
+        coll: &str,
+        fields: &[&str],
+        mut f: impl FnMut(u32, &mut [Option<Value>]),
+    ) -> Result<()> {
+        let cid = self.store.coll_id(coll)?;
+        let mut values = vec![None; fields.len()];
+        for e in self.snap.docs.range((cid, "")..(cid + 1, ""))? {
+            let (_, v) = e?;
+            let row = v.value();
+            let (body, _) = codec::split(row)?;
+            crate::msgpack::project(body, fields, &mut values)?;
+            f(codec::docno(row)?, &mut values);
+        }
+        Ok(())
+    }
+
     /// Every (id, docno) of a collection in `_id` order, without decoding
     /// document bodies.
     pub fn scan_docnos(

@@ -1,0 +1,196 @@
+//! A msgpack reader over a stored row's bytes, borrowing from the row.
+//! Rows are written by rmp-serde; reading them back through serde builds
+//! an owned value for everything, which two hot readers do not need:
+//! [`crate::json`] transcodes values straight into the served JSON, and
+//! [`crate::read::ReadTxn::scan_fields`] decodes only the fields an index
+//! build asks for and steps over the others.
+//!
+//! Anything a JSON value cannot hold (binary, extensions), truncation and
+//! nesting deeper than [`MAX_DEPTH`] are corrupt data.
+
+use crate::error::{Error, Result};
+use rmp::Marker;
+use serde_json::Value;
+
+/// Deeper than any document the server admits (its nesting limit is far
+/// lower): only a corrupt row gets here, and it must not overflow the stack.
+pub(crate) const MAX_DEPTH: usize = 512;
+
+/// A msgpack reader over a row's bytes. Markers are classified by `rmp`;
+/// the payloads are big-endian numbers and byte strings read from the
+/// slice.
+pub(crate) struct Msgpack<'r> {
+    buf: &'r [u8],
+}
+
+pub(crate) fn corrupt(what: &str) -> Error {
+    Error::Corrupt(format!("stored document does not decode: {what}"))
+}
+
+impl<'r> Msgpack<'r> {
+    pub(crate) fn new(buf: &'r [u8]) -> Msgpack<'r> {
+        Msgpack { buf }
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'r [u8]> {
+        if self.buf.len() < n {
+            return Err(corrupt("truncated value"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        Ok(self.take(N)?.try_into().expect("took N bytes"))
+    }
+
+    pub(crate) fn len8(&mut self) -> Result<usize> {
+        Ok(self.array::<1>()?[0] as usize)
+    }
+
+    pub(crate) fn len16(&mut self) -> Result<usize> {
+        Ok(u16::from_be_bytes(self.array()?) as usize)
+    }
+
+    pub(crate) fn len32(&mut self) -> Result<usize> {
+        Ok(u32::from_be_bytes(self.array()?) as usize)
+    }
+
+    pub(crate) fn marker(&mut self) -> Result<Marker> {
+        Ok(Marker::from_u8(self.array::<1>()?[0]))
+    }
+
+    /// The length of the map that must come next.
+    pub(crate) fn map_len(&mut self) -> Result<usize> {
+        match self.marker()? {
+            Marker::FixMap(n) => Ok(n as usize),
+            Marker::Map16 => self.len16(),
+            Marker::Map32 => self.len32(),
+            _ => Err(corrupt("expected a map")),
+        }
+    }
+
+    /// The bytes of the string that must come next (a map key). Not
+    /// checked as UTF-8: a stored field's key is only compared with the
+    /// schema's names, and a nested key is checked when written.
+    pub(crate) fn key(&mut self) -> Result<&'r [u8]> {
+        let len = match self.marker()? {
+            Marker::FixStr(n) => n as usize,
+            Marker::Str8 => self.len8()?,
+            Marker::Str16 => self.len16()?,
+            Marker::Str32 => self.len32()?,
+            _ => return Err(corrupt("a map key is not a string")),
+        };
+        self.take(len)
+    }
+
+    /// Steps over the next value, decoding nothing, and returns its bytes.
+    pub(crate) fn skip(&mut self, depth: usize) -> Result<&'r [u8]> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nested too deeply"));
+        }
+        let start = self.buf;
+        let (bytes, items) = match self.marker()? {
+            Marker::Null | Marker::True | Marker::False => (0, 0),
+            Marker::FixPos(_) | Marker::FixNeg(_) => (0, 0),
+            Marker::U8 | Marker::I8 => (1, 0),
+            Marker::U16 | Marker::I16 => (2, 0),
+            Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+            Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+            Marker::FixStr(n) => (n as usize, 0),
+            Marker::Str8 => (self.len8()?, 0),
+            Marker::Str16 => (self.len16()?, 0),
+            Marker::Str32 => (self.len32()?, 0),
+            Marker::FixArray(n) => (0, n as usize),
+            Marker::Array16 => (0, self.len16()?),
+            Marker::Array32 => (0, self.len32()?),
+            // A map's entries are twice as many items.
+            Marker::FixMap(n) => (0, 2 * n as usize),
+            Marker::Map16 => (0, 2 * self.len16()?),
+            Marker::Map32 => (0, 2 * self.len32()?),
+            _ => return Err(corrupt("a value that JSON cannot hold")),
+        };
+        self.take(bytes)?;
+        for _ in 0..items {
+            self.skip(depth + 1)?;
+        }
+        Ok(&start[..start.len() - self.buf.len()])
+    }
+}
+
+/// The values of the fields `names` in a stored fields map (`body`), in
+/// `out` (same order; `None` for a field the document does not store),
+/// the other fields stepped over. Each value is decoded by rmp-serde from
+/// its own bytes, so it is the value a full decode gives.
+pub(crate) fn project(body: &[u8], names: &[&str], out: &mut [Option<Value>]) -> Result<()> {
+    out.iter_mut().for_each(|v| *v = None);
+    let mut rd = Msgpack::new(body);
+    for _ in 0..rd.map_len()? {
+        let key = rd.key()?;
+        let bytes = rd.skip(0)?;
+        if let Some(i) = names.iter().position(|n| n.as_bytes() == key) {
+            out[i] = Some(rmp_serde::from_slice(bytes)?);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(("[a-c]{1,2}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// A projection gives exactly the full decode's values.
+        #[test]
+        fn projection_equals_full_decode(
+            body in prop::collection::vec(("[a-e]", any_json()), 0..6),
+        ) {
+            let body: Map<String, Value> = body.into_iter().collect();
+            let bytes = rmp_serde::to_vec(&body).unwrap();
+            let names = ["a", "c", "e", "zz"];
+            let mut out = vec![Some(json!("stale")); names.len()];
+            project(&bytes, &names, &mut out).unwrap();
+            for (name, got) in names.iter().zip(&out) {
+                prop_assert_eq!(got.as_ref(), body.get(*name));
+            }
+        }
+
+        /// Any bytes: values or an error, never a panic.
+        #[test]
+        fn garbage_is_an_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let mut out = vec![None; 2];
+            let _ = project(&bytes, &["a", "b"], &mut out);
+            let _ = Msgpack::new(&bytes).skip(0);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_corrupt_not_a_stack_overflow() {
+        let bytes = vec![0x91u8; 100_000];
+        assert!(matches!(
+            Msgpack::new(&bytes).skip(0),
+            Err(Error::Corrupt(_))
+        ));
+    }
+}
