@@ -22,16 +22,7 @@ use std::time::{Duration, Instant};
 
 /// `name` indexed and searched, `email` searched, `age` and `male`
 /// indexed; `addr` ↔ `addrs.users` with a cascading delete.
-pub const SCHEMA: &str = r#"{"app": "bench", "collections": {
-  "users": {"fields": {
-    "name": {"type": "string", "index": true, "search": true}, "surname": {"type": "string"},
-    "email": {"type": "string", "search": true}, "age": {"type": "int", "index": true},
-    "male": {"type": "bool", "index": true}, "score": {"type": "float"},
-    "tags": {"type": "list", "of": {"type": "string"}}, "created": {"type": "datetime"},
-    "addr": {"type": "ref", "coll": "addrs", "reverse": "users"}}},
-  "addrs": {"fields": {
-    "name": {"type": "string"}, "address": {"type": "string"}, "city": {"type": "string"},
-    "users": {"type": "refs", "coll": "users", "reverse": "addr", "on_delete": "cascade"}}}}}"#;
+pub const SCHEMA: &str = include_str!("../bench-schema.json");
 
 /// A loaded store and its engine.
 pub struct Refdb {

@@ -31,7 +31,6 @@ pub(crate) fn write_doc<T: Tables>(
     row: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    prefetch(row);
     let (body, meta) = codec::split(row)?;
     // Values are transcoded in stored order into `scratch`, then copied
     // out in schema order: a stored map's order is not the schema's after
@@ -79,18 +78,6 @@ pub(crate) fn write_doc<T: Tables>(
     Msgpack::new(meta).value(out, 0)?;
     out.push(b'}');
     Ok(())
-}
-
-/// Loads one byte of every cache line of `bytes`, in a loop of
-/// independent loads. A row spans several lines that a cold read would
-/// otherwise fetch one after another, as the parser reaches them; loaded
-/// together, the misses overlap.
-fn prefetch(bytes: &[u8]) {
-    let mut acc = 0u8;
-    for line in bytes.chunks(64) {
-        acc ^= line[0];
-    }
-    std::hint::black_box(acc);
 }
 
 /// A JSON string literal, escaped the way serde_json escapes.

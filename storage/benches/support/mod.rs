@@ -83,18 +83,9 @@ pub fn schema() -> Schema {
 
 /// users ↔ addrs as the side-by-side comparison (`bench/`) loads them:
 /// `name` indexed and searched, `email` searched, `age` and `male`
-/// indexed; the query and HTTP benches use it (`bench/src/refdb_side.rs`
-/// holds the same schema for the side-by-side run).
-pub const SEARCH_SCHEMA: &str = r#"{"app": "bench", "collections": {
-  "users": {"fields": {
-    "name": {"type": "string", "index": true, "search": true}, "surname": {"type": "string"},
-    "email": {"type": "string", "search": true}, "age": {"type": "int", "index": true},
-    "male": {"type": "bool", "index": true}, "score": {"type": "float"},
-    "tags": {"type": "list", "of": {"type": "string"}}, "created": {"type": "datetime"},
-    "addr": {"type": "ref", "coll": "addrs", "reverse": "users"}}},
-  "addrs": {"fields": {
-    "name": {"type": "string"}, "address": {"type": "string"}, "city": {"type": "string"},
-    "users": {"type": "refs", "coll": "users", "reverse": "addr", "on_delete": "cascade"}}}}}"#;
+/// indexed; the query and HTTP benches use it, from the file the
+/// side-by-side run (`bench/src/refdb_side.rs`) reads too.
+pub const SEARCH_SCHEMA: &str = include_str!("../../../bench/bench-schema.json");
 
 pub fn read_lines(path: &Path) -> Vec<Map<String, Value>> {
     let f = std::fs::File::open(path).expect("data set file");
