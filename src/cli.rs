@@ -11,6 +11,15 @@ use std::path::PathBuf;
     about = "An embedded document database with references, served over HTTP"
 )]
 pub struct Cli {
+    /// How log lines are written to standard error.
+    #[arg(
+        long,
+        global = true,
+        env = "REFDB_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    pub log_format: refdb::logging::LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -26,9 +26,11 @@
 //! 5. The result becomes a JSON response; an error becomes
 //!    `{"error":{"code","message","path"}}` with the status chosen in
 //!    [`server::error`], the only place statuses are chosen.
-//! 6. `handle` logs one line: method, path, status, duration.
+//! 6. `handle` logs one line: method, path, status, duration — through
+//!    [`logging`]'s bounded queue, which drops rather than blocks.
 
 pub mod config;
+pub mod logging;
 pub mod server;
 pub mod tools;
 

@@ -22,14 +22,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    // Held to the end of `main`: dropping it flushes the queued log lines.
+    let _log = refdb::logging::init(cli.log_format);
+    let result = match cli.command {
         Command::Serve {
             db,
             schema,
@@ -97,8 +93,8 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let auth = server.app().auth_enabled();
     refdb::config::check_listen(&config.listen, auth, config.insecure_listen)?;
     if let Some(cfg) = server.app().schema().auth.as_ref() {
-        eprintln!(
-            "refdb: authentication: {} user(s) with API keys, JWT {}",
+        tracing::info!(
+            "authentication: {} user(s) with API keys, JWT {}",
             cfg.users
                 .values()
                 .filter(|u| u.api_key_sha256.is_some())
@@ -110,8 +106,8 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
     if !auth {
-        eprintln!(
-            "refdb: no authentication is configured (no `auth` in the schema): every request is \
+        tracing::warn!(
+            "no authentication is configured (no `auth` in the schema): every request is \
              anonymous and allowed; {}",
             if config.insecure_listen {
                 "--insecure-listen: serving beyond loopback anyway"
@@ -130,6 +126,13 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         refdb::run(listener, server, shutdown_signal()).await;
         Ok::<_, Box<dyn std::error::Error>>(())
     })?;
+    let dropped = refdb::logging::dropped_lines();
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "log lines were dropped: the log output was not read fast enough"
+        );
+    }
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
 }

@@ -184,3 +184,68 @@ fn hash_key_and_the_loopback_rule() {
     );
     assert!(text(&o).contains("--insecure-listen"), "{}", text(&o));
 }
+
+/// A log output nobody reads (a stalled log shipper, `refdb serve | less`)
+/// must cost log lines, never answers: the pipe's buffer holds ~600 request
+/// lines and the log queue 8192 more; every request after that still gets
+/// its answer, and the lines that did not fit are counted.
+#[test]
+fn a_log_pipe_nobody_reads_never_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_refdb"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(d)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("the listening line")
+        .to_string();
+    // Neither stdout nor stderr is read from here on.
+    let path = format!("/demo/coll/addrs?city={}", "x".repeat(200));
+    for i in 0..12_000 {
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            conn,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply)
+            .unwrap_or_else(|e| panic!("request {i} got no answer: {e}"));
+        assert!(reply.starts_with("HTTP/1.1 200"), "request {i}: {reply}");
+    }
+    // A graceful stop, then the log is finally read: it says lines were lost.
+    let pid = server.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(server.wait().unwrap().success());
+    assert!(
+        log.contains("dropped"),
+        "{}",
+        &log[log.len().saturating_sub(2000)..]
+    );
+    drop(stdout);
+}
