@@ -78,6 +78,10 @@ pub enum Command {
         /// configures no authentication.
         #[arg(long, env = "REFDB_INSECURE_LISTEN", value_parser = clap::builder::FalseyValueParser::new())]
         insecure_listen: bool,
+        /// How much of the change log to keep: an age (`7d`, `12h`), a record
+        /// count (`10M`, `500k`), both (`7d,10M`), or `forever`.
+        #[arg(long, env = "REFDB_CHANGES_RETENTION", default_value = "7d,10M", value_parser = refdb::refdb_storage::Retention::parse)]
+        changes_retention: refdb::refdb_storage::Retention,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -107,6 +111,11 @@ pub enum Command {
         /// Lines per transaction.
         #[arg(long, default_value_t = 1_000_000)]
         batch: usize,
+        /// How much of the change log to keep: an age (`7d`, `12h`), a record
+        /// count (`10M`, `500k`), both (`7d,10M`), or `forever`.
+        #[arg(long, env = "REFDB_CHANGES_RETENTION", default_value = "7d,10M", value_parser = refdb::refdb_storage::Retention::parse)]
+        changes_retention: refdb::refdb_storage::Retention,
+
         coll: String,
         file: PathBuf,
     },

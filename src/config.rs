@@ -5,7 +5,7 @@
 //! what keeps one client from exhausting the server; each is a plain field
 //! so that embedding programs and tests can tighten them.
 
-use refdb_storage::{Schema, Store};
+use refdb_storage::{OpenOptions, Retention, Schema, Store};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ pub struct Config {
     /// Listen on a non-loopback address although the schema configures no
     /// authentication (see [`check_listen`]).
     pub insecure_listen: bool,
+    /// How much of the change log to keep.
+    pub changes_retention: Retention,
     pub limits: Limits,
 }
 
@@ -31,6 +33,7 @@ impl Default for Config {
             schema: None,
             listen: "127.0.0.1:8080".into(),
             insecure_listen: false,
+            changes_retention: Retention::default(),
             limits: Limits::default(),
         }
     }
@@ -137,7 +140,12 @@ impl Config {
                 })?)
             }
         };
-        Store::open(&self.db, schema).map_err(|err| OpenError::Store {
+        let opts = OpenOptions {
+            schema,
+            changes_retention: self.changes_retention,
+            ..OpenOptions::default()
+        };
+        Store::open_with(&self.db, opts).map_err(|err| OpenError::Store {
             path: self.db.clone(),
             err,
         })

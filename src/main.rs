@@ -31,12 +31,14 @@ fn main() -> ExitCode {
             schema,
             listen,
             insecure_listen,
+            changes_retention,
             limits,
         } => serve(Config {
             db,
             schema,
             listen,
             insecure_listen,
+            changes_retention,
             limits: limits.limits(),
         }),
         Command::HashKey { key } => refdb::tools::hash_key(&key),
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
             schema,
             skip_invalid,
             batch,
+            changes_retention,
             coll,
             file,
         } => {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
             Config {
                 db,
                 schema,
+                changes_retention,
                 ..Config::default()
             }
             .open_store()

@@ -125,8 +125,12 @@ pub fn check(db: &Path) -> Result<ExitCode> {
     let store = refdb_storage::Store::open_read_only(db)?;
     let report = store.audit()?;
     println!(
-        "{} documents, {} references, {} index rows",
-        report.documents, report.references, report.index_rows
+        "{} documents, {} references, {} index rows, {} change records; digest {:016x}",
+        report.documents,
+        report.references,
+        report.index_rows,
+        report.change_records,
+        report.digest
     );
     for p in &report.problems {
         println!("problem: {p}");

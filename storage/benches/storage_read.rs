@@ -21,6 +21,7 @@ fn point_reads(c: &mut Criterion) {
     let opts = refdb_storage::OpenOptions {
         schema: Some(support::schema()),
         cache_size: cache << 20,
+        ..Default::default()
     };
     let store = Store::open_with(tmp.path().join("r.db"), opts).unwrap();
     let (_, uids, took) = support::load(&store, &dir);

@@ -26,6 +26,12 @@ pub struct AuditReport {
     pub references: u64,
     /// Postings rows of the secondary indexes.
     pub index_rows: u64,
+    /// Records in the change log.
+    pub change_records: u64,
+    /// A digest (64-bit FNV-1a) of every table's content — documents,
+    /// docnos, counters, both indexes, the change log and its counters:
+    /// two files with the same digest hold the same database.
+    pub digest: u64,
     /// Human-readable descriptions of every broken invariant (at most 1000).
     pub problems: Vec<String>,
 }
@@ -173,12 +179,160 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
         &actual_index,
         &mut problem,
     );
+    // Pass 5: the change log agrees with the documents.
+    let change_records = audit_log(r, &mut problem)?;
     Ok(AuditReport {
         documents,
         references: edges.len() as u64,
         index_rows: actual_index.len() as u64,
+        change_records,
+        digest: digest(r)?,
         problems,
     })
+}
+
+/// The log's records are numbered below its counter, in transaction order,
+/// and the latest record of each document describes it as stored now (its
+/// row, or its absence after a delete). Returns the number of records.
+fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
+    let store = r.store();
+    let (_, next_seq) = r.change_log_extent()?;
+    let mut latest: HashMap<(String, String), Option<u64>> = HashMap::new();
+    let mut last_txn = 0;
+    let mut n = 0;
+    let mut after = 0;
+    loop {
+        let batch = match r.changes(after, 4096) {
+            Ok(b) => b,
+            Err(e) => {
+                problem(format!("change log: {e}"));
+                break;
+            }
+        };
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for rec in batch {
+            n += 1;
+            if rec.seq >= next_seq {
+                problem(format!(
+                    "change {} is not below the log's next seq {next_seq}",
+                    rec.seq
+                ));
+            }
+            if rec.txn < last_txn {
+                problem(format!(
+                    "change {} of txn {} follows txn {last_txn}",
+                    rec.seq, rec.txn
+                ));
+            }
+            last_txn = rec.txn;
+            latest.insert((rec.coll, rec.id), rec.row.as_deref().map(fnv));
+        }
+    }
+    for ((coll, id), row) in latest {
+        let Ok(cid) = store.coll_id(&coll) else {
+            problem(format!("change log names unknown collection {coll:?}"));
+            continue;
+        };
+        let stored = r.docs().get((cid, id.as_str()))?.map(|v| fnv(v.value()));
+        if stored != row {
+            problem(format!(
+                "{coll}/{id}: the change log's latest record {} the stored document",
+                match (row, stored) {
+                    (None, _) => "deletes",
+                    (Some(_), None) => "describes a missing document, not",
+                    _ => "differs from",
+                }
+            ));
+        }
+    }
+    Ok(n)
+}
+
+/// 64-bit FNV-1a, continued from `h`.
+fn fnv_on(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // The length ends each part, so that ("ab","c") and ("a","bc") differ.
+    for b in (bytes.len() as u64).to_le_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    fnv_on(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// See [`AuditReport::digest`].
+fn digest(r: &ReadTxn<'_>) -> Result<u64> {
+    let mut h = fnv(b"refdb");
+    for e in r.docs().iter()? {
+        let (k, v) = e?;
+        let (cid, id) = k.value();
+        h = fnv_on(h, &cid.to_be_bytes());
+        h = fnv_on(h, id.as_bytes());
+        h = fnv_on(h, v.value());
+    }
+    for e in r.docnos().iter()? {
+        let (k, v) = e?;
+        let (cid, docno) = k.value();
+        h = fnv_on(h, &cid.to_be_bytes());
+        h = fnv_on(h, &docno.to_be_bytes());
+        h = fnv_on(h, v.value().as_bytes());
+    }
+    for e in r.refs().iter()? {
+        let (k, v) = e?;
+        let (tc, t, sc, sf, chunk) = k.value();
+        for part in [
+            &tc.to_be_bytes()[..],
+            t.as_bytes(),
+            &sc.to_be_bytes(),
+            sf.as_bytes(),
+            &chunk.to_be_bytes(),
+        ] {
+            h = fnv_on(h, part);
+        }
+        // Postings are compared as sets: equal sets may serialize apart.
+        h = fnv_on(h, &postings_digest(v.value())?);
+    }
+    for e in r.index().iter()? {
+        let (k, v) = e?;
+        h = fnv_on(h, k.value());
+        h = fnv_on(h, &postings_digest(v.value())?);
+    }
+    for c in r.schema().collections() {
+        let state = r.state(&c.name)?;
+        h = fnv_on(h, c.name.as_bytes());
+        h = fnv_on(h, &state.next_docno.to_be_bytes());
+        h = fnv_on(h, &state.count.to_be_bytes());
+        h = fnv_on(h, &[u8::from(state.ordered)]);
+    }
+    let (_, next_seq) = r.change_log_extent()?;
+    h = fnv_on(h, &next_seq.to_be_bytes());
+    let mut after = 0;
+    loop {
+        let batch = r.changes(after, 4096)?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for rec in batch {
+            h = fnv_on(h, &rec.seq.to_be_bytes());
+            h = fnv_on(h, &rec.encode());
+        }
+    }
+    Ok(h)
+}
+
+fn postings_digest(bytes: &[u8]) -> Result<[u8; 8]> {
+    let set = postings::decode(bytes)?;
+    let mut h = fnv(b"postings");
+    for d in &set {
+        h = fnv_on(h, &d.to_be_bytes());
+    }
+    Ok(h.to_le_bytes())
 }
 
 fn compare<K: Ord + std::fmt::Debug>(

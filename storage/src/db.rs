@@ -5,6 +5,7 @@
 //! changes while the store is open (a new schema is applied at open, in one
 //! transaction, by [`crate::migrate`]).
 
+use crate::changelog::{ChangeRecord, Retention};
 use crate::changes::CommitObserver;
 use crate::error::{Error, Result};
 use crate::ids::IdGenerator;
@@ -12,7 +13,7 @@ use crate::patch::PatchOp;
 use crate::read::Document;
 use crate::read::{ReadTxn, Snapshot};
 use crate::schema::Schema;
-use crate::tables::{COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX, META, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX, META, REFS};
 use crate::write::{Actor, BatchOp, BatchResult, Tx};
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
@@ -107,6 +108,8 @@ pub struct Store {
     writer: Mutex<()>,
     /// The snapshot [`Store::read`] hands out until the next commit.
     snapshots: Mutex<SnapshotCache>,
+    /// How much of the change log commits keep.
+    retention: Retention,
 }
 
 /// See [`Store::read`].
@@ -130,6 +133,8 @@ pub struct OpenOptions {
     pub schema: Option<Schema>,
     /// redb's page cache, in bytes.
     pub cache_size: usize,
+    /// How much of the change log to keep ([`crate::changelog`]).
+    pub changes_retention: Retention,
 }
 
 impl Default for OpenOptions {
@@ -137,6 +142,7 @@ impl Default for OpenOptions {
         OpenOptions {
             schema: None,
             cache_size: 1 << 30,
+            changes_retention: Retention::default(),
         }
     }
 }
@@ -173,6 +179,7 @@ impl Store {
             txn.open_table(REFS)?;
             txn.open_table(INDEX)?;
             txn.open_table(COLLS)?;
+            txn.open_table(CHANGES)?;
             let format = meta.get("format")?.map(|v| v.value().to_vec());
             match format {
                 Some(v) => {
@@ -184,6 +191,10 @@ impl Store {
                     if found == 2 {
                         upgrade_from_v2(&txn)?;
                         upgraded = true;
+                    }
+                    if found == 2 || found == 3 {
+                        // Format 4 adds the change log, opened empty
+                        // above: it starts at this upgrade.
                         meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
                     } else if found != FORMAT_VERSION {
                         return Err(Error::Corrupt(format!(
@@ -276,6 +287,7 @@ impl Store {
             gate: RwLock::new(()),
             writer: Mutex::new(()),
             snapshots: Mutex::new(SnapshotCache::default()),
+            retention: opts.changes_retention,
         })
     }
 
@@ -294,11 +306,14 @@ impl Store {
         let meta = txn.open_table(META)?;
         let corrupt = |what: &str| Error::Corrupt(format!("no {what} in the file"));
         let format = meta.get("format")?.ok_or_else(|| corrupt("format"))?;
-        if format.value() == 2u32.to_le_bytes() {
-            return Err(Error::Storage(format!(
-                "{} is in format 2: open it once for writing (say, `refdb serve`) to upgrade it",
-                path.display()
-            )));
+        for old in [2u32, 3] {
+            if format.value() == old.to_le_bytes() {
+                return Err(Error::Storage(format!(
+                    "{} is in format {old}: open it once for writing (say, `refdb serve`) to \
+                     upgrade it",
+                    path.display()
+                )));
+            }
         }
         if format.value() != FORMAT_VERSION.to_le_bytes() {
             return Err(Error::Corrupt(format!(
@@ -325,7 +340,13 @@ impl Store {
             gate: RwLock::new(()),
             writer: Mutex::new(()),
             snapshots: Mutex::new(SnapshotCache::default()),
+            retention: Retention::default(),
         })
+    }
+
+    /// How much of the change log commits keep.
+    pub(crate) fn retention(&self) -> Retention {
+        self.retention
     }
 
     /// Registers a derived index to tell about every later commit. It
@@ -467,6 +488,36 @@ impl Store {
         };
         self.commit(txn, changes)?;
         Ok(results)
+    }
+
+    /// Applies records read from another store's change log
+    /// ([`ReadTxn::changes`]), in order, one write transaction per source
+    /// transaction, so that this store — empty, or a copy of the source as
+    /// of some seq — becomes what the source was at the last record, and
+    /// its own log holds the same records under the same numbers. A record
+    /// that does not fit (already applied, or describing a document this
+    /// store does not have in that state) is refused with nothing of its
+    /// transaction applied. Returns the number of records applied.
+    pub fn apply_changes(&self, records: impl IntoIterator<Item = ChangeRecord>) -> Result<u64> {
+        let mut records = records.into_iter().peekable();
+        let mut applied = 0;
+        while let Some(first) = records.next() {
+            let txn_no = first.txn;
+            let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let txn = self.db.writable()?.begin_write()?;
+            let changes = {
+                let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
+                tx.apply_record(&first)?;
+                applied += 1;
+                while let Some(rec) = records.next_if(|r| r.txn == txn_no) {
+                    tx.apply_record(&rec)?;
+                    applied += 1;
+                }
+                tx.finish()?
+            };
+            self.commit(txn, changes)?;
+        }
+        Ok(applied)
     }
 
     /// Writes a consistent copy of the database to `out` (a new file)

@@ -16,6 +16,7 @@
 
 pub mod audit;
 mod backup;
+pub mod changelog;
 mod changes;
 mod codec;
 pub mod db;
@@ -38,6 +39,7 @@ mod undo;
 pub mod write;
 
 pub use audit::AuditReport;
+pub use changelog::{ChangeRecord, Op, Retention};
 pub use changes::{Change, CommitObserver};
 pub use codec::StoredDoc;
 pub use db::{CollState, Gate, GroupOp, OpenOptions, Store};

@@ -5,6 +5,11 @@
 //! document does not fit the new schema (a new required field without
 //! default, a narrower type, a reference that would dangle) the change is
 //! refused with the list of offending documents and nothing is written.
+//!
+//! A migration empties the change log (its counters stay, so no seq is
+//! reused): records written under the old schema cannot be replayed under
+//! the new one, and a follower that finds its `since` pruned knows it must
+//! copy the database again.
 
 use crate::codec::{self, StoredDoc};
 use crate::db::{Catalog, CollState};
@@ -13,7 +18,7 @@ use crate::error::{Error, Invalid, Result};
 use crate::postings;
 use crate::schema::Schema;
 use crate::schema::validate::validate_document;
-use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, REFS};
 use crate::write::targets_of;
 use redb::{ReadableTable, WriteTransaction};
 use std::collections::HashSet;
@@ -27,6 +32,7 @@ pub(crate) fn migrate(
     let mut docs = txn.open_table(DOCS)?;
     let mut docnos = txn.open_table(DOCNOS)?;
     let mut colls = txn.open_table(COLLS)?;
+    txn.open_table(CHANGES)?.retain(|_, _| false)?;
     let mut problems: Vec<(String, String, Invalid)> = Vec::new();
     // Documents of collections the new schema drops are deleted.
     for c in old

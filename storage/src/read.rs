@@ -6,12 +6,13 @@
 //! schema order (a missing one as null), derived `refs` lists read from the
 //! reverse index, `_meta` last.
 
+use crate::changelog::ChangeRecord;
 use crate::codec::{self, StoredDoc};
 use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::postings;
 use crate::schema::{Collection, Schema};
-use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, META, REFS};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
@@ -204,7 +205,7 @@ pub(crate) struct Snapshot {
     refs: ReadOnlyTable<RefsKey, &'static [u8]>,
     index: ReadOnlyTable<&'static [u8], &'static [u8]>,
     colls: ReadOnlyTable<u32, &'static [u8]>,
-    _txn: ReadTransaction,
+    txn: ReadTransaction,
 }
 
 impl Snapshot {
@@ -215,7 +216,7 @@ impl Snapshot {
             refs: txn.open_table(REFS)?,
             index: txn.open_table(INDEX)?,
             colls: txn.open_table(COLLS)?,
-            _txn: txn,
+            txn,
         })
     }
 }
@@ -470,6 +471,34 @@ impl<'s> ReadTxn<'s> {
 
     /// What deleting `coll/id` would delete, unlink, or be blocked by
     /// (`DELETE …?_dry_run=1`); changes nothing.
+    /// Up to `limit` records of the change log with a seq greater than
+    /// `after`, in order (see [`crate::changelog`]).
+    pub fn changes(&self, after: u64, limit: usize) -> Result<Vec<ChangeRecord>> {
+        let table = self.snap.txn.open_table(CHANGES)?;
+        let mut out = Vec::with_capacity(limit.min(4096));
+        let Some(from) = after.checked_add(1) else {
+            return Ok(out);
+        };
+        for entry in table.range(from..)?.take(limit) {
+            let (k, v) = entry?;
+            out.push(ChangeRecord::decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The change log's extent: the oldest seq kept (`None`: the log is
+    /// empty) and the seq the next record will get.
+    pub fn change_log_extent(&self) -> Result<(Option<u64>, u64)> {
+        let table = self.snap.txn.open_table(CHANGES)?;
+        let first = table.first()?.map(|(k, _)| k.value());
+        let meta = self.snap.txn.open_table(META)?;
+        let counters = match meta.get(crate::changelog::COUNTERS_KEY)? {
+            Some(v) => crate::changelog::Counters::decode(v.value())?,
+            None => crate::changelog::Counters::default(),
+        };
+        Ok((first, counters.next_seq))
+    }
+
     pub fn plan_delete(&self, coll: &str, id: &str) -> Result<crate::DeletePlan> {
         crate::delete::plan(self, coll, id)
     }

@@ -7,7 +7,10 @@
 //! - for every stored reference value `id → t` of field `f`, the docno of
 //!   `id` is in the `REFS[(tc, t, c, f, chunk)]` postings, and nothing else;
 //! - for every `index: true` field, `INDEX` holds exactly the postings
-//!   [`crate::keys::index_values`] gives for the stored documents.
+//!   [`crate::keys::index_values`] gives for the stored documents;
+//! - `CHANGES` keys are below `META["changes"].next_seq`, each record's
+//!   collection and `_id` name a document whose latest record agrees with
+//!   `DOCS` (its row, or its absence after a delete).
 //!
 //! Postings (sets of docnos) are chunked roaring bitmaps; see
 //! [`crate::postings`].
@@ -17,10 +20,11 @@ use std::cmp::Ordering;
 
 /// Bumped on any incompatible change of the tables below. A file of the
 /// previous format is upgraded when a writer opens it ([`crate::db`]).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Database-wide facts: `format` (u32 LE), `schema` (the schema JSON),
-/// `catalog` (msgpack map collection name → collection id).
+/// `catalog` (msgpack map collection name → collection id), `changes` (the
+/// change log's next seq and next txn, u64 LE each).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// (collection id, `_id`) as a [`DocKey`] → docno (u32 big-endian), the
@@ -44,6 +48,12 @@ pub const REFS: TableDefinition<(u32, &str, u32, &str, u16), &[u8]> = TableDefin
 /// Secondary indexes: field prefix | encoded value | docno chunk (u16 BE)
 /// (see [`crate::keys`]) → postings of the docnos having that value.
 pub const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index");
+
+/// The change log: seq (u64) → one [`crate::changelog::ChangeRecord`]
+/// (txn, time, op, collection, `_id`, the row after the change). Appended
+/// by every write transaction, pruned from the oldest end. The numbers the
+/// next records get are in `META["changes"]`.
+pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 
 /// Per-collection counters: collection id → msgpack [`crate::db::CollState`].
 pub const COLLS: TableDefinition<u32, &[u8]> = TableDefinition::new("colls");

@@ -35,6 +35,11 @@ pub(crate) enum Undo {
         key: (u32, String, u32, String, u16),
         old: Option<Vec<u8>>,
     },
+    /// A change log record (see [`crate::changelog`]).
+    Change {
+        seq: u64,
+        old: Option<Vec<u8>>,
+    },
 }
 
 /// The in-memory state of a [`Tx`] when an operation starts.
@@ -42,6 +47,8 @@ pub(crate) struct Mark {
     pub states: HashMap<u32, CollState>,
     pub last_ids: HashMap<u32, Option<String>>,
     pub changes: usize,
+    /// The change log's next seq.
+    pub next_seq: u64,
 }
 
 /// Replays `log` backwards on the transaction's tables.
@@ -86,12 +93,20 @@ pub(crate) fn replay(tx: &mut Tx<'_>, log: Vec<Undo>) -> Result<()> {
                     }
                 }
             }
+            Undo::Change { seq, old } => match old {
+                Some(v) => {
+                    tx.changes.insert(seq, v.as_slice())?;
+                }
+                None => {
+                    tx.changes.remove(seq)?;
+                }
+            },
         }
     }
     Ok(())
 }
 
-/// Drops changes recorded after the mark.
+/// Drops observed changes recorded after the mark.
 pub(crate) fn truncate(changes: &mut Vec<Change>, mark: &Mark) {
     changes.truncate(mark.changes);
 }

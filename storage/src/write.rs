@@ -18,6 +18,7 @@ pub(crate) use bulk::{BATCH, check_and_encode};
 pub(crate) use create::Checked;
 use create::{check_input, check_valid, take_derived};
 mod group;
+mod log;
 
 use crate::changes::Change;
 use crate::codec::{self, StoredDoc};
@@ -28,7 +29,7 @@ use crate::patch::{self, PatchOp};
 use crate::postings::{self, Pending, ref_row_key};
 use crate::read::{self, DocsKey, Document, RefsKey, Tables};
 use crate::schema::{Collection, Schema};
-use crate::tables::{COLLS, DOCNOS, DOCS, INDEX, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, META, REFS};
 use crate::undo::Undo;
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::{Map, Value};
@@ -68,13 +69,17 @@ pub struct Tx<'t> {
     pub(crate) refs: Table<'t, RefsKey, &'static [u8]>,
     pub(crate) index: Table<'t, &'static [u8], &'static [u8]>,
     colls: Table<'t, u32, &'static [u8]>,
+    pub(crate) meta: Table<'t, &'static str, &'static [u8]>,
+    pub(crate) changes: Table<'t, u64, &'static [u8]>,
+    /// The change log's counters and merge state (see [`log`]).
+    pub(crate) log: log::Log,
     states: HashMap<u32, CollState>,
     poisoned: bool,
     /// Documents changed as partners of the current operation, checked for
     /// required references before it returns.
     pub(crate) touched: BTreeSet<(String, String)>,
     /// Every document change so far, for [`crate::CommitObserver`]s.
-    changes: Vec<Change>,
+    observed_changes: Vec<Change>,
     /// Index and reverse-index changes not yet applied ([`Tx::flush`]):
     /// a bulk load then writes each postings row once instead of once per
     /// document. Nothing reads `INDEX` inside a write, and every path that
@@ -167,8 +172,11 @@ impl<'t> Tx<'t> {
         txn: &'t WriteTransaction,
         actor: &Actor,
     ) -> Result<Tx<'t>> {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let instant = chrono::Utc::now();
+        let now = instant.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let actor = actor.to_json();
+        let meta = txn.open_table(META)?;
+        let log = log::Log::open(&meta, instant.timestamp_micros(), store.retention())?;
         let create_meta = codec::encode_meta(&serde_json::json!({"ctime": now, "mtime": now,
             "created_by": actor, "modified_by": actor}));
         Ok(Tx {
@@ -182,10 +190,13 @@ impl<'t> Tx<'t> {
             refs: txn.open_table(REFS)?,
             index: txn.open_table(INDEX)?,
             colls: txn.open_table(COLLS)?,
+            meta,
+            changes: txn.open_table(CHANGES)?,
+            log,
             states: HashMap::new(),
             poisoned: false,
             touched: BTreeSet::new(),
-            changes: Vec::new(),
+            observed_changes: Vec::new(),
             pending_index: Pending::default(),
             pending_refs: Pending::default(),
             group_index: Pending::default(),
@@ -212,7 +223,8 @@ impl<'t> Tx<'t> {
                 rmp_serde::to_vec(&state).expect("encodable").as_slice(),
             )?;
         }
-        Ok(std::mem::take(&mut self.changes))
+        self.finish_log()?;
+        Ok(std::mem::take(&mut self.observed_changes))
     }
 
     /// Runs one operation, poisoning the transaction if it fails.
@@ -434,6 +446,7 @@ impl<'t> Tx<'t> {
             .insert((cid, id), row.as_slice())?
             .map(|v| v.value().to_vec());
         let existed = previous.is_some();
+        self.log_put(cid, c, id, existed, new.docno, &row)?;
         if let Some(log) = &mut self.undo {
             log.push(Undo::Doc {
                 cid,
@@ -488,6 +501,7 @@ impl<'t> Tx<'t> {
                 old: Some(id.to_string()),
             });
         }
+        self.log_remove(cid, c, id)?;
         let state = self.state(cid)?;
         state.count -= 1;
         self.record(c, id, old.docno, Some(old), None);
@@ -516,7 +530,7 @@ impl<'t> Tx<'t> {
         if old.is_some() && new.is_some() && old == new {
             return;
         }
-        self.changes.push(Change {
+        self.observed_changes.push(Change {
             coll: c.name.clone(),
             id: id.to_string(),
             docno,

@@ -2,7 +2,9 @@
 //! deletes — printing `ACK` after each durable commit; the parent kills it
 //! with SIGKILL at a random moment, reopens the file and checks that every
 //! acknowledged write is there, that the operation in flight is either
-//! wholly applied or not at all, and that the audit is clean.
+//! wholly applied or not at all, and that the audit is clean; and that the
+//! change log holds exactly one transaction per applied operation and
+//! replays into the reopened database.
 //!
 //! The child is this test binary itself, re-run on the `crash_child` test
 //! with `REFDB_CRASH_CHILD` set. `REFDB_CRASH_CYCLES` sets the number of
@@ -193,6 +195,15 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
             "cycle {cycle}: authors {extra:?} differ from the model; {:#?}",
             &history[history.len().saturating_sub(4)..]
         );
+        // The log and the data agree: one transaction per applied
+        // operation, and replaying it gives this very database.
+        let txns: BTreeSet<u64> = change_log(&store).iter().map(|r| r.txn).collect();
+        assert_eq!(
+            txns.len() as u64,
+            next,
+            "cycle {cycle}: logged transactions"
+        );
+        assert_replays(&store);
     }
     eprintln!(
         "{cycles} kill cycles, {acked_total} acknowledged operations, {in_flight_applied} in-flight operations found applied, 0 lost"

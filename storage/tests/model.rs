@@ -6,7 +6,10 @@
 //!   reference, indexes ⇄ documents, valid documents);
 //! - a failed operation leaves the visible state exactly as before;
 //! - a create/update shows the written values; a delete removes exactly the
-//!   documents it reports, and nothing else disappears.
+//!   documents it reports, and nothing else disappears;
+//! - a failed operation adds no change log record, a successful one adds
+//!   some, and replaying the whole log on an empty store reproduces the
+//!   store (same documents, same digest of every table).
 
 mod common;
 use common::*;
@@ -210,6 +213,7 @@ fn same_refs(a: &Value, b: &Value) -> bool {
 
 fn run(store: &Store, model: &mut BTreeSet<(String, String)>, op: &Op) {
     let before = dump(store);
+    let seq_before = next_seq(store);
     let outcome: Result<(), String> = match op {
         Op::Batch(ops) => {
             let ops: Vec<BatchOp> = ops.iter().filter_map(to_batch_op).collect();
@@ -283,6 +287,9 @@ fn run(store: &Store, model: &mut BTreeSet<(String, String)>, op: &Op) {
             before,
             "a failed {op:?} changed the state: {outcome:?}"
         );
+        assert_eq!(next_seq(store), seq_before, "a failed {op:?} was logged");
+    } else {
+        assert!(next_seq(store) > seq_before, "{op:?} left no record");
     }
     assert_eq!(&existing(store), model, "after {op:?} ({outcome:?})");
     assert_clean(store);
@@ -302,6 +309,7 @@ proptest! {
         for op in seed.collect::<Vec<_>>().iter().chain(&ops) {
             run(&t.store, &mut model, op);
         }
+        assert_replays(&t.store);
     }
 }
 
@@ -347,6 +355,8 @@ fn group_equals_sequential(ops: &[Op]) {
         };
     assert_eq!(strip(dump(&a.store)), strip(dump(&b.store)));
     assert_clean(&a.store);
+    // The failed requests of the group left no record.
+    assert_replays(&a.store);
 }
 
 proptest! {

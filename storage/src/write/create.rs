@@ -147,33 +147,7 @@ impl<'t> Tx<'t> {
             derived,
             row,
         } = p;
-        let coll = c.name.as_str();
-        let last = match self.last_ids.get(&cid) {
-            Some(last) => last.clone(),
-            None => self
-                .docs
-                .range((cid, "")..(cid + 1, ""))?
-                .next_back()
-                .transpose()?
-                .map(|(k, _)| k.value().1.to_string()),
-        };
-        let state = self.state(cid)?;
-        let docno = state.next_docno;
-        state.next_docno = docno
-            .checked_add(1)
-            .ok_or_else(|| Error::CollectionFull(coll.into()))?;
-        state.count += 1;
-        // The cached largest id may belong to a document deleted since:
-        // then `ordered` turns false a little early, which only costs speed.
-        let at_end = last.as_deref().is_none_or(|l| l < id.as_str());
-        let newest = match last {
-            Some(l) if l.as_str() > id.as_str() => {
-                state.ordered = false;
-                l
-            }
-            _ => id.clone(),
-        };
-        self.last_ids.insert(cid, Some(newest));
+        let (docno, at_end) = self.note_created(cid, &c.name, &id, None)?;
         // The row carries the transaction's shared `_meta` bytes; `meta`
         // stays null in this in-memory copy, which nothing reads.
         let row = match row {
@@ -192,6 +166,7 @@ impl<'t> Tx<'t> {
         if at_end && self.appendable(c, &derived) {
             // Past every row of the collection: buffered, then appended
             // into full pages (see `append`).
+            self.log_put(cid, c, &id, false, docno, &row)?;
             self.append(cid, &id, docno, row)?;
             self.record(c, &id, docno, None, Some(&doc));
             self.sync_derived(cid, c, None, Some(&doc))?;
@@ -208,6 +183,49 @@ impl<'t> Tx<'t> {
             crate::refs::reconcile(self, c, &id, &f.name, &[], &new, false)?;
         }
         Ok(id)
+    }
+}
+
+impl Tx<'_> {
+    /// Counts a document created in `cid`: hands out its docno (or takes
+    /// `docno`, replaying a log), and keeps [`crate::CollState::ordered`] and the
+    /// cached largest id. Returns the docno and whether `id` is past every
+    /// id of the collection.
+    pub(super) fn note_created(
+        &mut self,
+        cid: u32,
+        coll: &str,
+        id: &str,
+        docno: Option<u32>,
+    ) -> Result<(u32, bool)> {
+        let last = match self.last_ids.get(&cid) {
+            Some(last) => last.clone(),
+            None => self
+                .docs
+                .range((cid, "")..(cid + 1, ""))?
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| k.value().1.to_string()),
+        };
+        let state = self.state(cid)?;
+        let docno = docno.unwrap_or(state.next_docno);
+        state.next_docno = docno
+            .checked_add(1)
+            .ok_or_else(|| Error::CollectionFull(coll.into()))?
+            .max(state.next_docno);
+        state.count += 1;
+        // The cached largest id may belong to a document deleted since:
+        // then `ordered` turns false a little early, which only costs speed.
+        let at_end = last.as_deref().is_none_or(|l| l < id);
+        let newest = match last {
+            Some(l) if l.as_str() > id => {
+                state.ordered = false;
+                l
+            }
+            _ => id.to_string(),
+        };
+        self.last_ids.insert(cid, Some(newest));
+        Ok((docno, at_end))
     }
 }
 

@@ -102,8 +102,11 @@ impl Tx<'_> {
         let mark = Mark {
             states: self.states.clone(),
             last_ids: self.last_ids.clone(),
-            changes: self.changes.len(),
+            changes: self.observed_changes.len(),
+            next_seq: self.log.next_seq,
         };
+        // Each request of a group has its own records.
+        self.log.new_unit();
         self.undo = Some(Vec::new());
         let r = op(self).and_then(|r| {
             if self.poisoned {
@@ -117,7 +120,9 @@ impl Tx<'_> {
             self.pending_index = Pending::default();
             self.pending_refs = Pending::default();
             crate::undo::replay(self, log)?;
-            crate::undo::truncate(&mut self.changes, &mark);
+            crate::undo::truncate(&mut self.observed_changes, &mark);
+            self.log.next_seq = mark.next_seq;
+            self.log.new_unit();
             self.states = mark.states;
             self.last_ids = mark.last_ids;
             self.touched.clear();

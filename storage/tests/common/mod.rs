@@ -45,6 +45,42 @@ pub fn assert_json_reads(store: &Store) {
     }
 }
 
+/// Every record of a store's change log, oldest first.
+pub fn change_log(store: &Store) -> Vec<refdb_storage::ChangeRecord> {
+    let r = store.read().unwrap();
+    let mut out = Vec::new();
+    loop {
+        let after = out
+            .last()
+            .map_or(0, |c: &refdb_storage::ChangeRecord| c.seq);
+        let batch = r.changes(after, 1000).unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        out.extend(batch);
+    }
+}
+
+/// Applies `store`'s whole change log to a new, empty store with the same
+/// schema and checks that it reproduces `store`: the same documents, the
+/// same audit digest (every table, the log included), a clean audit.
+pub fn assert_replays(store: &Store) {
+    let copy = open(store.schema().source().clone());
+    let log = change_log(store);
+    let n = log.len() as u64;
+    assert_eq!(copy.store.apply_changes(log).unwrap(), n);
+    assert_eq!(dump(&copy.store), dump(store), "replayed documents");
+    let (want, got) = (store.audit().unwrap(), copy.store.audit().unwrap());
+    assert!(got.is_clean(), "replayed store: {:#?}", got.problems);
+    assert_eq!(got.change_records, want.change_records);
+    assert_eq!(got.digest, want.digest, "replayed store's digest");
+}
+
+/// The seq the next change log record will get.
+pub fn next_seq(store: &Store) -> u64 {
+    store.read().unwrap().change_log_extent().unwrap().1
+}
+
 /// Every document of every collection, materialized: the visible state.
 pub fn dump(store: &Store) -> Vec<(String, Document)> {
     let r = store.read().unwrap();

@@ -1,0 +1,346 @@
+//! The durable change log: what every commit changed, in commit order, in
+//! the file itself (table [`crate::tables::CHANGES`]).
+//!
+//! Every write transaction appends, in that same transaction, one record
+//! per changed document: a sequence number `seq` (strictly increasing in
+//! commit order, never reused), the transaction's number `txn` (its records
+//! are contiguous), the commit time, the collection, the `_id`, the
+//! operation, and — for a create or an update — the document's stored row
+//! exactly as the transaction left it (docno, fields, `_meta` with its
+//! timestamps). Everything a replay needs is fixed in the record, so
+//! applying the log, in order, to an empty file with the same schema
+//! reproduces the database ([`crate::Store::apply_changes`]); cascades and
+//! unlinks appear as the changes they made.
+//!
+//! Invariants:
+//! - a rolled-back transaction, and a failed request of a group commit,
+//!   leave no record (records are rows of the transaction, undone with it);
+//! - within one transaction (or one request of a group commit), a document
+//!   has one record: a later update of the same document rewrites the
+//!   record in place. A document created and deleted in one transaction
+//!   keeps both records, so that docno numbering replays exactly;
+//! - the log is pruned from its oldest end only ([`Retention`]); `next_seq`
+//!   and `next_txn` live in `meta` so that pruning never lets a number be
+//!   reused.
+
+use crate::codec::{self, StoredDoc};
+use crate::error::{Error, Result};
+use std::time::Duration;
+
+/// The operation a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            Op::Create => 1,
+            Op::Update => 2,
+            Op::Delete => 3,
+        }
+    }
+
+    fn from_byte(b: u8) -> Result<Op> {
+        Ok(match b {
+            1 => Op::Create,
+            2 => Op::Update,
+            3 => Op::Delete,
+            _ => return Err(Error::Corrupt(format!("change record with operation {b}"))),
+        })
+    }
+}
+
+/// One record of the change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRecord {
+    pub seq: u64,
+    pub txn: u64,
+    /// Commit time of the transaction, in µs since the Unix epoch (the
+    /// instant stamped into the `_meta` it wrote).
+    pub time_us: i64,
+    pub coll: String,
+    pub id: String,
+    pub op: Op,
+    /// The stored row after the change ([`crate::codec`]); `None` for a
+    /// delete.
+    pub row: Option<Vec<u8>>,
+}
+
+impl ChangeRecord {
+    /// The document as stored after the change (`None` for a delete).
+    pub fn stored(&self) -> Result<Option<StoredDoc>> {
+        self.row.as_deref().map(codec::decode).transpose()
+    }
+
+    /// The value bytes of the record in [`crate::tables::CHANGES`] (the key
+    /// is `seq`).
+    pub fn encode(&self) -> Vec<u8> {
+        encode_value(
+            self.txn,
+            self.time_us,
+            self.op,
+            &self.coll,
+            &self.id,
+            self.row.as_deref(),
+        )
+    }
+
+    pub fn decode(seq: u64, bytes: &[u8]) -> Result<ChangeRecord> {
+        let corrupt = || Error::Corrupt(format!("change record {seq} is truncated"));
+        let mut r = Reader { bytes, at: 0 };
+        let txn = u64::from_be_bytes(r.take(8).ok_or_else(corrupt)?.try_into().expect("8"));
+        let time_us = i64::from_be_bytes(r.take(8).ok_or_else(corrupt)?.try_into().expect("8"));
+        let op = Op::from_byte(r.take(1).ok_or_else(corrupt)?[0])?;
+        let coll = r.string().ok_or_else(corrupt)?;
+        let id = r.string().ok_or_else(corrupt)?;
+        let rest = &bytes[r.at..];
+        let row = match op {
+            Op::Delete if rest.is_empty() => None,
+            Op::Delete => {
+                return Err(Error::Corrupt(format!(
+                    "change record {seq}: a delete with a document"
+                )));
+            }
+            _ => {
+                codec::docno(rest)?;
+                Some(rest.to_vec())
+            }
+        };
+        Ok(ChangeRecord {
+            seq,
+            txn,
+            time_us,
+            coll,
+            id,
+            op,
+            row,
+        })
+    }
+}
+
+/// txn (u64 BE) · time µs (i64 BE) · op (u8) · collection (u16 BE length ·
+/// UTF-8) · `_id` (u16 BE length · UTF-8) · the row (absent for a delete).
+pub(crate) fn encode_value(
+    txn: u64,
+    time_us: i64,
+    op: Op,
+    coll: &str,
+    id: &str,
+    row: Option<&[u8]>,
+) -> Vec<u8> {
+    let row = row.unwrap_or_default();
+    let mut out = Vec::with_capacity(21 + coll.len() + id.len() + row.len());
+    out.extend_from_slice(&txn.to_be_bytes());
+    out.extend_from_slice(&time_us.to_be_bytes());
+    out.push(op.byte());
+    for s in [coll, id] {
+        let len = u16::try_from(s.len()).expect("names and ids are under 64 KiB");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(row);
+    out
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.bytes.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let len = u16::from_be_bytes(self.take(2)?.try_into().ok()?);
+        let s = self.take(usize::from(len))?;
+        String::from_utf8(s.to_vec()).ok()
+    }
+}
+
+/// The log's counters, kept in `meta` under [`COUNTERS_KEY`]: the `seq` and
+/// `txn` the next records get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub next_seq: u64,
+    pub next_txn: u64,
+}
+
+pub(crate) const COUNTERS_KEY: &str = "changes";
+
+impl Default for Counters {
+    /// Numbers start at 1, so that 0 can mean "before everything".
+    fn default() -> Self {
+        Counters {
+            next_seq: 1,
+            next_txn: 1,
+        }
+    }
+}
+
+impl Counters {
+    pub(crate) fn encode(&self) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[..8].copy_from_slice(&self.next_seq.to_le_bytes());
+        out[8..].copy_from_slice(&self.next_txn.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Counters> {
+        let bytes: &[u8; 16] = bytes
+            .try_into()
+            .map_err(|_| Error::Corrupt("change log counters".into()))?;
+        Ok(Counters {
+            next_seq: u64::from_le_bytes(bytes[..8].try_into().expect("8")),
+            next_txn: u64::from_le_bytes(bytes[8..].try_into().expect("8")),
+        })
+    }
+}
+
+/// How much of the change log is kept. A record goes when it is older than
+/// `max_age` or when more than `max_records` newer ones exist; `None`
+/// bounds nothing. Pruning happens inside write transactions, a bounded
+/// number of records per commit, so it never holds up a writer for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub max_age: Option<Duration>,
+    pub max_records: Option<u64>,
+}
+
+impl Default for Retention {
+    /// A week, and at most ten million records: enough for a replica or a
+    /// change feed client to be down for days, bounded for bulk loads.
+    fn default() -> Self {
+        Retention {
+            max_age: Some(Duration::from_secs(7 * 24 * 3600)),
+            max_records: Some(10_000_000),
+        }
+    }
+}
+
+impl Retention {
+    /// Keeps everything.
+    pub fn forever() -> Retention {
+        Retention {
+            max_age: None,
+            max_records: None,
+        }
+    }
+
+    /// Parses the `--changes-retention` syntax: comma-separated bounds,
+    /// each an age (`30s`, `90m`, `12h`, `7d`) or a record count
+    /// (`1000000`, `500k`, `10M`), or `forever`.
+    pub fn parse(s: &str) -> std::result::Result<Retention, String> {
+        let s = s.trim();
+        if s == "forever" {
+            return Ok(Retention::forever());
+        }
+        let mut r = Retention::forever();
+        for part in s.split(',').map(str::trim) {
+            let bad = || {
+                format!(
+                    "bad retention bound {part:?}: expected an age (30s, 90m, 12h, 7d), a record \
+                     count (1000000, 500k, 10M) or `forever`"
+                )
+            };
+            let split = part
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(part.len());
+            let (num, unit) = part.split_at(split);
+            let n: u64 = num.parse().map_err(|_| bad())?;
+            let secs = |mult: u64| n.checked_mul(mult).map(Duration::from_secs).ok_or_else(bad);
+            let count = |mult: u64| n.checked_mul(mult).ok_or_else(bad);
+            match unit {
+                "s" => r.max_age = Some(secs(1)?),
+                "m" => r.max_age = Some(secs(60)?),
+                "h" => r.max_age = Some(secs(3600)?),
+                "d" => r.max_age = Some(secs(86_400)?),
+                "" => r.max_records = Some(n),
+                "k" => r.max_records = Some(count(1_000)?),
+                "M" => r.max_records = Some(count(1_000_000)?),
+                _ => return Err(bad()),
+            }
+        }
+        Ok(r)
+    }
+
+    /// Whether the oldest record (`seq`, written at `time_us`) goes, when
+    /// the next record to be written is `next_seq` and it is `now_us`.
+    pub(crate) fn expired(&self, seq: u64, time_us: i64, next_seq: u64, now_us: i64) -> bool {
+        let too_many = self
+            .max_records
+            .is_some_and(|max| next_seq.saturating_sub(seq) > max);
+        let too_old = self.max_age.is_some_and(|age| {
+            let age = i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
+            now_us.saturating_sub(time_us) > age
+        });
+        too_many || too_old
+    }
+}
+
+/// The time field of an encoded record, without decoding the rest.
+pub(crate) fn time_of(bytes: &[u8]) -> Option<i64> {
+    Some(i64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let row = codec::encode(&StoredDoc {
+            docno: 7,
+            body: serde_json::from_str(r#"{"a":1}"#).unwrap(),
+            meta: serde_json::json!({"ctime": "x"}),
+        });
+        for (op, row) in [(Op::Create, Some(row.clone())), (Op::Delete, None)] {
+            let r = ChangeRecord {
+                seq: 9,
+                txn: 3,
+                time_us: -5,
+                coll: "users".into(),
+                id: "é1".into(),
+                op,
+                row,
+            };
+            assert_eq!(ChangeRecord::decode(9, &r.encode()).unwrap(), r);
+            let bytes = r.encode();
+            assert!(ChangeRecord::decode(9, &bytes[..bytes.len() / 2]).is_err());
+        }
+    }
+
+    #[test]
+    fn retention_syntax() {
+        assert_eq!(Retention::parse("forever").unwrap(), Retention::forever());
+        let r = Retention::parse("7d, 500k").unwrap();
+        assert_eq!(r.max_age, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(r.max_records, Some(500_000));
+        assert_eq!(
+            Retention::parse("10M").unwrap().max_records,
+            Some(10_000_000)
+        );
+        for bad in ["", "7w", "d", "-1", "1.5h"] {
+            assert!(Retention::parse(bad).is_err(), "{bad}");
+        }
+        let r = Retention::parse("2,10s").unwrap();
+        assert!(r.expired(1, 0, 4, 0), "3 records newer than seq 1");
+        assert!(!r.expired(2, 0, 4, 0));
+        assert!(r.expired(3, 0, 4, 10_000_001));
+    }
+}

@@ -1,0 +1,213 @@
+//! The write transaction's side of the change log ([`crate::changelog`]):
+//! recording each document row written or removed, pruning past the
+//! retention at commit, and applying a record read from another store's
+//! log (replay).
+//!
+//! Records are written to `CHANGES` as the rows they describe are written,
+//! not buffered until commit: a million-document import would otherwise
+//! hold a second copy of every row in memory. A group commit's failed
+//! request takes its records back with the rest of its rows
+//! ([`crate::undo`]).
+
+use super::Tx;
+use crate::changelog::{ChangeRecord, Counters, Op, Retention, encode_value, time_of};
+use crate::error::{Error, Result};
+use crate::read;
+use crate::schema::Collection;
+use crate::undo::Undo;
+use redb::{ReadableTable, Table};
+use std::collections::HashMap;
+
+/// Documents remembered for merging a later update into their record;
+/// past this many a transaction stops merging (records stay correct, there
+/// are just more of them) rather than grow without bound.
+const MERGE_LIMIT: usize = 100_000;
+
+/// The change log state of one write transaction.
+pub(crate) struct Log {
+    /// The counters as the transaction found them.
+    found: Counters,
+    /// The seq the next record gets.
+    pub(crate) next_seq: u64,
+    /// This transaction's number.
+    txn: u64,
+    time_us: i64,
+    /// Per document of the current unit (the transaction, or the request
+    /// in group mode): its record's seq, operation and docno.
+    latest: HashMap<(u32, String), (u64, Op, u32)>,
+    retention: Retention,
+}
+
+impl Log {
+    pub(crate) fn open(
+        meta: &Table<'_, &'static str, &'static [u8]>,
+        time_us: i64,
+        retention: Retention,
+    ) -> Result<Log> {
+        let found = match meta.get(crate::changelog::COUNTERS_KEY)? {
+            Some(v) => Counters::decode(v.value())?,
+            None => Counters::default(),
+        };
+        Ok(Log {
+            found,
+            next_seq: found.next_seq,
+            txn: found.next_txn,
+            time_us,
+            latest: HashMap::new(),
+            retention,
+        })
+    }
+
+    /// Starts a new unit whose records are not merged with earlier ones
+    /// (a request of a group commit, a replayed record).
+    pub(crate) fn new_unit(&mut self) {
+        self.latest.clear();
+    }
+}
+
+impl Tx<'_> {
+    /// Records that `id`'s row is now `row` (docno `docno`); `existed`: the
+    /// document was there before this write.
+    pub(crate) fn log_put(
+        &mut self,
+        cid: u32,
+        c: &Collection,
+        id: &str,
+        existed: bool,
+        docno: u32,
+        row: &[u8],
+    ) -> Result<()> {
+        let key = (cid, id.to_string());
+        if existed
+            && let Some(&(seq, op, at)) = self.log.latest.get(&key)
+            && at == docno
+        {
+            let value = encode_value(self.log.txn, self.log.time_us, op, &c.name, id, Some(row));
+            let old = self
+                .changes
+                .insert(seq, value.as_slice())?
+                .map(|v| v.value().to_vec());
+            if let Some(undo) = &mut self.undo {
+                undo.push(Undo::Change { seq, old });
+            }
+            return Ok(());
+        }
+        let op = if existed { Op::Update } else { Op::Create };
+        let seq = self.append_record(op, &c.name, id, Some(row))?;
+        if self.log.latest.len() < MERGE_LIMIT {
+            self.log.latest.insert(key, (seq, op, docno));
+        }
+        Ok(())
+    }
+
+    /// Records that `id` was deleted.
+    pub(crate) fn log_remove(&mut self, cid: u32, c: &Collection, id: &str) -> Result<()> {
+        self.log.latest.remove(&(cid, id.to_string()));
+        self.append_record(Op::Delete, &c.name, id, None)?;
+        Ok(())
+    }
+
+    fn append_record(&mut self, op: Op, coll: &str, id: &str, row: Option<&[u8]>) -> Result<u64> {
+        let seq = self.log.next_seq;
+        self.log.next_seq = seq
+            .checked_add(1)
+            .ok_or_else(|| Error::Corrupt("change log sequence exhausted".into()))?;
+        let value = encode_value(self.log.txn, self.log.time_us, op, coll, id, row);
+        self.changes.insert(seq, value.as_slice())?;
+        if let Some(undo) = &mut self.undo {
+            undo.push(Undo::Change { seq, old: None });
+        }
+        Ok(seq)
+    }
+
+    /// At commit: saves the counters when records were written, then drops
+    /// the oldest records past the retention — at most a few more than this
+    /// transaction wrote, so the log shrinks steadily without one commit
+    /// paying for a large backlog.
+    pub(crate) fn finish_log(&mut self) -> Result<()> {
+        let written = self.log.next_seq - self.log.found.next_seq;
+        if written == 0 {
+            return Ok(());
+        }
+        let counters = Counters {
+            next_seq: self.log.next_seq,
+            next_txn: self.log.txn + 1,
+        };
+        self.meta
+            .insert(crate::changelog::COUNTERS_KEY, counters.encode().as_slice())?;
+        let budget = written.saturating_mul(2).saturating_add(64);
+        for _ in 0..budget {
+            let expired = match self.changes.first()? {
+                Some((k, v)) => {
+                    let time = time_of(v.value()).unwrap_or(i64::MIN);
+                    self.log
+                        .retention
+                        .expired(k.value(), time, self.log.next_seq, self.log.time_us)
+                        .then_some(k.value())
+                }
+                None => None,
+            };
+            match expired {
+                Some(seq) => {
+                    self.changes.remove(seq)?;
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one record of another store's log: the document's row
+    /// becomes the record's (or goes, for a delete), with every index kept
+    /// in step, and this store's log gets the same record under the same
+    /// seq and txn. Records must come in log order; one that does not fit
+    /// this store (an update of a missing document, a seq already passed)
+    /// is refused and poisons the transaction.
+    pub(crate) fn apply_record(&mut self, rec: &ChangeRecord) -> Result<()> {
+        self.guard(|tx| {
+            if rec.seq < tx.log.next_seq {
+                return Err(Error::bad(
+                    "$.seq",
+                    format!(
+                        "change {} comes after {} in this store's log",
+                        rec.seq,
+                        tx.log.next_seq - 1
+                    ),
+                ));
+            }
+            tx.log.new_unit();
+            tx.log.next_seq = rec.seq;
+            tx.log.txn = rec.txn;
+            tx.log.time_us = rec.time_us;
+            let (c, cid) = tx.coll(&rec.coll)?;
+            tx.flush_appends()?;
+            let existing = read::load(tx, cid, &rec.id)?;
+            let mismatch = |what: &str| {
+                Error::Corrupt(format!(
+                    "change {} ({} {}/{}): {what}",
+                    rec.seq,
+                    rec.op.as_str(),
+                    rec.coll,
+                    rec.id
+                ))
+            };
+            match (rec.op, rec.stored()?, existing) {
+                (Op::Delete, None, Some(old)) => tx.remove(cid, c, &rec.id, &old),
+                (Op::Update, Some(new), Some(old)) if old.docno == new.docno => {
+                    let row = rec.row.clone().unwrap_or_default();
+                    tx.put_row(cid, c, &rec.id, Some(&old), &new, row)
+                }
+                (Op::Create, Some(new), None) => {
+                    tx.note_created(cid, &c.name, &rec.id, Some(new.docno))?;
+                    let row = rec.row.clone().unwrap_or_default();
+                    tx.put_row(cid, c, &rec.id, None, &new, row)
+                }
+                (_, _, None) => Err(mismatch("the document does not exist here")),
+                (Op::Create, _, Some(_)) => Err(mismatch("the document already exists here")),
+                _ => Err(mismatch("its docno differs from this store's")),
+            }?;
+            tx.log.new_unit();
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,287 @@
+//! The durable change log: what its records hold (one per changed
+//! document, cascades included, contiguous per transaction), retention,
+//! replay refusals, schema migrations, and files of format 3 upgraded.
+
+mod common;
+
+use common::*;
+use redb::ReadableDatabase;
+use refdb_storage::changelog::Op;
+use refdb_storage::tables::{CHANGES, META};
+use refdb_storage::{OpenOptions, Retention, Schema, Store};
+use serde_json::json;
+
+fn seeded() -> TestDb {
+    let t = open(library_schema());
+    t.store
+        .write(|tx| {
+            tx.create("authors", doc(json!({"_id": "hugo", "name": "Hugo"})))?;
+            for i in 0..3 {
+                tx.create(
+                    "books",
+                    doc(json!({"_id": format!("b{i}"), "title": "t", "author": "hugo"})),
+                )?;
+            }
+            tx.create("chapters", doc(json!({"_id": "c1", "n": 1, "book": "b0"})))?;
+            Ok(())
+        })
+        .unwrap();
+    t
+}
+
+#[test]
+fn every_changed_document_has_one_record_with_its_row() {
+    let t = seeded();
+    let log = change_log(&t.store);
+    let seen: Vec<(&str, &str, Op)> = log
+        .iter()
+        .map(|r| (r.coll.as_str(), r.id.as_str(), r.op))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("authors", "hugo", Op::Create),
+            ("books", "b0", Op::Create),
+            ("books", "b1", Op::Create),
+            ("books", "b2", Op::Create),
+            ("chapters", "c1", Op::Create),
+        ]
+    );
+    assert!(log.iter().all(|r| r.txn == log[0].txn));
+    assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    // The row is the document as stored, `_meta` and docno included.
+    let r = t.store.read().unwrap();
+    for rec in &log {
+        let stored = r.get_stored(&rec.coll, &rec.id).unwrap().unwrap();
+        assert_eq!(rec.stored().unwrap().unwrap(), stored);
+    }
+    // An update, then a patch of the same document in one transaction:
+    // still one record, holding the final row.
+    t.store
+        .write(|tx| {
+            tx.update("authors", "hugo", doc(json!({"name": "Victor"})))?;
+            tx.update("authors", "hugo", doc(json!({"name": "Victor Hugo"})))
+        })
+        .unwrap();
+    let last = change_log(&t.store).pop().unwrap();
+    assert_eq!((last.op, last.txn), (Op::Update, log[0].txn + 1));
+    assert_eq!(
+        last.stored().unwrap().unwrap().body["name"],
+        json!("Victor Hugo")
+    );
+    assert_eq!(change_log(&t.store).len(), log.len() + 1);
+}
+
+#[test]
+fn a_cascade_is_logged_as_the_deletes_it_made() {
+    let t = seeded();
+    // books.chapters is must_be_empty: the chapter goes first.
+    t.store.delete("chapters", "c1").unwrap();
+    let before = next_seq(&t.store);
+    // authors.books cascades to the books.
+    let deleted = t.store.delete("authors", "hugo").unwrap();
+    assert_eq!(deleted.len(), 4);
+    let log: Vec<_> = change_log(&t.store)
+        .into_iter()
+        .filter(|r| r.seq >= before)
+        .collect();
+    assert_eq!(log.len(), deleted.len());
+    assert!(log.iter().all(|r| r.op == Op::Delete && r.row.is_none()));
+    let mut logged: Vec<_> = log.iter().map(|r| (r.coll.clone(), r.id.clone())).collect();
+    let mut deleted = deleted;
+    logged.sort();
+    deleted.sort();
+    assert_eq!(logged, deleted);
+    assert!(log.iter().all(|r| r.txn == log[0].txn));
+    // An unlink is logged as the updates of the documents it unlinked,
+    // made before the delete.
+    t.store
+        .write(|tx| {
+            tx.create("tags", doc(json!({"_id": "t1"})))?;
+            tx.create("posts", doc(json!({"_id": "p1", "tags": ["t1"]})))?;
+            tx.create("posts", doc(json!({"_id": "p2", "tags": ["t1"]})))
+        })
+        .unwrap();
+    let before = next_seq(&t.store);
+    t.store.delete("tags", "t1").unwrap();
+    let log: Vec<_> = change_log(&t.store)
+        .into_iter()
+        .filter(|r| r.seq >= before)
+        .map(|r| (r.id, r.op))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            ("p1".to_string(), Op::Update),
+            ("p2".to_string(), Op::Update),
+            ("t1".to_string(), Op::Delete)
+        ]
+    );
+    assert_replays(&t.store);
+}
+
+#[test]
+fn a_failed_write_leaves_no_record() {
+    let t = seeded();
+    let before = change_log(&t.store);
+    // The third create names a missing author: the whole batch rolls back.
+    let r = t.store.write(|tx| {
+        tx.create("authors", doc(json!({"_id": "zola", "name": "Zola"})))?;
+        tx.update("books", "b1", doc(json!({"title": "changed"})))?;
+        tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
+    });
+    assert!(r.is_err());
+    assert_eq!(change_log(&t.store), before);
+    // A group commit keeps the records of the requests that succeed only.
+    let ops: Vec<refdb_storage::GroupOp<'_, String>> = vec![
+        (
+            refdb_storage::Actor::anonymous(),
+            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
+                tx.create("authors", doc(json!({"_id": "zola", "name": "Zola"})))
+            }),
+        ),
+        (
+            refdb_storage::Actor::anonymous(),
+            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
+                tx.update("books", "b1", doc(json!({"title": "changed"})))?;
+                tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
+            }),
+        ),
+    ];
+    let results = t.store.write_each(ops).unwrap();
+    assert!(results[0].is_ok() && results[1].is_err());
+    let after = change_log(&t.store);
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after.last().unwrap().id, "zola");
+    assert_clean(&t.store);
+    assert_replays(&t.store);
+}
+
+#[test]
+fn retention_drops_the_oldest_records_and_never_reuses_a_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::from_json(&library_schema()).unwrap();
+    let opts = OpenOptions {
+        schema: Some(schema),
+        changes_retention: Retention::parse("10").unwrap(),
+        ..OpenOptions::default()
+    };
+    let store = Store::open_with(dir.path().join("r.db"), opts).unwrap();
+    for i in 0..30 {
+        store
+            .create("authors", doc(json!({"_id": format!("a{i:02}")})))
+            .unwrap();
+    }
+    let log = change_log(&store);
+    assert_eq!(log.len(), 10);
+    assert_eq!(log[0].seq, 21);
+    assert_eq!(log[9].seq, 30);
+    let (first, next) = store.read().unwrap().change_log_extent().unwrap();
+    assert_eq!((first, next), (Some(21), 31));
+    assert_clean(&store);
+    // By age: everything older than the newest commit goes.
+    drop(store);
+    let opts = OpenOptions {
+        changes_retention: Retention::parse("0s").unwrap(),
+        ..OpenOptions::default()
+    };
+    let store = Store::open_with(dir.path().join("r.db"), opts).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    store.create("authors", doc(json!({"_id": "z"}))).unwrap();
+    let log = change_log(&store);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].seq, 31);
+}
+
+#[test]
+fn replay_refuses_what_does_not_fit_and_applies_nothing_of_its_transaction() {
+    let t = seeded();
+    let log = change_log(&t.store);
+    let copy = open(library_schema());
+    copy.store.apply_changes(log.clone()).unwrap();
+    // Again: already applied.
+    let e = copy.store.apply_changes(log.clone()).unwrap_err();
+    assert!(e.to_string().contains("comes after"), "{e}");
+    // A delete of a document the copy lacks.
+    let mut bad = log[0].clone();
+    bad.seq = 100;
+    bad.txn = 50;
+    bad.id = "ghost".into();
+    bad.op = Op::Delete;
+    bad.row = None;
+    let mut fine = log[1].clone();
+    fine.seq = 99;
+    fine.txn = 50;
+    fine.op = Op::Update;
+    let before = dump(&copy.store);
+    let e = copy.store.apply_changes(vec![fine, bad]).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    assert_eq!(dump(&copy.store), before);
+    assert_eq!(change_log(&copy.store), log);
+    assert_clean(&copy.store);
+}
+
+#[test]
+fn a_schema_migration_empties_the_log_but_keeps_counting() {
+    let t = seeded();
+    let next = next_seq(&t.store);
+    let path = t.dir.path().join("t.db");
+    drop(t.store);
+    let mut schema = library_schema();
+    schema["collections"]["authors"]["fields"]["born"] = json!({"type": "int"});
+    let store = Store::open(&path, Some(Schema::from_json(&schema).unwrap())).unwrap();
+    assert!(change_log(&store).is_empty());
+    assert_eq!(next_seq(&store), next);
+    store
+        .create("authors", doc(json!({"_id": "zola"})))
+        .unwrap();
+    assert_eq!(change_log(&store)[0].seq, next);
+    assert_clean(&store);
+}
+
+/// Makes a file look as format 3 wrote it: no change log table, no
+/// counters.
+fn downgrade_to_v3(path: &std::path::Path) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        meta.insert("format", 3u32.to_le_bytes().as_slice())
+            .unwrap();
+        meta.remove("changes").unwrap();
+    }
+    txn.delete_table(CHANGES).unwrap();
+    txn.commit().unwrap();
+    let r = db.begin_read().unwrap();
+    assert!(r.open_table(CHANGES).is_err());
+}
+
+#[test]
+fn a_format_3_file_is_upgraded_and_its_log_starts_there() {
+    let t = seeded();
+    let before = dump(&t.store);
+    let path = t.dir.path().join("t.db");
+    drop(t.store);
+    downgrade_to_v3(&path);
+    let refused = Store::open_read_only(&path)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(refused.contains("format 3"), "{refused}");
+    let store = Store::open(&path, None).unwrap();
+    assert_eq!(dump(&store), before);
+    assert!(change_log(&store).is_empty());
+    assert_clean(&store);
+    store
+        .create(
+            "books",
+            doc(json!({"_id": "new", "title": "n", "author": "hugo"})),
+        )
+        .unwrap();
+    let log = change_log(&store);
+    assert_eq!(log.len(), 1);
+    assert_eq!((log[0].seq, log[0].txn), (1, 1));
+    assert_clean(&store);
+    drop(store);
+    assert!(Store::open_read_only(&path).is_ok());
+}
