@@ -1,4 +1,4 @@
-//! What `refdb serve` is told (API.md §1) and the server's limits.
+//! What `refdb serve` is told (docs/API.md §1) and the server's limits.
 //!
 //! Defaults are the contract's: `./refdb.db`, the schema stored in the file
 //! (or the demo schema for a new file), `127.0.0.1:8080`. The limits are

@@ -1,4 +1,4 @@
-//! The `refdb` command: `serve` runs the HTTP server (API.md §1), `check`
+//! The `refdb` command: `serve` runs the HTTP server (docs/API.md §1), `check`
 //! audits a database file, `import`/`export` move NDJSON in and out,
 //! `backup` copies a live database, `hash-key` prints the SHA-256 of an API
 //! key for the schema's `auth`. Flags may come from the environment

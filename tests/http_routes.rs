@@ -1,4 +1,4 @@
-//! Every route of API.md §4 and every error status of §7, over a real
+//! Every route of docs/API.md §4 and every error status of §7, over a real
 //! socket, plus backo's reference scenarios (cascade, must_be_empty,
 //! one-to-one steal, moving a reference) and `_batch` rollback.
 //!

@@ -1,4 +1,4 @@
-//! The syntax tree of a list query string (API.md §5), before any schema is
+//! The syntax tree of a list query string (docs/API.md §5), before any schema is
 //! known.
 //!
 //! The parser only checks *syntax*: field names are well-formed dotted paths,

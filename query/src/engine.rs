@@ -159,7 +159,7 @@ impl Engine {
         planner::plan(self.collection(coll)?, q, self.opts.max_page as u64)
     }
 
-    /// A list query (API.md §5): filters, `_sort`, `_skip`, `_page`,
+    /// A list query (docs/API.md §5): filters, `_sort`, `_skip`, `_page`,
     /// `_after`, `_view`, `_fields`.
     pub fn list(&self, coll: &str, q: &Query) -> Result<Page, QueryError> {
         let plan = self.plan(coll, q)?;

@@ -1,4 +1,4 @@
-//! refdb-query: the backo query-string language (API.md §5) over a
+//! refdb-query: the backo query-string language (docs/API.md §5) over a
 //! [`refdb_storage::Store`].
 //!
 //! Layers, each usable alone:
@@ -12,7 +12,7 @@
 //! - [`exec`]: candidates, verification, exact totals, paging;
 //! - [`Engine`]: all of it behind `list`/`selection`/`explain`.
 //!
-//! Semantics where API.md §5 is silent (the differential tests' brute-force
+//! Semantics where docs/API.md §5 is silent (the differential tests' brute-force
 //! evaluator, `tests/common`, is the executable form of this list):
 //! - a list field (and a `refs` field) satisfies a condition when one of
 //!   its elements does: `tags=a` and `tags.$contains=a` are the same,

@@ -39,7 +39,7 @@ pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response<Body>
 
 /// Accepts `application/json` (any parameters, any case) and the
 /// `application/<x>+json` family (`merge-patch+json`, `json-patch+json`);
-/// a missing Content-Type is read as JSON (API.md §4).
+/// a missing Content-Type is read as JSON (docs/API.md §4).
 pub fn check_content_type(headers: &HeaderMap) -> ApiResult<()> {
     let Some(value) = headers.get(CONTENT_TYPE) else {
         return Ok(());

@@ -1,5 +1,5 @@
 //! [`ApiError`]: every failed request ends here, and this file is the ONLY
-//! place that chooses an HTTP status (API.md §7).
+//! place that chooses an HTTP status (docs/API.md §7).
 //!
 //! The body is always `{"error":{"code","message","path"}}`. `code` is a
 //! stable snake_case word that clients may branch on; `message` is for

@@ -1,5 +1,5 @@
 //! The HTTP server: [`run`] takes a bound listener, a [`Server`] and a
-//! shutdown future, and serves API.md §4 until the future completes.
+//! shutdown future, and serves docs/API.md §4 until the future completes.
 //!
 //! Invariants:
 //! - async threads never block: reads go through `blocking`

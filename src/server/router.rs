@@ -1,4 +1,4 @@
-//! The route table of API.md §4: ONE match on (method, path segments), each
+//! The route table of docs/API.md §4: ONE match on (method, path segments), each
 //! arm calling one small handler in [`super::routes`].
 //!
 //! Reserved segments (`_check`, `_meta`, `_selections`, `_actions`) shadow

@@ -1,4 +1,4 @@
-//! PATCH operations on JSON documents (API.md §6): parsing a patch body into
+//! PATCH operations on JSON documents (docs/API.md §6): parsing a patch body into
 //! [`PatchOp`]s and applying them to a document. Pure: no I/O, no schema.
 //!
 //! Invariants:
@@ -16,7 +16,7 @@
 //! Semantics are RFC 6902 with these deliberate refdb choices:
 //! * `test` compares JSON equality (backo only type-checked: bug B5), with
 //!   numbers compared by value (`1 == 1.0`) and object members in any order.
-//! * A missing optional field reads as `null` in refdb (API.md §3), so for
+//! * A missing optional field reads as `null` in refdb (docs/API.md §3), so for
 //!   `replace` and `test` a missing *object member* counts as present with
 //!   value `null`, at the top level and in nested objects alike: `replace`
 //!   sets it, `test` compares against `null`. Only the last path segment may

@@ -1,4 +1,4 @@
-//! The schema-free parser of list query strings (API.md §5):
+//! The schema-free parser of list query strings (docs/API.md §5):
 //! `age.$gte=18&info.city=Lyon&_sort=-age&_page=20`.
 //!
 //! [`parse`] goes in two steps: the `lexer` splits on `&` and `=` and

@@ -48,7 +48,7 @@ impl Cond {
     /// null; several: list elements) satisfies the condition. `present`
     /// tells, for opaque shapes, whether the value is there at all.
     ///
-    /// Semantics (API.md §5): positive tests need a value that satisfies
+    /// Semantics (docs/API.md §5): positive tests need a value that satisfies
     /// them (one element, for a list); `$ne`/`$nin` hold when no value
     /// equals, missing included; `$exists=false` is missing or null (an
     /// empty list counts as missing).

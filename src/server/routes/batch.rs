@@ -1,5 +1,5 @@
 //! `POST /<app>/_batch`: `{"ops":[…]}` run in one transaction, all or
-//! nothing (API.md §4), answering `{"results":[…]}` in order.
+//! nothing (docs/API.md §4), answering `{"results":[…]}` in order.
 //!
 //! Every operation's shape is checked before the transaction starts, so a
 //! malformed op at index 7 costs no write. Whatever fails, the error's

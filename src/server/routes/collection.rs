@@ -1,4 +1,4 @@
-//! A collection: list (`GET`, API.md §5), create (`POST`), named
+//! A collection: list (`GET`, docs/API.md §5), create (`POST`), named
 //! selections (`GET`/`POST …/_selections/<name>`) and one-field validation
 //! (`POST …/_check`).
 //!

@@ -4,7 +4,7 @@
 //!
 //! Per collection `C`: component schemas `C` (a stored document) and
 //! `C_input` (what create/PUT accept: no `_meta`, derived lists optional),
-//! and the paths of API.md §4. Field types map to JSON Schema 2020-12
+//! and the paths of docs/API.md §4. Field types map to JSON Schema 2020-12
 //! (datetimes as `format: date-time`; references as id strings, with
 //! `x-refdb-ref` naming the target collection); a field that is not
 //! required is also nullable.
@@ -66,7 +66,7 @@ fn describe(app: &App) -> Value {
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "responses": {"Error": {"description": "An error (API.md §7)",
+            "responses": {"Error": {"description": "An error (docs/API.md §7)",
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
         },
     })

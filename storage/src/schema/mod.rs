@@ -317,7 +317,7 @@ impl Schema {
     }
 }
 
-/// The demo schema: API.md §2's example, trimmed to what a first-time user
+/// The demo schema: docs/API.md §2's example, trimmed to what a first-time user
 /// needs to try references, indexes and search.
 pub const DEMO_SCHEMA: &str = r#"{
   "app": "demo",

@@ -1,4 +1,4 @@
-//! Views: which fields a client sees (API.md §3).
+//! Views: which fields a client sees (docs/API.md §3).
 //!
 //! `_view=NAME` leaves out the fields whose `views` list holds `"!NAME"`;
 //! `_view=+NAME` keeps only the fields whose list holds `"NAME"`, plus
