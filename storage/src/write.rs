@@ -82,8 +82,11 @@ pub struct Tx<'t> {
     observed_changes: Vec<Change>,
     /// Index and reverse-index changes not yet applied ([`Tx::flush`]):
     /// a bulk load then writes each postings row once instead of once per
-    /// document. Nothing reads `INDEX` inside a write, and every path that
-    /// reads `REFS` flushes first.
+    /// document. Nothing reads `INDEX` inside a write, so its changes wait
+    /// for the commit (a batch of a thousand creates rewrites each index
+    /// row once, not a thousand times); every path that reads `REFS`
+    /// applies the pending reverse-index changes first
+    /// ([`Tx::flush_for_read`]).
     pending_index: Pending,
     /// Row keys as [`postings::ref_row_key`] bytes.
     pending_refs: Pending,
@@ -261,7 +264,7 @@ impl<'t> Tx<'t> {
 
     /// Reads a document as this transaction sees it.
     pub fn get(&mut self, coll: &str, id: &str) -> Result<Document> {
-        self.flush()?;
+        self.flush_for_read()?;
         let (c, cid) = self.coll(coll)?;
         let doc = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
         read::materialize(self, c, id, doc)
@@ -309,7 +312,7 @@ impl<'t> Tx<'t> {
     /// deleted (collection, id), the document itself first.
     pub fn delete(&mut self, coll: &str, id: &str) -> Result<Vec<(String, String)>> {
         self.guard(|tx| {
-            tx.flush()?;
+            tx.flush_for_read()?;
             let plan = crate::delete::plan(tx, coll, id)?;
             crate::delete::apply(tx, &plan)?;
             Ok(plan.deleted)

@@ -30,6 +30,17 @@ impl Tx<'_> {
         self.apply_refs(refs, true)
     }
 
+    /// Applies what a read inside the transaction needs: buffered appends
+    /// and the reverse-index changes. `INDEX` is never read inside a write,
+    /// so its changes stay pending until the commit.
+    pub(crate) fn flush_for_read(&mut self) -> Result<()> {
+        self.flush_appends()?;
+        let group_refs = std::mem::take(&mut self.group_refs);
+        self.apply_refs(group_refs, false)?;
+        let refs = std::mem::take(&mut self.pending_refs);
+        self.apply_refs(refs, true)
+    }
+
     fn apply_index(&mut self, mut pending: Pending, log: bool) -> Result<()> {
         for (key, adds, removes) in pending.take_sorted() {
             let stored = self.index.get(key.as_slice())?.map(|v| v.value().to_vec());
