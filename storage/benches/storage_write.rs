@@ -59,7 +59,7 @@ fn on_loaded_data(c: &mut Criterion) {
     g.sample_size(20);
     let user = |i: usize| {
         json!({"name": format!("Bench{i}"), "email": format!("b{i}@x.org"), "age": i % 90,
-               "male": i % 2 == 0, "addr": aids[i % aids.len()]})
+               "male": i.is_multiple_of(2), "addr": aids[i % aids.len()]})
         .as_object()
         .unwrap()
         .clone()
