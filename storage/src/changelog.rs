@@ -73,6 +73,8 @@ pub struct ChangeRecord {
     pub coll: String,
     pub id: String,
     pub op: Op,
+    /// The document's docno (for a delete, the one it had).
+    pub docno: u32,
     /// The stored row after the change ([`crate::codec`]); `None` for a
     /// delete.
     pub row: Option<Vec<u8>>,
@@ -91,6 +93,7 @@ impl ChangeRecord {
             self.txn,
             self.time_us,
             self.op,
+            self.docno,
             &self.coll,
             &self.id,
             self.row.as_deref(),
@@ -103,6 +106,7 @@ impl ChangeRecord {
         let txn = u64::from_be_bytes(r.take(8).ok_or_else(corrupt)?.try_into().expect("8"));
         let time_us = i64::from_be_bytes(r.take(8).ok_or_else(corrupt)?.try_into().expect("8"));
         let op = Op::from_byte(r.take(1).ok_or_else(corrupt)?[0])?;
+        let docno = u32::from_be_bytes(r.take(4).ok_or_else(corrupt)?.try_into().expect("4"));
         let coll = r.string().ok_or_else(corrupt)?;
         let id = r.string().ok_or_else(corrupt)?;
         let rest = &bytes[r.at..];
@@ -113,9 +117,11 @@ impl ChangeRecord {
                     "change record {seq}: a delete with a document"
                 )));
             }
+            _ if codec::docno(rest)? == docno => Some(rest.to_vec()),
             _ => {
-                codec::docno(rest)?;
-                Some(rest.to_vec())
+                return Err(Error::Corrupt(format!(
+                    "change record {seq}: its docno and its row's differ"
+                )));
             }
         };
         Ok(ChangeRecord {
@@ -125,26 +131,30 @@ impl ChangeRecord {
             coll,
             id,
             op,
+            docno,
             row,
         })
     }
 }
 
-/// txn (u64 BE) · time µs (i64 BE) · op (u8) · collection (u16 BE length ·
-/// UTF-8) · `_id` (u16 BE length · UTF-8) · the row (absent for a delete).
+/// txn (u64 BE) · time µs (i64 BE) · op (u8) · docno (u32 BE) · collection
+/// (u16 BE length · UTF-8) · `_id` (u16 BE length · UTF-8) · the row (absent
+/// for a delete).
 pub(crate) fn encode_value(
     txn: u64,
     time_us: i64,
     op: Op,
+    docno: u32,
     coll: &str,
     id: &str,
     row: Option<&[u8]>,
 ) -> Vec<u8> {
     let row = row.unwrap_or_default();
-    let mut out = Vec::with_capacity(21 + coll.len() + id.len() + row.len());
+    let mut out = Vec::with_capacity(25 + coll.len() + id.len() + row.len());
     out.extend_from_slice(&txn.to_be_bytes());
     out.extend_from_slice(&time_us.to_be_bytes());
     out.push(op.byte());
+    out.extend_from_slice(&docno.to_be_bytes());
     for s in [coll, id] {
         let len = u16::try_from(s.len()).expect("names and ids are under 64 KiB");
         out.extend_from_slice(&len.to_be_bytes());
@@ -317,6 +327,7 @@ mod tests {
                 coll: "users".into(),
                 id: "é1".into(),
                 op,
+                docno: 7,
                 row,
             };
             assert_eq!(ChangeRecord::decode(9, &r.encode()).unwrap(), r);

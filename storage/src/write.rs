@@ -504,7 +504,7 @@ impl<'t> Tx<'t> {
                 old: Some(id.to_string()),
             });
         }
-        self.log_remove(cid, c, id)?;
+        self.log_remove(cid, c, id, old.docno)?;
         let state = self.state(cid)?;
         state.count -= 1;
         self.record(c, id, old.docno, Some(old), None);

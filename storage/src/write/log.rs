@@ -82,7 +82,15 @@ impl Tx<'_> {
             && let Some(&(seq, op, at)) = self.log.latest.get(&key)
             && at == docno
         {
-            let value = encode_value(self.log.txn, self.log.time_us, op, &c.name, id, Some(row));
+            let value = encode_value(
+                self.log.txn,
+                self.log.time_us,
+                op,
+                docno,
+                &c.name,
+                id,
+                Some(row),
+            );
             let old = self
                 .changes
                 .insert(seq, value.as_slice())?
@@ -93,7 +101,7 @@ impl Tx<'_> {
             return Ok(());
         }
         let op = if existed { Op::Update } else { Op::Create };
-        let seq = self.append_record(op, &c.name, id, Some(row))?;
+        let seq = self.append_record(op, docno, &c.name, id, Some(row))?;
         if self.log.latest.len() < MERGE_LIMIT {
             self.log.latest.insert(key, (seq, op, docno));
         }
@@ -101,18 +109,31 @@ impl Tx<'_> {
     }
 
     /// Records that `id` was deleted.
-    pub(crate) fn log_remove(&mut self, cid: u32, c: &Collection, id: &str) -> Result<()> {
+    pub(crate) fn log_remove(
+        &mut self,
+        cid: u32,
+        c: &Collection,
+        id: &str,
+        docno: u32,
+    ) -> Result<()> {
         self.log.latest.remove(&(cid, id.to_string()));
-        self.append_record(Op::Delete, &c.name, id, None)?;
+        self.append_record(Op::Delete, docno, &c.name, id, None)?;
         Ok(())
     }
 
-    fn append_record(&mut self, op: Op, coll: &str, id: &str, row: Option<&[u8]>) -> Result<u64> {
+    fn append_record(
+        &mut self,
+        op: Op,
+        docno: u32,
+        coll: &str,
+        id: &str,
+        row: Option<&[u8]>,
+    ) -> Result<u64> {
         let seq = self.log.next_seq;
         self.log.next_seq = seq
             .checked_add(1)
             .ok_or_else(|| Error::Corrupt("change log sequence exhausted".into()))?;
-        let value = encode_value(self.log.txn, self.log.time_us, op, coll, id, row);
+        let value = encode_value(self.log.txn, self.log.time_us, op, docno, coll, id, row);
         self.changes.insert(seq, value.as_slice())?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Change { seq, old: None });
@@ -192,7 +213,9 @@ impl Tx<'_> {
                 ))
             };
             match (rec.op, rec.stored()?, existing) {
-                (Op::Delete, None, Some(old)) => tx.remove(cid, c, &rec.id, &old),
+                (Op::Delete, None, Some(old)) if old.docno == rec.docno => {
+                    tx.remove(cid, c, &rec.id, &old)
+                }
                 (Op::Update, Some(new), Some(old)) if old.docno == new.docno => {
                     let row = rec.row.clone().unwrap_or_default();
                     tx.put_row(cid, c, &rec.id, Some(&old), &new, row)
