@@ -126,6 +126,15 @@ pub enum OpenError {
 
 impl Config {
     /// Opens the database, applying the schema file if one is given.
+    /// Where the query engine saves its derived indexes between runs: the
+    /// database path with `.index` appended. A derivative: deleting it only
+    /// makes the next start rebuild.
+    pub fn index_checkpoint(&self) -> PathBuf {
+        let mut p = self.db.clone().into_os_string();
+        p.push(".index");
+        PathBuf::from(p)
+    }
+
     pub fn open_store(&self) -> Result<Store, OpenError> {
         let schema = match &self.schema {
             None => None,

@@ -88,9 +88,23 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let store = Arc::new(config.open_store()?);
     let opts = refdb::EngineOptions {
         max_page: config.limits.max_page,
+        checkpoint: Some(config.index_checkpoint()),
         ..refdb::EngineOptions::default()
     };
+    let started = std::time::Instant::now();
     let engine = refdb::Engine::with_options(store, opts)?;
+    match engine.index_start() {
+        refdb::refdb_query::IndexStart::Built => tracing::info!(
+            millis = started.elapsed().as_millis() as u64,
+            "derived indexes built from the documents"
+        ),
+        refdb::refdb_query::IndexStart::Loaded { caught_up } => tracing::info!(
+            millis = started.elapsed().as_millis() as u64,
+            caught_up,
+            "derived indexes loaded from {}",
+            config.index_checkpoint().display()
+        ),
+    }
     let server = Server::builder(engine)
         .limits(config.limits.clone())
         .build()?;

@@ -249,3 +249,75 @@ fn a_log_pipe_nobody_reads_never_stops_the_server() {
     );
     drop(stdout);
 }
+
+/// `refdb serve` saves its derived indexes beside the file when it stops,
+/// and the next start loads them instead of reading every document.
+#[test]
+fn serve_restarts_from_its_saved_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let start = |log: &str| {
+        let mut server = Command::new(env!("CARGO_BIN_EXE_refdb"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(d)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(d.join(log)).unwrap()))
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .expect("the listening line")
+            .to_string();
+        (server, addr)
+    };
+    let stop = |mut server: std::process::Child| {
+        let pid = server.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(server.wait().unwrap().success());
+    };
+    let (server, addr) = start("first.log");
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    let body = r#"{"_id":"home","city":"Lyon"}"#;
+    write!(
+        conn,
+        "POST /demo/coll/addrs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    stop(server);
+    assert!(d.join("refdb.db.index").exists());
+    let first = std::fs::read_to_string(d.join("first.log")).unwrap();
+    assert!(first.contains("derived indexes built"), "{first}");
+
+    let (server, addr) = start("second.log");
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "GET /demo/coll/addrs?city=Lyon HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.contains("\"home\""), "{reply}");
+    stop(server);
+    let second = std::fs::read_to_string(d.join("second.log")).unwrap();
+    assert!(
+        second.contains("derived indexes loaded") && second.contains("caught_up=0"),
+        "{second}"
+    );
+}

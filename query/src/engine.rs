@@ -27,11 +27,12 @@
 
 use crate::ast::Query;
 use crate::exec::{self, JsonPage, Page};
-use crate::memindex::{MemIndexes, text};
+use crate::memindex::{MemIndexes, checkpoint, text};
 use crate::planner::{self, plan::Access, plan::Plan};
 use crate::query_error::QueryError;
 use refdb_storage::{Change, Collection, CommitObserver, ReadTxn, Store};
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -50,6 +51,11 @@ pub struct EngineOptions {
     /// Build the full-text index before [`Engine::with_options`] returns
     /// instead of in the background.
     pub text_build_sync: bool,
+    /// Where the derived indexes are saved between runs (see
+    /// [`crate::memindex::checkpoint`]): loaded and caught up from the
+    /// change log at start when it fits the file, else rebuilt and saved;
+    /// saved again when the engine is dropped. `None`: always rebuilt.
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -59,6 +65,7 @@ impl Default for EngineOptions {
             text_overlay_max: 8192,
             text_flush_interval: Duration::from_millis(500),
             text_build_sync: false,
+            checkpoint: None,
         }
     }
 }
@@ -73,6 +80,17 @@ pub struct Engine {
     indexes: Arc<RwLock<MemIndexes>>,
     opts: EngineOptions,
     parallel_threshold: usize,
+    started: IndexStart,
+}
+
+/// How an engine got its derived indexes at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexStart {
+    /// Built from every document (no usable checkpoint).
+    Built,
+    /// Loaded from the checkpoint, then caught up with this many change
+    /// records.
+    Loaded { caught_up: u64 },
 }
 
 /// Keeps the in-memory indexes in step with commits; holds them weakly so
@@ -105,13 +123,34 @@ impl Engine {
         let indexes = Arc::new(RwLock::new(MemIndexes::default()));
         store.observe(Arc::new(Observer(Arc::downgrade(&indexes))));
         let (tx, rx) = crossbeam::channel::bounded(1);
-        {
+        let started = {
             let _gate = store.gate();
             let txn = store.read()?;
-            let mut built = MemIndexes::build(store.schema(), &txn)?;
-            built.flush_signal = Some(tx);
-            built.text_overlay_max = opts.text_overlay_max as u64;
-            *indexes.write().unwrap_or_else(|e| e.into_inner()) = built;
+            let loaded = match &opts.checkpoint {
+                Some(path) => load_checkpoint(path, &txn)?,
+                None => None,
+            };
+            let (mut ix, started) = match loaded {
+                Some((ix, caught_up)) => (ix, IndexStart::Loaded { caught_up }),
+                None => (MemIndexes::build(store.schema(), &txn)?, IndexStart::Built),
+            };
+            ix.flush_signal = Some(tx);
+            ix.text_overlay_max = opts.text_overlay_max as u64;
+            *indexes.write().unwrap_or_else(|e| e.into_inner()) = ix;
+            started
+        };
+        if let (IndexStart::Built, Some(path)) = (&started, &opts.checkpoint) {
+            // Saved in the background (a start should not wait for it);
+            // until it is written, the next start rebuilds.
+            let (store, ix, path) = (store.clone(), Arc::downgrade(&indexes), path.clone());
+            std::thread::Builder::new()
+                .name("refdb-index-save".into())
+                .spawn(move || {
+                    if let Some(ix) = ix.upgrade() {
+                        let _ = save_checkpoint(&store, &ix, &path);
+                    }
+                })
+                .map_err(|e| QueryError::Internal(format!("cannot start the index save: {e}")))?;
         }
         if opts.text_build_sync {
             flush_all(&indexes)?;
@@ -122,6 +161,7 @@ impl Engine {
             indexes,
             opts,
             parallel_threshold: PARALLEL_THRESHOLD,
+            started,
         })
     }
 
@@ -134,6 +174,20 @@ impl Engine {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// How the derived indexes were obtained at start.
+    pub fn index_start(&self) -> &IndexStart {
+        &self.started
+    }
+
+    /// Saves the derived indexes to [`EngineOptions::checkpoint`] now (no
+    /// commit lands while they are written). Does nothing without a path.
+    pub fn checkpoint(&self) -> Result<(), QueryError> {
+        match &self.opts.checkpoint {
+            Some(path) => save_checkpoint(&self.store, &self.indexes, path),
+            None => Ok(()),
+        }
     }
 
     pub fn options(&self) -> &EngineOptions {
@@ -337,6 +391,76 @@ impl Engine {
         let indexes = self.indexes.read().unwrap_or_else(|e| e.into_inner());
         Ok((txn, exec::Held { gate, indexes }))
     }
+}
+
+impl Drop for Engine {
+    /// Saves the checkpoint, so that the next start loads it; a failure
+    /// only means the next start catches up from further back or rebuilds.
+    fn drop(&mut self) {
+        let _ = self.checkpoint();
+    }
+}
+
+/// The checkpoint at `path` brought up to `txn`, if there is one that
+/// belongs to this file: made under the same schema, at a change-log
+/// position this file has reached, with the same record there (not
+/// another file's or an older copy's history), and with every record
+/// since still in the log. An unreadable one counts as none: it is
+/// rebuilt and overwritten.
+fn load_checkpoint(
+    path: &Path,
+    txn: &ReadTxn<'_>,
+) -> Result<Option<(MemIndexes, u64)>, QueryError> {
+    let Ok(Some((mut ix, pos))) = checkpoint::load(path, txn.schema()) else {
+        return Ok(None);
+    };
+    let (first, next_seq) = txn.change_log_extent()?;
+    let reachable = pos.next_seq <= next_seq
+        && (pos.next_seq == next_seq || first.is_some_and(|f| f <= pos.next_seq));
+    if !reachable {
+        return Ok(None);
+    }
+    if pos.next_seq > 1 {
+        let before = txn.changes(pos.next_seq - 2, 1)?;
+        if let Some(rec) = before.first().filter(|r| r.seq == pos.next_seq - 1)
+            && checkpoint::record_hash(rec) != pos.last_hash
+        {
+            return Ok(None);
+        }
+    }
+    let caught_up = ix.catch_up(txn, pos.next_seq)?;
+    ix.start()?;
+    Ok(Some((ix, caught_up)))
+}
+
+/// Writes the derived indexes to `path` under the gate, so that they and
+/// the change-log position recorded with them describe the same commit.
+fn save_checkpoint(
+    store: &Store,
+    indexes: &RwLock<MemIndexes>,
+    path: &Path,
+) -> Result<(), QueryError> {
+    let _gate = store.gate();
+    let txn = store.read()?;
+    let (_, next_seq) = txn.change_log_extent()?;
+    let last_hash = match next_seq {
+        0 | 1 => 0,
+        n => txn
+            .changes(n - 2, 1)?
+            .first()
+            .filter(|r| r.seq == n - 1)
+            .map_or(0, checkpoint::record_hash),
+    };
+    let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
+    if !ix.ready {
+        return Ok(());
+    }
+    let pos = checkpoint::Position {
+        next_seq,
+        last_hash,
+    };
+    checkpoint::save(&ix, store.schema(), pos, path)
+        .map_err(|e| QueryError::Internal(format!("saving {}: {e}", path.display())))
 }
 
 /// Flushes the full-text overlay of every collection that has one.

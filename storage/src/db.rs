@@ -110,6 +110,9 @@ pub struct Store {
     snapshots: Mutex<SnapshotCache>,
     /// How much of the change log commits keep.
     retention: Retention,
+    /// Document rows decoded by scans and by-id reads of stored forms
+    /// ([`Store::rows_scanned`]).
+    pub(crate) scanned: std::sync::atomic::AtomicU64,
 }
 
 /// See [`Store::read`].
@@ -288,6 +291,7 @@ impl Store {
             writer: Mutex::new(()),
             snapshots: Mutex::new(SnapshotCache::default()),
             retention: opts.changes_retention,
+            scanned: Default::default(),
         })
     }
 
@@ -341,7 +345,16 @@ impl Store {
             writer: Mutex::new(()),
             snapshots: Mutex::new(SnapshotCache::default()),
             retention: Retention::default(),
+            scanned: Default::default(),
         })
+    }
+
+    /// How many document rows [`ReadTxn::scan`], [`ReadTxn::scan_fields`]
+    /// and [`ReadTxn::get_stored`] have decoded since the store opened: a
+    /// test's way to prove that some work (an engine start from its
+    /// checkpoint) reads no document bodies.
+    pub fn rows_scanned(&self) -> u64 {
+        self.scanned.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How much of the change log commits keep.

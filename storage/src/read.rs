@@ -312,6 +312,7 @@ impl<'s> ReadTxn<'s> {
 
     /// The stored body (fields and `_meta`, no derived lists) and docno.
     pub fn get_stored(&self, coll: &str, id: &str) -> Result<Option<StoredDoc>> {
+        self.count_rows(1);
         load(self, self.store.coll_id(coll)?, id)
     }
 
@@ -366,6 +367,7 @@ impl<'s> ReadTxn<'s> {
         Ok(range
             .map(|e| -> Result<(String, StoredDoc)> {
                 let (k, v) = e?;
+                self.count_rows(1);
                 Ok((k.value().1.to_string(), codec::decode(v.value())?))
             })
             .filter(move |r| !matches!((r, &after), (Ok((id, _)), Some(a)) if id == a)))
@@ -382,14 +384,23 @@ impl<'s> ReadTxn<'s> {
     ) -> Result<()> {
         let cid = self.store.coll_id(coll)?;
         let mut values = vec![None; fields.len()];
+        let mut rows = 0;
         for e in self.snap.docs.range((cid, "")..(cid + 1, ""))? {
             let (_, v) = e?;
             let row = v.value();
             let (body, _) = codec::split(row)?;
             crate::msgpack::project(body, fields, &mut values)?;
             f(codec::docno(row)?, &mut values);
+            rows += 1;
         }
+        self.count_rows(rows);
         Ok(())
+    }
+
+    fn count_rows(&self, n: u64) {
+        self.store
+            .scanned
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Every (id, docno) of a collection in `_id` order, without decoding

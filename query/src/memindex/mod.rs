@@ -12,6 +12,7 @@
 //! [`text`].)
 
 mod build;
+pub mod checkpoint;
 pub mod ngram;
 pub mod text;
 pub mod values;
@@ -131,10 +132,7 @@ pub(crate) fn add_docno(bitmap: &mut RoaringBitmap, docno: u32) {
 impl MemIndexes {
     /// Builds the indexes of every collection from one snapshot.
     pub fn build(schema: &Schema, txn: &ReadTxn<'_>) -> Result<MemIndexes, QueryError> {
-        let mut out = MemIndexes {
-            ready: true,
-            ..MemIndexes::default()
-        };
+        let mut out = MemIndexes::default();
         for c in schema.collections() {
             let mut ci = CollIndex::new(c);
             let wanted = !ci.values.is_empty() || !ci.search.is_empty();
@@ -146,10 +144,64 @@ impl MemIndexes {
                     add_docno(&mut ci.live, entry?.1);
                 }
             }
-            ci.start_text()?;
             out.colls.insert(c.name.clone(), ci);
         }
+        out.start()?;
         Ok(out)
+    }
+
+    /// Brings indexes loaded from a checkpoint up to `txn`: every document
+    /// named by a change record from `next_seq` on is taken out of every
+    /// index and, if it still exists in `txn`, put back with its current
+    /// values. Reads only those documents. Returns the number of records.
+    pub fn catch_up(&mut self, txn: &ReadTxn<'_>, next_seq: u64) -> Result<u64, QueryError> {
+        let mut touched: HashMap<String, RoaringBitmap> = HashMap::new();
+        let mut after = next_seq.saturating_sub(1);
+        let mut records = 0;
+        loop {
+            let batch = txn.changes(after, 4096)?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            records += batch.len() as u64;
+            for rec in batch {
+                touched.entry(rec.coll).or_default().insert(rec.docno);
+            }
+        }
+        for (coll, docnos) in touched {
+            let Some(ci) = self.colls.get_mut(&coll) else {
+                continue;
+            };
+            for vi in ci.values.values_mut() {
+                vi.remove_all(&docnos);
+            }
+            for si in ci.search.values_mut() {
+                for d in &docnos {
+                    si.set(d, None);
+                }
+            }
+            ci.live -= &docnos;
+            for d in &docnos {
+                let Some(id) = txn.id_of(&coll, d)? else {
+                    continue;
+                };
+                if let Some(doc) = txn.get_stored(&coll, &id)? {
+                    add_docno(&mut ci.live, d);
+                    ci.update(d, Some(&doc.body), true);
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Starts the full-text part of every collection and marks the indexes
+    /// ready to follow commits (after [`MemIndexes::build`] or a checkpoint
+    /// load).
+    pub(crate) fn start(&mut self) -> Result<(), QueryError> {
+        for ci in self.colls.values_mut() {
+            ci.start_text()?;
+        }
+        self.ready = true;
+        Ok(())
     }
 
     /// Applies one commit's changes, in order.

@@ -111,6 +111,64 @@ impl SearchIndex {
         }
     }
 
+    /// Writes the grams and values (see [`super::checkpoint`]), grams in
+    /// key order so that equal indexes give equal files.
+    pub(crate) fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        use super::checkpoint::{put_bitmap, put_bytes, put_u32, put_u64};
+        let mut bi: Vec<_> = self.bi.iter().collect();
+        bi.sort_unstable_by_key(|(g, _)| **g);
+        put_u32(w, bi.len())?;
+        for (g, b) in bi {
+            w.write_all(&g.to_le_bytes())?;
+            put_bitmap(w, b)?;
+        }
+        let mut tri: Vec<_> = self.tri.iter().collect();
+        tri.sort_unstable_by_key(|(g, _)| **g);
+        put_u32(w, tri.len())?;
+        for (g, b) in tri {
+            w.write_all(&g.to_le_bytes())?;
+            put_bitmap(w, b)?;
+        }
+        put_u64(w, self.values.len() as u64)?;
+        for v in &self.values {
+            match v {
+                None => w.write_all(&[0])?,
+                Some(s) => {
+                    w.write_all(&[1])?;
+                    put_bytes(w, s.as_bytes())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an index written by [`SearchIndex::write_to`].
+    pub(crate) fn read_from(r: &mut impl std::io::Read) -> std::io::Result<SearchIndex> {
+        use super::checkpoint::{get_bitmap, get_string, get_u32, get_u64};
+        let mut out = SearchIndex::default();
+        for _ in 0..get_u32(r)? {
+            let mut g = [0; 2];
+            r.read_exact(&mut g)?;
+            out.bi.insert(u16::from_le_bytes(g), get_bitmap(r)?);
+        }
+        for _ in 0..get_u32(r)? {
+            let mut g = [0; 4];
+            r.read_exact(&mut g)?;
+            out.tri.insert(u32::from_le_bytes(g), get_bitmap(r)?);
+        }
+        let n = get_u64(r)?;
+        // Grown as read: a corrupt count must not allocate first.
+        for _ in 0..n {
+            let mut tag = [0; 1];
+            r.read_exact(&mut tag)?;
+            out.values.push(match tag[0] {
+                0 => None,
+                _ => Some(get_string(r)?.into_boxed_str()),
+            });
+        }
+        Ok(out)
+    }
+
     /// Documents holding one gram (2 or 3 bytes).
     fn gram(&self, g: &[u8]) -> Option<&RoaringBitmap> {
         match *g {

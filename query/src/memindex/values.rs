@@ -55,6 +55,37 @@ impl ValueIndex {
         }
     }
 
+    /// Writes the buckets (see [`super::checkpoint`]).
+    pub(crate) fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        use super::checkpoint::{put_bitmap, put_bytes, put_u64};
+        put_u64(w, self.buckets.len() as u64)?;
+        for (k, b) in &self.buckets {
+            put_bytes(w, k)?;
+            put_bitmap(w, b)?;
+        }
+        Ok(())
+    }
+
+    /// Reads buckets written by [`ValueIndex::write_to`] into this (empty)
+    /// index.
+    pub(crate) fn read_from(&mut self, r: &mut impl std::io::Read) -> std::io::Result<()> {
+        use super::checkpoint::{get_bitmap, get_bytes, get_u64};
+        for _ in 0..get_u64(r)? {
+            let k = get_bytes(r)?;
+            let b = get_bitmap(r)?;
+            self.buckets.insert(k, b);
+        }
+        Ok(())
+    }
+
+    /// Takes these docnos out of every bucket (their values unknown).
+    pub fn remove_all(&mut self, docnos: &RoaringBitmap) {
+        self.buckets.retain(|_, b| {
+            *b -= docnos;
+            !b.is_empty()
+        });
+    }
+
     /// Union of the buckets of these keys.
     pub fn union_of(&self, keys: &[Vec<u8>]) -> RoaringBitmap {
         keys.iter().filter_map(|k| self.buckets.get(k)).union()

@@ -1,0 +1,314 @@
+//! The derived indexes saved beside the database file, so that a restart
+//! loads them instead of reading every document.
+//!
+//! A checkpoint is a derivative: deleting it loses nothing (the next start
+//! rebuilds from the documents and writes a new one). It records the
+//! change-log position it reflects — every record below `next_seq` — and a
+//! hash of the record just before, so the engine can catch up from the log
+//! ([`super::MemIndexes::catch_up`]) and can tell a checkpoint that does not
+//! belong to this file's history (another file, a restored older backup)
+//! from one that does.
+//!
+//! Layout: magic `REFDBIX1` · body length (u64 LE) · body hash (u64 LE) ·
+//! body. The body: schema fingerprint (u64), `next_seq` (u64), hash of the
+//! record `next_seq - 1` (u64, 0 when none), then per collection its name,
+//! live set, value indexes (name, buckets) and search indexes (name,
+//! bigrams, trigrams, values). Integers are little-endian, byte strings
+//! and bitmaps are length-prefixed (u32), bitmaps in roaring's portable
+//! format. The hash covers the body in 64 KiB blocks, so a torn or
+//! corrupted file is refused whole, never half-loaded.
+//!
+//! The full-text (tantivy) index is not saved: it is rebuilt in the
+//! background from the loaded values, as at every start, and `$text` is
+//! exact meanwhile.
+
+use super::ngram::SearchIndex;
+use super::{CollIndex, MemIndexes};
+use refdb_storage::Schema;
+use roaring::RoaringBitmap;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+const MAGIC: &[u8; 8] = b"REFDBIX1";
+const BLOCK: usize = 64 * 1024;
+
+/// Where a checkpoint stands in the change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Every change record below this seq is reflected.
+    pub next_seq: u64,
+    /// [`record_hash`] of the record `next_seq - 1` (0 when `next_seq` is 1).
+    pub last_hash: u64,
+}
+
+/// The hash a checkpoint keeps of the record it ends at.
+pub fn record_hash(rec: &refdb_storage::ChangeRecord) -> u64 {
+    let mut h = BlockHash::default();
+    h.update(&rec.seq.to_le_bytes());
+    h.update(&rec.encode());
+    h.finish()
+}
+
+/// What identifies the index layout a schema implies: a checkpoint made
+/// under another schema is not loaded.
+pub fn fingerprint(schema: &Schema) -> u64 {
+    let mut h = BlockHash::default();
+    h.update(b"refdb derived indexes 1");
+    h.update(&serde_json::to_vec(schema.source()).unwrap_or_default());
+    h.finish()
+}
+
+/// Writes `ix` at `pos` to `path` (through a temporary file renamed into
+/// place once synced, so a crash leaves the old checkpoint or the new one).
+pub fn save(ix: &MemIndexes, schema: &Schema, pos: Position, path: &Path) -> io::Result<()> {
+    // One save at a time: two would share the temporary file.
+    static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SAVING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp);
+    let file = std::fs::File::create(&tmp)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    out.write_all(MAGIC)?;
+    out.write_all(&[0; 16])?; // length and hash, patched below
+    let mut w = Hashing {
+        inner: out,
+        hash: BlockHash::default(),
+        len: 0,
+    };
+    put_u64(&mut w, fingerprint(schema))?;
+    put_u64(&mut w, pos.next_seq)?;
+    put_u64(&mut w, pos.last_hash)?;
+    let mut names: Vec<&String> = ix.colls.keys().collect();
+    names.sort();
+    put_u32(&mut w, names.len())?;
+    for name in names {
+        let ci = &ix.colls[name];
+        put_bytes(&mut w, name.as_bytes())?;
+        put_bitmap(&mut w, &ci.live)?;
+        let mut fields: Vec<&String> = ci.values.keys().collect();
+        fields.sort();
+        put_u32(&mut w, fields.len())?;
+        for f in fields {
+            put_bytes(&mut w, f.as_bytes())?;
+            ci.values[f].write_to(&mut w)?;
+        }
+        let mut fields: Vec<&String> = ci.search.keys().collect();
+        fields.sort();
+        put_u32(&mut w, fields.len())?;
+        for f in fields {
+            put_bytes(&mut w, f.as_bytes())?;
+            ci.search[f].write_to(&mut w)?;
+        }
+    }
+    let (len, hash) = (w.len, w.hash.finish());
+    let mut out = w.inner;
+    out.seek(SeekFrom::Start(MAGIC.len() as u64))?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(&hash.to_le_bytes())?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename itself is durable once the directory is synced.
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Reads the checkpoint at `path` if there is one made under `schema`:
+/// `Ok(None)` when the file is missing or made under another schema, an
+/// error when it is unreadable or corrupt. The indexes come without their
+/// full-text part and not yet `ready`.
+pub fn load(path: &Path, schema: &Schema) -> io::Result<Option<(MemIndexes, Position)>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    let mut head = [0u8; 24];
+    input.read_exact(&mut head)?;
+    if &head[..8] != MAGIC {
+        return Err(corrupt("not a refdb index checkpoint"));
+    }
+    let len = u64::from_le_bytes(head[8..16].try_into().expect("8"));
+    let want = u64::from_le_bytes(head[16..24].try_into().expect("8"));
+    let mut r = Hashing {
+        inner: input.take(len),
+        hash: BlockHash::default(),
+        len: 0,
+    };
+    if get_u64(&mut r)? != fingerprint(schema) {
+        return Ok(None);
+    }
+    let pos = Position {
+        next_seq: get_u64(&mut r)?,
+        last_hash: get_u64(&mut r)?,
+    };
+    let mut ix = MemIndexes::default();
+    for _ in 0..get_u32(&mut r)? {
+        let name = get_string(&mut r)?;
+        let coll = schema
+            .collection(&name)
+            .ok_or_else(|| corrupt("a collection the schema lacks"))?;
+        let mut ci = CollIndex::new(coll);
+        ci.live = get_bitmap(&mut r)?;
+        for _ in 0..get_u32(&mut r)? {
+            let f = get_string(&mut r)?;
+            let vi = ci
+                .values
+                .get_mut(&f)
+                .ok_or_else(|| corrupt("a value index the schema lacks"))?;
+            vi.read_from(&mut r)?;
+        }
+        for _ in 0..get_u32(&mut r)? {
+            let f = get_string(&mut r)?;
+            let si = ci
+                .search
+                .get_mut(&f)
+                .ok_or_else(|| corrupt("a search index the schema lacks"))?;
+            *si = SearchIndex::read_from(&mut r)?;
+        }
+        ix.colls.insert(name, ci);
+    }
+    if r.len != len || r.hash.finish() != want {
+        return Err(corrupt("checksum mismatch"));
+    }
+    if ix.colls.len() != schema.collections().count() {
+        return Err(corrupt("collections missing"));
+    }
+    Ok(Some((ix, pos)))
+}
+
+fn corrupt(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("index checkpoint: {what}"),
+    )
+}
+
+/// A non-cryptographic hash of a byte stream, computed over whole 64 KiB
+/// blocks (so it does not depend on how the stream was cut into writes).
+#[derive(Default)]
+struct BlockHash {
+    buf: Vec<u8>,
+    h: u64,
+}
+
+impl BlockHash {
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let take = (BLOCK - self.buf.len()).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buf.len() == BLOCK {
+                self.mix_block();
+            }
+        }
+    }
+
+    fn mix_block(&mut self) {
+        let mut h = self.h ^ self.buf.len() as u64;
+        let mut words = self.buf.chunks_exact(8);
+        for w in words.by_ref() {
+            let w = u64::from_le_bytes(w.try_into().expect("8"));
+            h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        }
+        for &b in words.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.h = h;
+        self.buf.clear();
+    }
+
+    fn finish(mut self) -> u64 {
+        self.mix_block();
+        self.h
+    }
+}
+
+/// A reader or writer that hashes and counts what passes through.
+struct Hashing<T> {
+    inner: T,
+    hash: BlockHash,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+pub(super) fn put_u32(w: &mut impl Write, n: usize) -> io::Result<()> {
+    let n = u32::try_from(n).map_err(|_| corrupt("a count over 2^32"))?;
+    w.write_all(&n.to_le_bytes())
+}
+
+pub(super) fn put_u64(w: &mut impl Write, n: u64) -> io::Result<()> {
+    w.write_all(&n.to_le_bytes())
+}
+
+pub(super) fn put_bytes(w: &mut impl Write, b: &[u8]) -> io::Result<()> {
+    put_u32(w, b.len())?;
+    w.write_all(b)
+}
+
+pub(super) fn put_bitmap(w: &mut impl Write, b: &RoaringBitmap) -> io::Result<()> {
+    put_u32(w, b.serialized_size())?;
+    b.serialize_into(w)
+}
+
+pub(super) fn get_u32(r: &mut impl Read) -> io::Result<u32> {
+    let mut b = [0; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+pub(super) fn get_u64(r: &mut impl Read) -> io::Result<u64> {
+    let mut b = [0; 8];
+    r.read_exact(&mut b)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+pub(super) fn get_bytes(r: &mut impl Read) -> io::Result<Vec<u8>> {
+    let len = get_u32(r)? as usize;
+    let mut b = Vec::new();
+    r.take(len as u64).read_to_end(&mut b)?;
+    if b.len() != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(b)
+}
+
+pub(super) fn get_string(r: &mut impl Read) -> io::Result<String> {
+    String::from_utf8(get_bytes(r)?).map_err(|_| corrupt("a name that is not UTF-8"))
+}
+
+pub(super) fn get_bitmap(r: &mut impl Read) -> io::Result<RoaringBitmap> {
+    let len = get_u32(r)?;
+    let mut part = r.take(u64::from(len));
+    let b = RoaringBitmap::deserialize_from(&mut part)?;
+    if part.limit() != 0 {
+        return Err(corrupt("a bitmap shorter than its length"));
+    }
+    Ok(b)
+}
