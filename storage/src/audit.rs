@@ -7,6 +7,7 @@
 //! that no reference dangles, that both sides of stored pairs mirror each
 //! other, and that every document is valid against the schema.
 
+use crate::changelog::RawBody;
 use crate::codec;
 use crate::derive::{Derived, RefRow};
 use crate::error::Result;
@@ -191,45 +192,72 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
     })
 }
 
-/// The log's records are numbered below its counter, in transaction order,
-/// and the latest record of each document describes it as stored now (its
-/// row, or its absence after a delete). Returns the number of records.
+/// The log's records are numbered below its counter, in transaction order;
+/// a record that refers to the stored document is that document's latest,
+/// and the one `LATEST` names; the latest record of each document describes
+/// it as stored now (its row, or its absence after a delete). Returns the
+/// number of records.
 fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
     let store = r.store();
     let (_, next_seq) = r.change_log_extent()?;
-    let mut latest: HashMap<(String, String), Option<u64>> = HashMap::new();
+    // Per document: its last record's seq and body (row hash, or None
+    // for a delete), and whether that record refers to `DOCS`.
+    let mut last: HashMap<(String, String), (u64, Option<u64>, bool)> = HashMap::new();
     let mut last_txn = 0;
-    let mut n = 0;
-    let mut after = 0;
-    loop {
-        let batch = match r.changes(after, 4096) {
-            Ok(b) => b,
+    let raw = r.raw_change_log()?;
+    let n = raw.len() as u64;
+    for (seq, bytes) in &raw {
+        let rec = match crate::changelog::RawRecord::decode(*seq, bytes) {
+            Ok(rec) => rec,
             Err(e) => {
                 problem(format!("change log: {e}"));
-                break;
+                continue;
             }
         };
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for rec in batch {
-            n += 1;
-            if rec.seq >= next_seq {
-                problem(format!(
-                    "change {} is not below the log's next seq {next_seq}",
-                    rec.seq
-                ));
-            }
-            if rec.txn < last_txn {
-                problem(format!(
-                    "change {} of txn {} follows txn {last_txn}",
-                    rec.seq, rec.txn
-                ));
-            }
-            last_txn = rec.txn;
-            latest.insert((rec.coll, rec.id), rec.row.as_deref().map(fnv));
+        if *seq >= next_seq {
+            problem(format!(
+                "change {seq} is not below the log's next seq {next_seq}"
+            ));
         }
+        if rec.head.txn < last_txn {
+            problem(format!(
+                "change {seq} of txn {} follows txn {last_txn}",
+                rec.head.txn
+            ));
+        }
+        last_txn = rec.head.txn;
+        let key = (rec.head.coll.clone(), rec.head.id.clone());
+        if let Some((prev, _, true)) = last.get(&key) {
+            problem(format!(
+                "change {prev} refers to the stored {}/{} but change {seq} follows it",
+                key.0, key.1
+            ));
+        }
+        let (body, current) = match rec.body {
+            RawBody::Deleted => (None, false),
+            RawBody::Row(row) => (Some(fnv(row)), false),
+            RawBody::Current => {
+                let cid = store.coll_id(&key.0).ok();
+                let named = match cid {
+                    Some(cid) => r.latest_seq(cid, rec.head.docno)?,
+                    None => None,
+                };
+                if named != Some(*seq) {
+                    problem(format!(
+                        "change {seq} refers to the stored {}/{} but the latest record is {named:?}",
+                        key.0, key.1
+                    ));
+                }
+                let row = match cid {
+                    Some(cid) => r.docs().get((cid, key.1.as_str()))?.map(|v| fnv(v.value())),
+                    None => None,
+                };
+                (row, true)
+            }
+        };
+        last.insert(key, (*seq, body, current));
     }
-    for ((coll, id), row) in latest {
+    for ((coll, id), (seq, row, _)) in last {
         let Ok(cid) = store.coll_id(&coll) else {
             problem(format!("change log names unknown collection {coll:?}"));
             continue;
@@ -237,7 +265,7 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
         let stored = r.docs().get((cid, id.as_str()))?.map(|v| fnv(v.value()));
         if stored != row {
             problem(format!(
-                "{coll}/{id}: the change log's latest record {} the stored document",
+                "{coll}/{id}: the change log's latest record ({seq}) {} the stored document",
                 match (row, stored) {
                     (None, _) => "deletes",
                     (Some(_), None) => "describes a missing document, not",
@@ -313,15 +341,14 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
     }
     let (_, next_seq) = r.change_log_extent()?;
     h = fnv_on(h, &next_seq.to_be_bytes());
-    let mut after = 0;
-    loop {
-        let batch = r.changes(after, 4096)?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for rec in batch {
-            h = fnv_on(h, &rec.seq.to_be_bytes());
-            h = fnv_on(h, &rec.encode());
-        }
+    for (k, v) in r.raw_change_log()? {
+        h = fnv_on(h, &k.to_be_bytes());
+        h = fnv_on(h, &v);
+    }
+    for ((cid, docno), seq) in r.latest_records()? {
+        h = fnv_on(h, &cid.to_be_bytes());
+        h = fnv_on(h, &docno.to_be_bytes());
+        h = fnv_on(h, &seq.to_be_bytes());
     }
     Ok(h)
 }

@@ -7,7 +7,11 @@
 //! are contiguous), the commit time, the collection, the `_id`, the
 //! operation, and — for a create or an update — the document's stored row
 //! exactly as the transaction left it (docno, fields, `_meta` with its
-//! timestamps). Everything a replay needs is fixed in the record, so
+//! timestamps). The latest record of a document refers to the row in
+//! `DOCS` instead of copying it; the next change of the document copies
+//! the row it replaces into that record first ([`Body::Current`]), so a
+//! bulk load does not store every document twice. Everything a replay needs
+//! is fixed in the record, so
 //! applying the log, in order, to an empty file with the same schema
 //! reproduces the database ([`crate::Store::apply_changes`]); cascades and
 //! unlinks appear as the changes they made.
@@ -86,9 +90,13 @@ impl ChangeRecord {
         self.row.as_deref().map(codec::decode).transpose()
     }
 
-    /// The value bytes of the record in [`crate::tables::CHANGES`] (the key
-    /// is `seq`).
+    /// The record as a self-contained value (its row included), as
+    /// [`ChangeRecord::decode`] reads it: what a follower is sent.
     pub fn encode(&self) -> Vec<u8> {
+        let body = match &self.row {
+            Some(row) => Body::Row(row),
+            None => Body::Deleted,
+        };
         encode_value(
             self.txn,
             self.time_us,
@@ -96,11 +104,57 @@ impl ChangeRecord {
             self.docno,
             &self.coll,
             &self.id,
-            self.row.as_deref(),
+            body,
         )
     }
 
+    /// Reads a value made by [`ChangeRecord::encode`].
     pub fn decode(seq: u64, bytes: &[u8]) -> Result<ChangeRecord> {
+        let raw = RawRecord::decode(seq, bytes)?;
+        match raw.body {
+            RawBody::Current => Err(Error::Corrupt(format!(
+                "change record {seq} refers to the stored document"
+            ))),
+            RawBody::Deleted => Ok(raw.head),
+            RawBody::Row(row) => {
+                let mut rec = raw.head;
+                rec.row = Some(row.to_vec());
+                Ok(rec)
+            }
+        }
+    }
+}
+
+/// What a record says about the document after the change.
+pub(crate) enum Body<'a> {
+    /// Deleted: nothing.
+    Deleted,
+    /// The latest record of a document that still holds the row its change
+    /// left: the row is read from `DOCS` rather than copied, until a later
+    /// change of the document writes it into the record.
+    Current,
+    /// The row, as the change left it.
+    Row(&'a [u8]),
+}
+
+/// A record as stored, its row possibly left in `DOCS`; `head.row` is
+/// `None`.
+pub(crate) struct RawRecord<'a> {
+    pub head: ChangeRecord,
+    pub body: RawBody<'a>,
+}
+
+pub(crate) enum RawBody<'a> {
+    Deleted,
+    Current,
+    Row(&'a [u8]),
+}
+
+const TAG_CURRENT: u8 = 0;
+const TAG_ROW: u8 = 1;
+
+impl<'a> RawRecord<'a> {
+    pub(crate) fn decode(seq: u64, bytes: &'a [u8]) -> Result<RawRecord<'a>> {
         let corrupt = || Error::Corrupt(format!("change record {seq} is truncated"));
         let mut r = Reader { bytes, at: 0 };
         let txn = u64::from_be_bytes(r.take(8).ok_or_else(corrupt)?.try_into().expect("8"));
@@ -110,36 +164,35 @@ impl ChangeRecord {
         let coll = r.string().ok_or_else(corrupt)?;
         let id = r.string().ok_or_else(corrupt)?;
         let rest = &bytes[r.at..];
-        let row = match op {
-            Op::Delete if rest.is_empty() => None,
-            Op::Delete => {
-                return Err(Error::Corrupt(format!(
-                    "change record {seq}: a delete with a document"
-                )));
-            }
-            _ if codec::docno(rest)? == docno => Some(rest.to_vec()),
-            _ => {
-                return Err(Error::Corrupt(format!(
-                    "change record {seq}: its docno and its row's differ"
-                )));
-            }
+        let bad = |what: &str| Error::Corrupt(format!("change record {seq}: {what}"));
+        let body = match (op, rest.split_first()) {
+            (Op::Delete, None) => RawBody::Deleted,
+            (Op::Delete, Some(_)) => return Err(bad("a delete with a document")),
+            (_, Some((&TAG_CURRENT, []))) => RawBody::Current,
+            (_, Some((&TAG_ROW, row))) if codec::docno(row)? == docno => RawBody::Row(row),
+            (_, Some((&TAG_ROW, _))) => return Err(bad("its docno and its row's differ")),
+            _ => return Err(bad("no document")),
         };
-        Ok(ChangeRecord {
-            seq,
-            txn,
-            time_us,
-            coll,
-            id,
-            op,
-            docno,
-            row,
+        Ok(RawRecord {
+            head: ChangeRecord {
+                seq,
+                txn,
+                time_us,
+                coll,
+                id,
+                op,
+                docno,
+                row: None,
+            },
+            body,
         })
     }
 }
 
 /// txn (u64 BE) · time µs (i64 BE) · op (u8) · docno (u32 BE) · collection
-/// (u16 BE length · UTF-8) · `_id` (u16 BE length · UTF-8) · the row (absent
-/// for a delete).
+/// (u16 BE length · UTF-8) · `_id` (u16 BE length · UTF-8) · for a create
+/// or update, 0x00 ([`Body::Current`]) or 0x01 then the row; for a delete,
+/// nothing.
 pub(crate) fn encode_value(
     txn: u64,
     time_us: i64,
@@ -147,10 +200,13 @@ pub(crate) fn encode_value(
     docno: u32,
     coll: &str,
     id: &str,
-    row: Option<&[u8]>,
+    body: Body<'_>,
 ) -> Vec<u8> {
-    let row = row.unwrap_or_default();
-    let mut out = Vec::with_capacity(25 + coll.len() + id.len() + row.len());
+    let row = match body {
+        Body::Row(row) => row,
+        _ => &[],
+    };
+    let mut out = Vec::with_capacity(26 + coll.len() + id.len() + row.len());
     out.extend_from_slice(&txn.to_be_bytes());
     out.extend_from_slice(&time_us.to_be_bytes());
     out.push(op.byte());
@@ -160,7 +216,14 @@ pub(crate) fn encode_value(
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(s.as_bytes());
     }
-    out.extend_from_slice(row);
+    match body {
+        Body::Deleted => {}
+        Body::Current => out.push(TAG_CURRENT),
+        Body::Row(row) => {
+            out.push(TAG_ROW);
+            out.extend_from_slice(row);
+        }
+    }
     out
 }
 

@@ -13,7 +13,9 @@ use crate::patch::PatchOp;
 use crate::read::Document;
 use crate::read::{ReadTxn, Snapshot};
 use crate::schema::Schema;
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX, META, REFS};
+use crate::tables::{
+    CHANGES, COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX, LATEST, META, REFS,
+};
 use crate::write::{Actor, BatchOp, BatchResult, Tx};
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
@@ -183,6 +185,7 @@ impl Store {
             txn.open_table(INDEX)?;
             txn.open_table(COLLS)?;
             txn.open_table(CHANGES)?;
+            txn.open_table(LATEST)?;
             let format = meta.get("format")?.map(|v| v.value().to_vec());
             match format {
                 Some(v) => {

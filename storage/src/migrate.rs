@@ -18,7 +18,7 @@ use crate::error::{Error, Invalid, Result};
 use crate::postings;
 use crate::schema::Schema;
 use crate::schema::validate::validate_document;
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, REFS};
 use crate::write::targets_of;
 use redb::{ReadableTable, WriteTransaction};
 use std::collections::HashSet;
@@ -33,6 +33,7 @@ pub(crate) fn migrate(
     let mut docnos = txn.open_table(DOCNOS)?;
     let mut colls = txn.open_table(COLLS)?;
     txn.open_table(CHANGES)?.retain(|_, _| false)?;
+    txn.open_table(LATEST)?.retain(|_, _| false)?;
     let mut problems: Vec<(String, String, Invalid)> = Vec::new();
     // Documents of collections the new schema drops are deleted.
     for c in old

@@ -6,13 +6,13 @@
 //! schema order (a missing one as null), derived `refs` lists read from the
 //! reverse index, `_meta` last.
 
-use crate::changelog::ChangeRecord;
+use crate::changelog::{ChangeRecord, RawBody, RawRecord};
 use crate::codec::{self, StoredDoc};
 use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::postings;
 use crate::schema::{Collection, Schema};
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, META, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, META, REFS};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
@@ -492,7 +492,60 @@ impl<'s> ReadTxn<'s> {
         };
         for entry in table.range(from..)?.take(limit) {
             let (k, v) = entry?;
-            out.push(ChangeRecord::decode(k.value(), v.value())?);
+            out.push(self.resolve(RawRecord::decode(k.value(), v.value())?)?);
+        }
+        Ok(out)
+    }
+
+    /// A stored record with its row: a record that refers to `DOCS` (the
+    /// latest of its document) takes the document's row.
+    fn resolve(&self, raw: RawRecord<'_>) -> Result<ChangeRecord> {
+        let mut rec = raw.head;
+        rec.row = match raw.body {
+            RawBody::Deleted => None,
+            RawBody::Row(row) => Some(row.to_vec()),
+            RawBody::Current => {
+                let cid = self.store.coll_id(&rec.coll)?;
+                let row = self.snap.docs.get((cid, rec.id.as_str()))?;
+                match row.map(|v| v.value().to_vec()) {
+                    Some(row) if codec::docno(&row)? == rec.docno => Some(row),
+                    _ => {
+                        return Err(Error::Corrupt(format!(
+                            "change record {} refers to {}/{}, which is not stored with docno {}",
+                            rec.seq, rec.coll, rec.id, rec.docno
+                        )));
+                    }
+                }
+            }
+        };
+        Ok(rec)
+    }
+
+    /// Every record of the change log as stored (a record that refers to
+    /// `DOCS` without its row), for the audit.
+    pub(crate) fn raw_change_log(&self) -> Result<Vec<(u64, Vec<u8>)>> {
+        let table = self.snap.txn.open_table(CHANGES)?;
+        let mut out = Vec::new();
+        for e in table.iter()? {
+            let (k, v) = e?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The seq of a document's latest change record, if kept.
+    pub(crate) fn latest_seq(&self, cid: u32, docno: u32) -> Result<Option<u64>> {
+        let table = self.snap.txn.open_table(LATEST)?;
+        Ok(table.get((cid, docno))?.map(|v| v.value()))
+    }
+
+    /// Every (collection id, docno) → seq of its latest change record.
+    pub(crate) fn latest_records(&self) -> Result<Vec<((u32, u32), u64)>> {
+        let table = self.snap.txn.open_table(LATEST)?;
+        let mut out = Vec::new();
+        for e in table.iter()? {
+            let (k, v) = e?;
+            out.push((k.value(), v.value()));
         }
         Ok(out)
     }

@@ -8,9 +8,10 @@
 //!   `id` is in the `REFS[(tc, t, c, f, chunk)]` postings, and nothing else;
 //! - for every `index: true` field, `INDEX` holds exactly the postings
 //!   [`crate::keys::index_values`] gives for the stored documents;
-//! - `CHANGES` keys are below `META["changes"].next_seq`, each record's
-//!   collection and `_id` name a document whose latest record agrees with
-//!   `DOCS` (its row, or its absence after a delete).
+//! - `CHANGES` keys are below `META["changes"].next_seq`; the latest
+//!   record of each document agrees with `DOCS` (its row, or its absence
+//!   after a delete); a record that refers to `DOCS` for its row is its
+//!   document's latest and the one `LATEST` names.
 //!
 //! Postings (sets of docnos) are chunked roaring bitmaps; see
 //! [`crate::postings`].
@@ -54,6 +55,12 @@ pub const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index");
 /// by every write transaction, pruned from the oldest end. The numbers the
 /// next records get are in `META["changes"]`.
 pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+
+/// The seq of each document's latest change record: (collection id,
+/// docno) → seq. A later change of the document first writes its row into
+/// that record if the record still refers to `DOCS` for it (see
+/// [`crate::changelog`]).
+pub const LATEST: TableDefinition<(u32, u32), u64> = TableDefinition::new("latest_change");
 
 /// Per-collection counters: collection id → msgpack [`crate::db::CollState`].
 pub const COLLS: TableDefinition<u32, &[u8]> = TableDefinition::new("colls");

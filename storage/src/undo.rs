@@ -40,6 +40,12 @@ pub(crate) enum Undo {
         seq: u64,
         old: Option<Vec<u8>>,
     },
+    /// A document's latest record number.
+    Latest {
+        cid: u32,
+        docno: u32,
+        old: Option<u64>,
+    },
 }
 
 /// The in-memory state of a [`Tx`] when an operation starts.
@@ -99,6 +105,14 @@ pub(crate) fn replay(tx: &mut Tx<'_>, log: Vec<Undo>) -> Result<()> {
                 }
                 None => {
                     tx.changes.remove(seq)?;
+                }
+            },
+            Undo::Latest { cid, docno, old } => match old {
+                Some(seq) => {
+                    tx.latest_seq.insert((cid, docno), seq)?;
+                }
+                None => {
+                    tx.latest_seq.remove((cid, docno))?;
                 }
             },
         }

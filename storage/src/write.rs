@@ -29,7 +29,7 @@ use crate::patch::{self, PatchOp};
 use crate::postings::{self, Pending, ref_row_key};
 use crate::read::{self, DocsKey, Document, RefsKey, Tables};
 use crate::schema::{Collection, Schema};
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, META, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, META, REFS};
 use crate::undo::Undo;
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::{Map, Value};
@@ -71,6 +71,7 @@ pub struct Tx<'t> {
     colls: Table<'t, u32, &'static [u8]>,
     pub(crate) meta: Table<'t, &'static str, &'static [u8]>,
     pub(crate) changes: Table<'t, u64, &'static [u8]>,
+    pub(crate) latest_seq: Table<'t, (u32, u32), u64>,
     /// The change log's counters and merge state (see [`log`]).
     pub(crate) log: log::Log,
     states: HashMap<u32, CollState>,
@@ -195,6 +196,7 @@ impl<'t> Tx<'t> {
             colls: txn.open_table(COLLS)?,
             meta,
             changes: txn.open_table(CHANGES)?,
+            latest_seq: txn.open_table(LATEST)?,
             log,
             states: HashMap::new(),
             poisoned: false,
@@ -449,7 +451,7 @@ impl<'t> Tx<'t> {
             .insert((cid, id), row.as_slice())?
             .map(|v| v.value().to_vec());
         let existed = previous.is_some();
-        self.log_put(cid, c, id, existed, new.docno, &row)?;
+        self.log_put(cid, c, id, previous.as_deref(), new.docno)?;
         if let Some(log) = &mut self.undo {
             log.push(Undo::Doc {
                 cid,
@@ -492,6 +494,7 @@ impl<'t> Tx<'t> {
         self.known.forget(cid, id);
         let row = self.docs.remove((cid, id))?.map(|v| v.value().to_vec());
         self.docnos.remove((cid, old.docno))?;
+        self.log_remove(cid, c, id, old.docno, row.as_deref())?;
         if let Some(log) = &mut self.undo {
             log.push(Undo::Doc {
                 cid,
@@ -504,7 +507,6 @@ impl<'t> Tx<'t> {
                 old: Some(id.to_string()),
             });
         }
-        self.log_remove(cid, c, id, old.docno)?;
         let state = self.state(cid)?;
         state.count -= 1;
         self.record(c, id, old.docno, Some(old), None);

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use redb::ReadableDatabase;
 use refdb_storage::changelog::Op;
-use refdb_storage::tables::{CHANGES, META};
+use refdb_storage::tables::{CHANGES, LATEST, META};
 use refdb_storage::{OpenOptions, Retention, Schema, Store};
 use serde_json::json;
 
@@ -239,7 +239,7 @@ fn a_schema_migration_empties_the_log_but_keeps_counting() {
     assert_clean(&store);
 }
 
-/// Makes a file look as format 3 wrote it: no change log table, no
+/// Makes a file look as format 3 wrote it: no change log tables, no
 /// counters.
 fn downgrade_to_v3(path: &std::path::Path) {
     let db = redb::Database::open(path).unwrap();
@@ -251,6 +251,7 @@ fn downgrade_to_v3(path: &std::path::Path) {
         meta.remove("changes").unwrap();
     }
     txn.delete_table(CHANGES).unwrap();
+    txn.delete_table(LATEST).unwrap();
     txn.commit().unwrap();
     let r = db.begin_read().unwrap();
     assert!(r.open_table(CHANGES).is_err());

@@ -10,7 +10,9 @@
 //! ([`crate::undo`]).
 
 use super::Tx;
-use crate::changelog::{ChangeRecord, Counters, Op, Retention, encode_value, time_of};
+use crate::changelog::{
+    Body, ChangeRecord, Counters, Op, RawBody, RawRecord, Retention, encode_value, time_of,
+};
 use crate::error::{Error, Result};
 use crate::read;
 use crate::schema::Collection;
@@ -66,58 +68,101 @@ impl Log {
 }
 
 impl Tx<'_> {
-    /// Records that `id`'s row is now `row` (docno `docno`); `existed`: the
-    /// document was there before this write.
+    /// Records that `id`'s row is now the one just written (docno
+    /// `docno`); `previous` is the row it replaced (`None`: a create).
     pub(crate) fn log_put(
         &mut self,
         cid: u32,
         c: &Collection,
         id: &str,
-        existed: bool,
+        previous: Option<&[u8]>,
         docno: u32,
-        row: &[u8],
     ) -> Result<()> {
         let key = (cid, id.to_string());
-        if existed
-            && let Some(&(seq, op, at)) = self.log.latest.get(&key)
-            && at == docno
-        {
-            let value = encode_value(
-                self.log.txn,
-                self.log.time_us,
-                op,
-                docno,
-                &c.name,
-                id,
-                Some(row),
-            );
-            let old = self
-                .changes
-                .insert(seq, value.as_slice())?
-                .map(|v| v.value().to_vec());
-            if let Some(undo) = &mut self.undo {
-                undo.push(Undo::Change { seq, old });
+        if let Some(previous) = previous {
+            if let Some(&(_, _, at)) = self.log.latest.get(&key)
+                && at == docno
+            {
+                // This unit's record of the document refers to `DOCS`,
+                // which now holds the final row: nothing to write.
+                return Ok(());
             }
-            return Ok(());
+            self.keep_superseded(cid, docno, previous)?;
         }
-        let op = if existed { Op::Update } else { Op::Create };
-        let seq = self.append_record(op, docno, &c.name, id, Some(row))?;
+        let op = if previous.is_some() {
+            Op::Update
+        } else {
+            Op::Create
+        };
+        let seq = self.append_record(op, docno, &c.name, id, Body::Current)?;
+        self.set_latest(cid, docno, Some(seq))?;
         if self.log.latest.len() < MERGE_LIMIT {
             self.log.latest.insert(key, (seq, op, docno));
         }
         Ok(())
     }
 
-    /// Records that `id` was deleted.
+    /// Records that `id` (docno `docno`, last row `removed`) was deleted.
     pub(crate) fn log_remove(
         &mut self,
         cid: u32,
         c: &Collection,
         id: &str,
         docno: u32,
+        removed: Option<&[u8]>,
     ) -> Result<()> {
         self.log.latest.remove(&(cid, id.to_string()));
-        self.append_record(Op::Delete, docno, &c.name, id, None)?;
+        if let Some(row) = removed {
+            self.keep_superseded(cid, docno, row)?;
+        }
+        self.set_latest(cid, docno, None)?;
+        self.append_record(Op::Delete, docno, &c.name, id, Body::Deleted)?;
+        Ok(())
+    }
+
+    /// The document's row is about to change: its latest record, if it
+    /// still refers to `DOCS`, gets `row` (the row its change left) copied
+    /// in. A record pruned since is simply gone.
+    fn keep_superseded(&mut self, cid: u32, docno: u32, row: &[u8]) -> Result<()> {
+        let Some(seq) = self.latest_seq.get((cid, docno))?.map(|v| v.value()) else {
+            return Ok(());
+        };
+        let Some(stored) = self.changes.get(seq)?.map(|v| v.value().to_vec()) else {
+            return Ok(());
+        };
+        let raw = RawRecord::decode(seq, &stored)?;
+        if !matches!(raw.body, RawBody::Current) {
+            return Ok(());
+        }
+        let h = &raw.head;
+        let value = encode_value(
+            h.txn,
+            h.time_us,
+            h.op,
+            h.docno,
+            &h.coll,
+            &h.id,
+            Body::Row(row),
+        );
+        self.changes.insert(seq, value.as_slice())?;
+        if let Some(undo) = &mut self.undo {
+            undo.push(Undo::Change {
+                seq,
+                old: Some(stored),
+            });
+        }
+        Ok(())
+    }
+
+    fn set_latest(&mut self, cid: u32, docno: u32, seq: Option<u64>) -> Result<()> {
+        let old = match seq {
+            Some(seq) => self.latest_seq.insert((cid, docno), seq)?,
+            None => self.latest_seq.remove((cid, docno))?,
+        }
+        .map(|v| v.value());
+        if let Some(undo) = &mut self.undo {
+            undo.push(Undo::Latest { cid, docno, old });
+        }
         Ok(())
     }
 
@@ -127,13 +172,13 @@ impl Tx<'_> {
         docno: u32,
         coll: &str,
         id: &str,
-        row: Option<&[u8]>,
+        body: Body<'_>,
     ) -> Result<u64> {
         let seq = self.log.next_seq;
         self.log.next_seq = seq
             .checked_add(1)
             .ok_or_else(|| Error::Corrupt("change log sequence exhausted".into()))?;
-        let value = encode_value(self.log.txn, self.log.time_us, op, docno, coll, id, row);
+        let value = encode_value(self.log.txn, self.log.time_us, op, docno, coll, id, body);
         self.changes.insert(seq, value.as_slice())?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Change { seq, old: None });
