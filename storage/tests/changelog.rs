@@ -286,3 +286,27 @@ fn a_format_3_file_is_upgraded_and_its_log_starts_there() {
     drop(store);
     assert!(Store::open_read_only(&path).is_ok());
 }
+
+#[test]
+fn bulk_creates_are_logged_and_replay() {
+    let t = open(library_schema());
+    t.store
+        .write(|tx| {
+            // Appended (generated, increasing ids; no partner row written).
+            tx.create_many(
+                "people",
+                (0..300).map(|i| doc(json!({"name": format!("n{i}")}))),
+            )?;
+            let first = tx.create("people", doc(json!({"_id": "zz", "name": "last"})))?;
+            // A later write of an appended document in the same transaction.
+            tx.update("people", &first, doc(json!({"name": "changed"})))?;
+            tx.create("notes", doc(json!({"text": "x", "about": "zz"})))?;
+            Ok(())
+        })
+        .unwrap();
+    let log = change_log(&t.store);
+    assert_eq!(log.iter().filter(|r| r.op == Op::Create).count(), 302);
+    assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert_clean(&t.store);
+    assert_replays(&t.store);
+}

@@ -13,7 +13,8 @@
 //! Invariants:
 //! - the buffer holds rows of one collection only, in increasing `_id` and
 //!   docno order, all greater than every row of that collection in the
-//!   tables (so the cursor appends never fail and never overwrite);
+//!   tables (so the cursor appends never fail and never overwrite), with
+//!   their change records, whose seqs are above every record in the log;
 //! - nothing reads `DOCS`/`DOCNOS` while rows are buffered, except the
 //!   existence checks of a create, which look in the buffer too
 //!   ([`Tx::doc_exists`]); every other path goes through [`Tx::flush`],
@@ -63,6 +64,10 @@ pub(crate) struct Appends {
     cid: u32,
     /// (`_id`, docno, row bytes) in increasing `_id` and docno order.
     rows: Vec<(String, u32, Vec<u8>)>,
+    /// The change-log records of those creates: (seq, record), seqs
+    /// increasing, above every record in `CHANGES` (each write in place
+    /// flushes the buffer first, and only then takes its seq).
+    records: Vec<(u64, Vec<u8>)>,
 }
 
 impl Tx<'_> {
@@ -95,13 +100,22 @@ impl Tx<'_> {
         })
     }
 
-    /// Buffers a created row; the caller checked [`Tx::appendable`] and
-    /// that `id` is the collection's largest.
-    pub(crate) fn append(&mut self, cid: u32, id: &str, docno: u32, row: Vec<u8>) -> Result<()> {
+    /// Buffers a created row and its change record; the caller checked
+    /// [`Tx::appendable`] and that `id` is the collection's largest.
+    pub(crate) fn append(
+        &mut self,
+        c: &Collection,
+        cid: u32,
+        id: &str,
+        docno: u32,
+        row: Vec<u8>,
+    ) -> Result<()> {
         if self.appends.cid != cid || self.appends.rows.len() >= APPEND_AT {
             self.flush_appends()?;
             self.appends.cid = cid;
         }
+        let record = self.created_record(c, id, docno)?;
+        self.appends.records.push(record);
         self.appends.rows.push((id.to_string(), docno, row));
         Ok(())
     }
@@ -159,6 +173,19 @@ impl Tx<'_> {
         let mut cursor = self.docnos.upper_bound_mut(docnos_end)?;
         for (id, docno, _) in &rows {
             cursor.insert_before((cid, *docno), id.as_str())?;
+        }
+        cursor.close()?;
+        // Each created document's record, and its entry in `LATEST`: the
+        // largest seqs of the log, the largest docnos of the collection.
+        let records = std::mem::take(&mut self.appends.records);
+        let mut cursor = self.changes.upper_bound_mut(Bound::<u64>::Unbounded)?;
+        for (seq, record) in &records {
+            cursor.insert_before(seq, record.as_slice())?;
+        }
+        cursor.close()?;
+        let mut cursor = self.latest_seq.upper_bound_mut(docnos_end)?;
+        for ((_, docno, _), (seq, _)) in rows.iter().zip(&records) {
+            cursor.insert_before((cid, *docno), seq)?;
         }
         cursor.close()?;
         rows.clear();

@@ -166,8 +166,7 @@ impl<'t> Tx<'t> {
         if at_end && self.appendable(c, &derived) {
             // Past every row of the collection: buffered, then appended
             // into full pages (see `append`).
-            self.log_put(cid, c, &id, None, docno)?;
-            self.append(cid, &id, docno, row)?;
+            self.append(c, cid, &id, docno, row)?;
             self.record(c, &id, docno, None, Some(&doc));
             self.sync_derived(cid, c, None, Some(&doc))?;
             // Appendable: no partner row to update, so nothing to reconcile.

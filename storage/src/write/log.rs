@@ -102,6 +102,37 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The record of a create whose row is buffered for appending (see
+    /// [`super::append`]): its seq and value, written with the row. Not
+    /// remembered for merging: a later write of the document in this
+    /// transaction adds its own record.
+    pub(crate) fn created_record(
+        &mut self,
+        c: &Collection,
+        id: &str,
+        docno: u32,
+    ) -> Result<(u64, Vec<u8>)> {
+        let seq = self.take_seq()?;
+        let value = encode_value(
+            self.log.txn,
+            self.log.time_us,
+            Op::Create,
+            docno,
+            &c.name,
+            id,
+            Body::Current,
+        );
+        Ok((seq, value))
+    }
+
+    fn take_seq(&mut self) -> Result<u64> {
+        let seq = self.log.next_seq;
+        self.log.next_seq = seq
+            .checked_add(1)
+            .ok_or_else(|| Error::Corrupt("change log sequence exhausted".into()))?;
+        Ok(seq)
+    }
+
     /// Records that `id` (docno `docno`, last row `removed`) was deleted.
     pub(crate) fn log_remove(
         &mut self,
@@ -174,10 +205,7 @@ impl Tx<'_> {
         id: &str,
         body: Body<'_>,
     ) -> Result<u64> {
-        let seq = self.log.next_seq;
-        self.log.next_seq = seq
-            .checked_add(1)
-            .ok_or_else(|| Error::Corrupt("change log sequence exhausted".into()))?;
+        let seq = self.take_seq()?;
         let value = encode_value(self.log.txn, self.log.time_us, op, docno, coll, id, body);
         self.changes.insert(seq, value.as_slice())?;
         if let Some(undo) = &mut self.undo {
