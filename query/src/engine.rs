@@ -81,6 +81,9 @@ pub struct Engine {
     opts: EngineOptions,
     parallel_threshold: usize,
     started: IndexStart,
+    /// The background save after a full build; joined on drop, so that a
+    /// dropped engine leaves no thread holding the store.
+    saver: Option<std::thread::JoinHandle<()>>,
 }
 
 /// How an engine got its derived indexes at start.
@@ -139,11 +142,12 @@ impl Engine {
             *indexes.write().unwrap_or_else(|e| e.into_inner()) = ix;
             started
         };
+        let mut saver = None;
         if let (IndexStart::Built, Some(path)) = (&started, &opts.checkpoint) {
             // Saved in the background (a start should not wait for it);
             // until it is written, the next start rebuilds.
             let (store, ix, path) = (store.clone(), Arc::downgrade(&indexes), path.clone());
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name("refdb-index-save".into())
                 .spawn(move || {
                     if let Some(ix) = ix.upgrade() {
@@ -151,6 +155,7 @@ impl Engine {
                     }
                 })
                 .map_err(|e| QueryError::Internal(format!("cannot start the index save: {e}")))?;
+            saver = Some(handle);
         }
         if opts.text_build_sync {
             flush_all(&indexes)?;
@@ -162,6 +167,7 @@ impl Engine {
             opts,
             parallel_threshold: PARALLEL_THRESHOLD,
             started,
+            saver,
         })
     }
 
@@ -397,6 +403,9 @@ impl Drop for Engine {
     /// Saves the checkpoint, so that the next start loads it; a failure
     /// only means the next start catches up from further back or rebuilds.
     fn drop(&mut self) {
+        if let Some(saver) = self.saver.take() {
+            let _ = saver.join();
+        }
         let _ = self.checkpoint();
     }
 }

@@ -310,3 +310,37 @@ fn bulk_creates_are_logged_and_replay() {
     assert_clean(&t.store);
     assert_replays(&t.store);
 }
+
+/// A file written by the refdb before the change log (format 3: the demo
+/// schema, two addresses, three users) opens, is upgraded with nothing
+/// lost, and logs from then on.
+#[test]
+fn a_file_written_by_format_3_refdb_opens_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/format3-demo.db"
+        ),
+        &path,
+    )
+    .unwrap();
+    let refused = Store::open_read_only(&path)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(refused.contains("format 3"), "{refused}");
+    let store = Store::open(&path, None).unwrap();
+    assert_clean(&store);
+    let home = store.get("addrs", "home").unwrap();
+    assert_eq!(home["city"], json!("Lyon"));
+    assert_eq!(ids(&home["users"]), ["u1", "u2"]);
+    assert_eq!(store.get("users", "u1").unwrap()["age"], json!(42));
+    assert_eq!(store.read().unwrap().count("users").unwrap(), 3);
+    assert!(change_log(&store).is_empty());
+    store.delete("users", "u3").unwrap();
+    let log = change_log(&store);
+    assert_eq!((log.len(), log[0].op, log[0].seq), (1, Op::Delete, 1));
+    assert_clean(&store);
+}
