@@ -309,3 +309,54 @@ proptest! {
         }
     }
 }
+
+/// With `checkpoint_every`, the checkpoint is saved again while the engine
+/// runs, so a crash costs at most about that many records of catch-up.
+#[test]
+fn the_checkpoint_is_saved_again_every_so_many_records() {
+    let (dir, store) = store_with_cities();
+    let idx = dir.path().join("t.db.index");
+    let opts = EngineOptions {
+        checkpoint: Some(idx.clone()),
+        checkpoint_every: 10,
+        text_flush_interval: std::time::Duration::from_millis(5),
+        ..EngineOptions::default()
+    };
+    let engine = Engine::with_options(store.clone(), opts).unwrap();
+    engine.checkpoint().unwrap();
+    let schema = store.schema().clone();
+    let position = || {
+        refdb_query::memindex::checkpoint::load(&idx, &schema)
+            .unwrap()
+            .unwrap()
+            .1
+            .next_seq
+    };
+    let start = position();
+    for i in 0..25 {
+        store
+            .create("people", obj(json!({"name": format!("n{i}")})))
+            .unwrap();
+    }
+    // The flusher's round comes every 5 ms; give it ample time.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while position() < start + 20 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let saved_at = position();
+    assert!(
+        saved_at >= start + 20,
+        "saved at {saved_at}, started at {start}"
+    );
+    // A crash now: the saved checkpoint needs only the last few records.
+    let saved = std::fs::read(&idx).unwrap();
+    drop(engine);
+    std::fs::write(&idx, &saved).unwrap();
+    let loaded = Engine::with_options(store.clone(), with_checkpoint(&idx)).unwrap();
+    let IndexStart::Loaded { caught_up } = *loaded.index_start() else {
+        panic!("rebuilt");
+    };
+    assert!(caught_up <= 5, "caught up {caught_up} records");
+    let built = Engine::new(store.clone()).unwrap();
+    assert_same_answers(&loaded, &built, &fixed_queries());
+}
