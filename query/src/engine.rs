@@ -217,6 +217,25 @@ impl Engine {
         &self.store
     }
 
+    /// Documents changed since the full-text (tantivy) index's last commit,
+    /// over every collection: `$text` is exact meanwhile but slower, and
+    /// right after a start every searched document counts until the
+    /// background build is done.
+    pub fn text_lag(&self) -> u64 {
+        let ix = self.indexes.read().unwrap_or_else(|e| e.into_inner());
+        ix.colls
+            .values()
+            .filter_map(|c| c.text.as_ref())
+            .map(|t| t.dirty_len())
+            .sum()
+    }
+
+    /// Whether the derived indexes have caught up with the file: built or
+    /// loaded, and the full-text lag below one flush's worth.
+    pub fn caught_up(&self) -> bool {
+        self.text_lag() <= self.opts.text_overlay_max as u64
+    }
+
     /// How the derived indexes were obtained at start.
     pub fn index_start(&self) -> &IndexStart {
         &self.started

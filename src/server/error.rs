@@ -132,6 +132,11 @@ impl ApiError {
     }
 
     /// A bug or an unusable database: the only 500.
+    /// The server runs but cannot serve everything yet (`/_health/ready`).
+    pub fn not_ready(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
+    }
+
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }

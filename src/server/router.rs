@@ -17,7 +17,7 @@ use super::App;
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
-use super::routes::{actions, batch, collection, document, meta, openapi};
+use super::routes::{actions, batch, collection, document, health, meta, openapi};
 
 pub async fn route(
     app: &App,
@@ -26,6 +26,13 @@ pub async fn route(
     let req = Req::new(req);
     let segs = req.segments()?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    // Health checks name no app and need no credentials: a load balancer
+    // or an orchestrator asks them.
+    if let ["_health", check] = segs.as_slice()
+        && matches!(req.method(), &Method::GET | &Method::HEAD)
+    {
+        return health::check(app, check);
+    }
     let Some((&name, rest)) = segs.split_first() else {
         return Err(ApiError::unknown(
             "no_route",

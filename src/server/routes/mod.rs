@@ -14,6 +14,7 @@ pub mod actions;
 pub mod batch;
 pub mod collection;
 pub mod document;
+pub mod health;
 pub mod meta;
 pub mod openapi;
 

@@ -1,0 +1,36 @@
+//! `GET /_health/live` and `GET /_health/ready`, for load balancers and
+//! orchestrators. Live: the process answers HTTP. Ready: the database file
+//! is open (it is, while the server runs) and the derived indexes have
+//! caught up — right after a start the full-text index is still being
+//! built in the background; until it is, `$text` queries are exact but
+//! slow, and `ready` answers 503 `not_ready`.
+
+use hyper::{Response, StatusCode};
+use serde_json::json;
+
+use crate::server::App;
+use crate::server::body::{Body, json_response};
+use crate::server::error::{ApiError, ApiResult};
+
+pub fn check(app: &App, which: &str) -> ApiResult<Response<Body>> {
+    match which {
+        "live" => Ok(json_response(StatusCode::OK, &json!({"status": "live"}))),
+        "ready" => {
+            let lag = app.engine.text_lag();
+            if app.engine.caught_up() {
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"status": "ready", "text_lag": lag}),
+                ))
+            } else {
+                Err(ApiError::not_ready(format!(
+                    "the full-text index is catching up: {lag} documents to index"
+                )))
+            }
+        }
+        other => Err(ApiError::unknown(
+            "no_route",
+            format!("no health check {other:?} (live, ready)"),
+        )),
+    }
+}
