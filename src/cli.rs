@@ -129,6 +129,18 @@ pub enum Command {
         #[arg(default_value = "-")]
         out: PathBuf,
     },
+    /// Print the change log as NDJSON (one record a line: seq, txn, time,
+    /// coll, _id, op, doc). Works beside a running server.
+    Changes {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        /// Start after this seq (0: from the oldest record kept).
+        #[arg(long, default_value_t = 0)]
+        since: u64,
+        /// Keep printing new records as they are committed.
+        #[arg(long)]
+        follow: bool,
+    },
     /// Write a consistent copy of the database to a new file, even while a
     /// server runs.
     Backup {

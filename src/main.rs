@@ -76,6 +76,7 @@ fn main() -> ExitCode {
         Command::Export { db, coll, out } => {
             refdb::tools::export(&db, &coll, &out).map(|_| ExitCode::SUCCESS)
         }
+        Command::Changes { db, since, follow } => refdb::tools::changes(&db, since, follow),
         Command::Backup { db, out } => refdb::tools::backup(&db, &out).map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

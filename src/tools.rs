@@ -1,10 +1,11 @@
-//! The offline commands behind `refdb import`, `export` and `backup`: thin
-//! wrappers over [`refdb_storage::ndjson`] and [`Store::backup`] that add
-//! progress output and exit codes.
+//! The offline commands behind `refdb import`, `export`, `backup` and
+//! `changes`: thin wrappers over [`refdb_storage::ndjson`],
+//! [`Store::backup`] and the change log that add progress output and exit
+//! codes.
 //!
-//! `export` and `backup` open the file read-only, so they work beside a
-//! running `refdb serve` (the server opens it as the single writer);
-//! `import` writes, so it needs the file to itself.
+//! `export`, `backup` and `changes` open the file read-only, so they work
+//! beside a running `refdb serve` (the server opens it as the single
+//! writer); `import` writes, so it needs the file to itself.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use refdb_storage::Store;
@@ -101,6 +102,79 @@ pub fn backup(db: &Path, out: &Path) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `refdb changes`: the change log as NDJSON on standard output, one
+/// record a line, from the record after `since` (0: the oldest kept);
+/// with `follow`, then waits for new records (polling, as a read-only
+/// reader beside the server cannot be told of commits). Each line:
+/// `{"seq","txn","time","coll","_id","op","doc"}`, `doc` being the
+/// document as stored after the change (`_id`, stored fields, `_meta`;
+/// derived reference lists are not part of a change) or null for a delete.
+pub fn changes(db: &Path, since: u64, follow: bool) -> Result<ExitCode> {
+    let store = Store::open_read_only(db)?;
+    let (first, next) = store.read()?.change_log_extent()?;
+    if since > 0 && first.map_or(since + 1 < next, |f| since + 1 < f) {
+        return Err(format!(
+            "the change log no longer holds the records after {since}: it starts at {} \
+             (see --changes-retention)",
+            first.unwrap_or(next)
+        )
+        .into());
+    }
+    let mut after = since;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    loop {
+        let batch = store.read()?.changes(after, 1000)?;
+        if let Some(last) = batch.last() {
+            after = last.seq;
+        }
+        for rec in &batch {
+            let line = change_json(rec)?;
+            if let Err(e) = writeln!(out, "{line}") {
+                // `refdb changes | head`: the reader is gone, not an error.
+                return match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                    _ => Err(e.into()),
+                };
+            }
+        }
+        if batch.is_empty() {
+            if !follow {
+                break;
+            }
+            if let Err(e) = out.flush() {
+                return match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                    _ => Err(e.into()),
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn change_json(rec: &refdb_storage::ChangeRecord) -> Result<serde_json::Value> {
+    let doc = match rec.stored()? {
+        Some(stored) => {
+            let mut d = serde_json::Map::new();
+            d.insert("_id".into(), rec.id.clone().into());
+            d.extend(stored.body);
+            d.insert("_meta".into(), stored.meta);
+            serde_json::Value::Object(d)
+        }
+        None => serde_json::Value::Null,
+    };
+    let time = chrono::DateTime::from_timestamp_micros(rec.time_us)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    Ok(serde_json::json!({
+        "seq": rec.seq, "txn": rec.txn, "time": time, "coll": rec.coll,
+        "_id": rec.id, "op": rec.op.as_str(), "doc": doc,
+    }))
 }
 
 /// `refdb hash-key KEY`: the line to paste into the schema.

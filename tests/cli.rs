@@ -321,3 +321,72 @@ fn serve_restarts_from_its_saved_indexes() {
         "{second}"
     );
 }
+
+#[test]
+fn changes_prints_the_log_as_ndjson() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("addrs.jsonl"),
+        "{\"_id\":\"a1\",\"city\":\"Lyon\"}\n{\"_id\":\"a2\",\"city\":\"Nice\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("users.jsonl"),
+        "{\"_id\":\"u1\",\"name\":\"Dora\",\"addr\":\"a1\"}\n",
+    )
+    .unwrap();
+    for (coll, file) in [("addrs", "addrs.jsonl"), ("users", "users.jsonl")] {
+        let o = refdb(&["import", "--db", "a.db", coll, file], d);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = refdb(&["changes", "--db", "a.db"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[0]["op"], "create");
+    assert_eq!(lines[0]["coll"], "addrs");
+    assert_eq!(lines[0]["doc"]["city"], "Lyon");
+    assert_eq!(lines[2]["_id"], "u1");
+    assert_eq!(lines[2]["doc"]["addr"], "a1");
+    assert!(lines[2]["doc"]["_meta"]["ctime"].is_string());
+    // The two imports were two transactions.
+    assert_eq!(lines[0]["txn"], lines[1]["txn"]);
+    assert_ne!(lines[1]["txn"], lines[2]["txn"]);
+    let o = refdb(&["changes", "--db", "a.db", "--since", "2"], d);
+    let tail = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    assert!(tail.contains("\"seq\":3"), "{tail}");
+    // Past the retention: the records asked for are gone, and it says so.
+    std::fs::write(
+        d.join("three.jsonl"),
+        "{\"_id\":\"x1\"}\n{\"_id\":\"x2\"}\n{\"_id\":\"x3\"}\n",
+    )
+    .unwrap();
+    let o = refdb(
+        &[
+            "import",
+            "--db",
+            "b.db",
+            "--changes-retention",
+            "1",
+            "addrs",
+            "three.jsonl",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = refdb(&["changes", "--db", "b.db"], d);
+    let kept = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(kept.lines().count(), 1, "{kept}");
+    assert!(kept.contains("\"seq\":3"), "{kept}");
+    let o = refdb(&["changes", "--db", "b.db", "--since", "2"], d);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1);
+    let o = refdb(&["changes", "--db", "b.db", "--since", "1"], d);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no longer holds"), "{}", text(&o));
+}
