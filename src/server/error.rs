@@ -132,6 +132,12 @@ impl ApiError {
     }
 
     /// A bug or an unusable database: the only 500.
+    /// What was asked for existed once and is gone for good (change log
+    /// records past the retention).
+    pub fn gone(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::GONE, code, message)
+    }
+
     /// The server runs but cannot serve everything yet (`/_health/ready`).
     pub fn not_ready(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)

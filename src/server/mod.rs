@@ -58,6 +58,17 @@ pub struct App {
     pub(crate) writer: writer::Writer,
     /// The credentials accepted (from the schema's `auth`).
     pub(crate) auth: auth::Auth,
+    /// Counts commits, for change feeds waiting on the next one.
+    pub(crate) commits: tokio::sync::watch::Sender<u64>,
+}
+
+/// Bumps [`App::commits`] after every commit.
+struct CommitSignal(tokio::sync::watch::Sender<u64>);
+
+impl refdb_storage::CommitObserver for CommitSignal {
+    fn committed(&self, _: &[refdb_storage::Change]) {
+        self.0.send_modify(|n| *n += 1);
+    }
 }
 
 impl App {
@@ -200,8 +211,11 @@ impl Builder {
             Some(a) => a,
             None => auth::Auth::from_schema(schema)?,
         };
+        let (commits, _) = tokio::sync::watch::channel(0);
+        store.observe(Arc::new(CommitSignal(commits.clone())));
         Ok(Server {
             app: Arc::new(App {
+                commits,
                 auth,
                 engine: Arc::new(self.engine),
                 writer: writer::Writer::start(store.clone(), self.limits.group_commit),

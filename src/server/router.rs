@@ -1,7 +1,8 @@
 //! The route table of docs/API.md §4: ONE match on (method, path segments), each
 //! arm calling one small handler in [`super::routes`].
 //!
-//! Reserved segments (`_check`, `_meta`, `_selections`, `_actions`) shadow
+//! Reserved segments (`_check`, `_meta`, `_changes`, `_selections`,
+//! `_actions`) shadow
 //! document ids only for the methods registered on them, as in backo:
 //! `GET /<app>/coll/users/_meta` is a read of the document `_meta` (a 404
 //! unless it exists). A path no arm knows is a 404; a known path with
@@ -17,7 +18,7 @@ use super::App;
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
-use super::routes::{actions, batch, collection, document, health, meta, openapi};
+use super::routes::{actions, batch, changes, collection, document, health, meta, openapi};
 
 pub async fn route(
     app: &App,
@@ -55,6 +56,8 @@ pub async fn route(
     };
     match (method, rest) {
         (M::GET, ["_meta"]) => meta::app_meta(app, &req.caller),
+        (M::GET, ["_changes"]) => changes::feed(app, None, req).await,
+        (M::GET, ["coll", c, "_changes"]) => changes::feed(app, Some(c), req).await,
         (M::GET, ["openapi"]) => openapi::document(app),
         (M::POST, ["_batch"]) => batch::run(app, req).await,
         (M::GET, ["coll", c]) => collection::list(app, c, req).await,
@@ -85,12 +88,14 @@ pub async fn route(
 /// `None` when no route has this shape.
 pub fn allowed(rest: &[&str]) -> Option<&'static str> {
     Some(match rest {
-        ["_meta"] | ["openapi"] => "GET",
+        ["_meta"] | ["openapi"] | ["_changes"] => "GET",
         ["_batch"] => "POST",
         ["coll", _] | ["coll", _, "_selections", _] => "GET, POST",
         ["coll", _, "_actions", _, _] => "POST",
         // `_check`/`_meta` also name documents for the other methods.
         ["coll", _, "_check" | "_meta"] => "GET, POST, PUT, PATCH, DELETE",
+        // `_changes` also names a document for the other methods.
+        ["coll", _, "_changes"] => "GET, PUT, PATCH, DELETE",
         ["coll", _, _] => "GET, PUT, PATCH, DELETE",
         _ => return None,
     })

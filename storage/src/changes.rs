@@ -22,7 +22,8 @@ pub struct Change {
     pub new: Option<Map<String, Value>>,
 }
 
-/// Told about every commit, in commit order.
+/// Told about every commit, in commit order (with no changes when the
+/// commit changed no indexed or searched value).
 pub trait CommitObserver: Send + Sync {
     fn committed(&self, changes: &[Change]);
 }

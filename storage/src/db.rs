@@ -471,15 +471,15 @@ impl Store {
             cache.generation += 1;
             cache.current = None;
         }
-        if !changes.is_empty() {
-            for o in self
-                .observers
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-            {
-                o.committed(&changes);
-            }
+        // Every commit, even one that changed no indexed or searched value:
+        // an observer may wait for commits as such (a change feed).
+        for o in self
+            .observers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            o.committed(&changes);
         }
         Ok(())
     }

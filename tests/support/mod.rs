@@ -73,7 +73,7 @@ pub struct TestServer {
     pub server: Server,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -91,6 +91,20 @@ impl TestServer {
         let schema = Schema::parse(schema).expect("test schema");
         let store =
             Arc::new(Store::open(dir.path().join("test.db"), Some(schema)).expect("open store"));
+        TestServer::serve(store, Some(dir), limits, configure)
+    }
+
+    /// A server over a store the test opened (and whose file it keeps).
+    pub fn start_on(store: Arc<Store>) -> TestServer {
+        TestServer::serve(store, None, Limits::default(), |b| b)
+    }
+
+    fn serve(
+        store: Arc<Store>,
+        dir: Option<tempfile::TempDir>,
+        limits: Limits,
+        configure: impl FnOnce(Builder) -> Builder,
+    ) -> TestServer {
         let engine = Engine::new(store.clone()).expect("engine");
         let server: Server = configure(Server::builder(engine).limits(limits))
             .build()

@@ -12,6 +12,7 @@
 
 pub mod actions;
 pub mod batch;
+pub mod changes;
 pub mod collection;
 pub mod document;
 pub mod health;

@@ -1,0 +1,235 @@
+//! The change feed: `GET /<app>/_changes` and `GET /<app>/coll/<c>/_changes`
+//! read the durable change log (docs/API.md §4): records in commit order,
+//! `since` a seq, at most `limit` of them, with `include_docs=1` the
+//! document after each change, and `feed=longpoll` waiting (up to `timeout`
+//! ms) for the next commit when there is nothing new.
+//!
+//! Rights: the collection feed needs `read` on it; the app feed leaves out
+//! the records of collections the caller may not read. Fields the caller
+//! may not read are removed from `doc`, as from a GET.
+//!
+//! `last_seq` is where the next request resumes (`since`): the last record
+//! scanned, returned or left out, so a feed of rare visible records does
+//! not rescan what it skipped; with nothing new, `since` itself.
+
+use hyper::{Response, StatusCode};
+use refdb_storage::ChangeRecord;
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use crate::server::auth::{Action, Caller, hide};
+use crate::server::body::{Body, json_response};
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::request::Req;
+use crate::server::{App, blocking};
+
+/// Records read per request at most, returned or left out: bounds the work
+/// of a request whose records are mostly not visible to the caller.
+const SCAN_PER_LIMIT: usize = 10;
+
+/// The default `timeout` of a long poll, in ms.
+const LONGPOLL_DEFAULT_MS: u64 = 25_000;
+
+enum Since {
+    Seq(u64),
+    /// The end of the log: only what commits from now on.
+    Now,
+}
+
+/// What the caller may see of each collection: `None` when not at all,
+/// else the fields hidden from it.
+type Visible = HashMap<String, Option<HashSet<String>>>;
+
+pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response<Body>> {
+    let only = match coll {
+        Some(c) => {
+            let c = app.collection(c)?;
+            req.caller.check(c, Action::Read)?;
+            Some(c.name.clone())
+        }
+        None => None,
+    };
+    let params = req.params(app, &["since", "limit", "include_docs", "feed", "timeout"])?;
+    let since = match params.get("since") {
+        None => Since::Seq(0),
+        Some("now") => Since::Now,
+        Some(s) => Since::Seq(s.parse().map_err(|_| {
+            ApiError::bad_request(
+                "bad_query",
+                format!("`since` is a seq (an integer ≥ 0) or `now`, got `{s}`"),
+            )
+            .at("$.since")
+        })?),
+    };
+    let max = app.limits.max_page.max(1);
+    let limit = match params.get("limit") {
+        None => 1000.min(max),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if n > 0 => n.min(max),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_query",
+                    format!("`limit` is an integer ≥ 1, got `{s}`"),
+                )
+                .at("$.limit"));
+            }
+        },
+    };
+    let include_docs = params.flag("include_docs")?;
+    let longpoll = match params.get("feed") {
+        None | Some("normal") => false,
+        Some("longpoll") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                format!("`feed` is `normal` or `longpoll`, got `{other}`"),
+            )
+            .at("$.feed"));
+        }
+    };
+    // A long poll ends before the server's own request timeout would.
+    let most = app
+        .limits
+        .request_timeout
+        .saturating_sub(Duration::from_secs(1))
+        .max(Duration::from_millis(1));
+    let timeout = match params.get("timeout") {
+        None => Duration::from_millis(LONGPOLL_DEFAULT_MS),
+        Some(s) => Duration::from_millis(s.parse().map_err(|_| {
+            ApiError::bad_request(
+                "bad_query",
+                format!("`timeout` is a number of milliseconds, got `{s}`"),
+            )
+            .at("$.timeout")
+        })?),
+    }
+    .min(most);
+    let visible = visible(app, &req.caller, only.as_deref());
+    // Subscribed before the first read: a commit landing between that read
+    // and the wait still wakes it.
+    let mut commits = app.commits.subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut since = since;
+    loop {
+        let (store, v) = (app.store.clone(), visible.clone());
+        let start = since;
+        let page = blocking(move || read_page(&store, start, limit, include_docs, &v)).await?;
+        if !page.changes.is_empty() || !longpoll {
+            return Ok(respond(page));
+        }
+        // Later rounds resume where this one stopped.
+        since = Since::Seq(page.last_seq);
+        match tokio::time::timeout_at(deadline, commits.changed()).await {
+            Ok(Ok(())) => continue,
+            // Timed out (or the server is stopping): nothing new.
+            _ => return Ok(respond(page)),
+        }
+    }
+}
+
+fn visible(app: &App, caller: &Caller, only: Option<&str>) -> Visible {
+    app.schema()
+        .collections()
+        .filter(|c| only.is_none_or(|o| o == c.name))
+        .map(|c| {
+            let seen = caller.may(c, Action::Read).then(|| caller.hidden(c));
+            (c.name.clone(), seen)
+        })
+        .collect()
+}
+
+struct Page {
+    changes: Vec<Value>,
+    last_seq: u64,
+}
+
+fn respond(page: Page) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &json!({"changes": page.changes, "last_seq": page.last_seq}),
+    )
+}
+
+fn read_page(
+    store: &refdb_storage::Store,
+    since: Since,
+    limit: usize,
+    include_docs: bool,
+    visible: &Visible,
+) -> ApiResult<Page> {
+    let r = store.read()?;
+    let (first, next) = r.change_log_extent()?;
+    let last = next - 1;
+    let since = match since {
+        Since::Now => last,
+        Since::Seq(s) if s > last => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                format!("`since` {s} is past the end of the change log ({last})"),
+            )
+            .at("$.since"));
+        }
+        Since::Seq(s) => s,
+    };
+    let oldest = first.unwrap_or(next);
+    // 0 means "from the oldest kept"; any other `since` needs every record
+    // after it.
+    if since > 0 && since + 1 < oldest {
+        return Err(ApiError::gone(
+            "changes_expired",
+            format!(
+                "the change log no longer holds the records after {since}: the oldest kept is \
+                 {oldest}; read the documents again, then follow from `since={last}`"
+            ),
+        )
+        .at("$.since"));
+    }
+    let mut out = Vec::new();
+    let mut last_seq = since;
+    let mut budget = limit.saturating_mul(SCAN_PER_LIMIT);
+    while out.len() < limit && budget > 0 {
+        let batch = r.changes(last_seq, budget.min(1000))?;
+        if batch.is_empty() {
+            break;
+        }
+        for rec in batch {
+            budget -= 1;
+            last_seq = rec.seq;
+            if let Some(Some(hidden)) = visible.get(&rec.coll) {
+                out.push(record_json(&rec, include_docs, hidden)?);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Page {
+        changes: out,
+        last_seq,
+    })
+}
+
+fn record_json(
+    rec: &ChangeRecord,
+    include_docs: bool,
+    hidden: &HashSet<String>,
+) -> ApiResult<Value> {
+    let mut v = json!({"seq": rec.seq, "txn": rec.txn, "coll": rec.coll,
+        "_id": rec.id, "op": rec.op.as_str()});
+    if include_docs {
+        let doc = match rec.stored()? {
+            Some(stored) => {
+                let mut d = Map::new();
+                d.insert("_id".into(), rec.id.clone().into());
+                d.extend(stored.body);
+                d.insert("_meta".into(), stored.meta);
+                hide(&mut d, hidden);
+                Value::Object(d)
+            }
+            None => Value::Null,
+        };
+        v["doc"] = doc;
+    }
+    Ok(v)
+}
