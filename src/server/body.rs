@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use super::error::{ApiError, ApiResult};
 
-/// Every response body: fully buffered, so hyper sends `Content-Length`.
-pub type Body = Full<Bytes>;
+/// Every response body: fully buffered (hyper sends `Content-Length`),
+/// except a change feed's event stream.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
@@ -30,7 +31,7 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
 
 /// A response whose body is already-serialized JSON.
 pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response<Body> {
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)).boxed_unsync());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -31,7 +31,8 @@ const SCAN_PER_LIMIT: usize = 10;
 /// The default `timeout` of a long poll, in ms.
 const LONGPOLL_DEFAULT_MS: u64 = 25_000;
 
-enum Since {
+#[derive(Clone, Copy)]
+pub enum Since {
     Seq(u64),
     /// The end of the log: only what commits from now on.
     Now,
@@ -39,7 +40,15 @@ enum Since {
 
 /// What the caller may see of each collection: `None` when not at all,
 /// else the fields hidden from it.
-type Visible = HashMap<String, Option<HashSet<String>>>;
+pub type Visible = HashMap<String, Option<HashSet<String>>>;
+
+/// Where a read of the feed starts and how much it returns.
+#[derive(Clone, Copy)]
+pub struct ChangeQuery {
+    pub since: Since,
+    pub limit: usize,
+    pub include_docs: bool,
+}
 
 pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response<Body>> {
     let only = match coll {
@@ -77,13 +86,20 @@ pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response
         },
     };
     let include_docs = params.flag("include_docs")?;
-    let longpoll = match params.get("feed") {
-        None | Some("normal") => false,
-        Some("longpoll") => true,
+    let wants_events = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    let (longpoll, sse) = match params.get("feed") {
+        None if wants_events => (false, true),
+        None | Some("normal") => (false, false),
+        Some("longpoll") => (true, false),
+        Some("sse") => (false, true),
         Some(other) => {
             return Err(ApiError::bad_request(
                 "bad_query",
-                format!("`feed` is `normal` or `longpoll`, got `{other}`"),
+                format!("`feed` is `normal`, `longpoll` or `sse`, got `{other}`"),
             )
             .at("$.feed"));
         }
@@ -106,6 +122,19 @@ pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response
     }
     .min(most);
     let visible = visible(app, &req.caller, only.as_deref());
+    if sse {
+        // A reconnecting client resumes after the last event it received.
+        let since = match super::sse::last_event_id(req.headers())? {
+            Some(seq) => Since::Seq(seq),
+            None => since,
+        };
+        let q = ChangeQuery {
+            since,
+            limit,
+            include_docs,
+        };
+        return super::sse::stream(app, q, visible);
+    }
     // Subscribed before the first read: a commit landing between that read
     // and the wait still wakes it.
     let mut commits = app.commits.subscribe();
@@ -113,8 +142,12 @@ pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response
     let mut since = since;
     loop {
         let (store, v) = (app.store.clone(), visible.clone());
-        let start = since;
-        let page = blocking(move || read_page(&store, start, limit, include_docs, &v)).await?;
+        let q = ChangeQuery {
+            since,
+            limit,
+            include_docs,
+        };
+        let page = blocking(move || read_page(&store, q, &v)).await?;
         if !page.changes.is_empty() || !longpoll {
             return Ok(respond(page));
         }
@@ -139,9 +172,12 @@ fn visible(app: &App, caller: &Caller, only: Option<&str>) -> Visible {
         .collect()
 }
 
-struct Page {
-    changes: Vec<Value>,
-    last_seq: u64,
+pub struct Page {
+    pub changes: Vec<Value>,
+    pub last_seq: u64,
+    /// The read reached the end of the log (else it stopped at its limit
+    /// or its scan budget, and more may follow at once).
+    pub scanned_to_end: bool,
 }
 
 fn respond(page: Page) -> Response<Body> {
@@ -151,13 +187,17 @@ fn respond(page: Page) -> Response<Body> {
     )
 }
 
-fn read_page(
+/// Reads the visible records after `q.since` from one snapshot.
+pub fn read_page(
     store: &refdb_storage::Store,
-    since: Since,
-    limit: usize,
-    include_docs: bool,
+    q: ChangeQuery,
     visible: &Visible,
 ) -> ApiResult<Page> {
+    let ChangeQuery {
+        since,
+        limit,
+        include_docs,
+    } = q;
     let r = store.read()?;
     let (first, next) = r.change_log_extent()?;
     let last = next - 1;
@@ -188,9 +228,11 @@ fn read_page(
     let mut out = Vec::new();
     let mut last_seq = since;
     let mut budget = limit.saturating_mul(SCAN_PER_LIMIT);
+    let mut scanned_to_end = false;
     while out.len() < limit && budget > 0 {
         let batch = r.changes(last_seq, budget.min(1000))?;
         if batch.is_empty() {
+            scanned_to_end = true;
             break;
         }
         for rec in batch {
@@ -207,6 +249,7 @@ fn read_page(
     Ok(Page {
         changes: out,
         last_seq,
+        scanned_to_end: scanned_to_end || last_seq == last,
     })
 }
 

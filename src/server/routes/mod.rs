@@ -18,6 +18,7 @@ pub mod document;
 pub mod health;
 pub mod meta;
 pub mod openapi;
+pub mod sse;
 
 use hyper::header::{CACHE_CONTROL, ETAG, HeaderValue};
 use hyper::{Response, StatusCode};

@@ -1,0 +1,149 @@
+//! The change feed as server-sent events (`Accept: text/event-stream` or
+//! `feed=sse` on a `_changes` route): every record after the start
+//! position as `id: <seq>` / `event: change` / `data: <record JSON>`, then
+//! the live ones as they commit, with a comment line as heartbeat while
+//! nothing happens. `Last-Event-ID` (else `since`) sets the start, so a
+//! client that reconnects resumes with no gap and no duplicate.
+//!
+//! The stream reads the durable change log, never an in-memory queue of
+//! events: a slow subscriber only falls behind in the log (the channel to
+//! its connection holds a few events), so it can neither slow writers nor
+//! grow memory. If it falls behind the retention, it gets `event: reset`
+//! (with the oldest seq kept) and the stream ends: the client must read the
+//! documents again.
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+use super::changes::{ChangeQuery, Since, Visible, read_page};
+use crate::server::App;
+use crate::server::body::Body;
+use crate::server::error::{ApiError, ApiResult};
+use http_body_util::BodyExt;
+
+/// Events buffered towards one connection.
+const CHANNEL: usize = 16;
+/// Records read from the log per round.
+const BATCH: usize = 256;
+/// A comment line this often while nothing is committed, so proxies and
+/// clients see the connection is alive.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// A response body fed by a channel: the stream task sends, hyper polls.
+pub struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// Starts the stream at `q`'s position and answers with it.
+pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response<Body>> {
+    let q = ChangeQuery { limit: BATCH, ..q };
+    let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL);
+    // The first read happens here, so that a bad position is an HTTP error
+    // rather than an event — except a position the retention has pruned,
+    // which an event source is told by `event: reset`.
+    let first = match read_page(&app.store, q, &visible) {
+        Ok(page) => page,
+        Err(e) if e.code == "changes_expired" => {
+            let _ = tx.try_send(reset_event(&e));
+            return Ok(event_stream(rx));
+        }
+        Err(e) => return Err(e),
+    };
+    let store = app.store.clone();
+    let mut commits = app.commits.subscribe();
+    tokio::spawn(async move {
+        let mut page = first;
+        loop {
+            for ev in &page.changes {
+                let seq = ev["seq"].as_u64().unwrap_or_default();
+                let text = format!("id: {seq}\nevent: change\ndata: {ev}\n\n");
+                if tx.send(Bytes::from(text)).await.is_err() {
+                    return; // the client is gone
+                }
+            }
+            let pos = page.last_seq;
+            if page.changes.is_empty() && page.scanned_to_end {
+                // Caught up: wait for a commit, with heartbeats meanwhile.
+                loop {
+                    match tokio::time::timeout(HEARTBEAT, commits.changed()).await {
+                        Ok(Ok(())) => break,
+                        Ok(Err(_)) => return, // the server is stopping
+                        Err(_) => {
+                            if tx
+                                .send(Bytes::from_static(b": keep-alive\n\n"))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            let (store, v) = (store.clone(), visible.clone());
+            let q = ChangeQuery {
+                since: Since::Seq(pos),
+                ..q
+            };
+            let next = tokio::task::spawn_blocking(move || read_page(&store, q, &v)).await;
+            page = match next {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) if e.code == "changes_expired" => {
+                    let _ = tx.send(reset_event(&e)).await;
+                    return;
+                }
+                _ => return,
+            };
+        }
+    });
+    Ok(event_stream(rx))
+}
+
+fn event_stream(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(ChannelBody(rx).boxed_unsync());
+    *resp.status_mut() = StatusCode::OK;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// `event: reset`: the stream's position is older than the log kept.
+fn reset_event(e: &ApiError) -> Bytes {
+    let data = serde_json::json!({"code": e.code, "message": e.message});
+    Bytes::from(format!("event: reset\ndata: {data}\n\n"))
+}
+
+/// The seq of a `Last-Event-ID` header, if sent.
+pub fn last_event_id(headers: &hyper::HeaderMap) -> ApiResult<Option<u64>> {
+    match headers.get("last-event-id") {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_header",
+                    "Last-Event-ID is the seq of the last event received",
+                )
+            }),
+    }
+}
