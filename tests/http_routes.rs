@@ -316,6 +316,9 @@ fn check_meta_openapi() {
     let o = s.get("/t/openapi").json();
     assert_eq!(o["openapi"], "3.1.0");
     assert!(o["paths"]["/t/coll/users/{id}"]["patch"].is_object());
+    assert!(o["paths"]["/t/_changes"]["get"]["parameters"].is_array());
+    assert!(o["paths"]["/t/coll/users/_changes"]["get"].is_object());
+    assert!(o["paths"]["/_health/ready"]["get"]["responses"]["503"].is_object());
     assert_eq!(
         o["components"]["schemas"]["users"]["properties"]["age"]["type"],
         json!(["integer", "null"])

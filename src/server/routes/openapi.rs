@@ -54,6 +54,23 @@ fn describe(app: &App) -> Value {
         format!("{base}/openapi"),
         json!({"get": op("This description", None, ok_any())}),
     );
+    let feed = changes_op("The change feed of the app (records of readable collections)");
+    paths.insert(format!("{base}/_changes"), json!({"get": feed}));
+    paths.insert(
+        "/_health/live".into(),
+        json!({"get": op("The process answers", None, ok(&json!({"type": "object",
+            "properties": {"status": {"const": "live"}}})))}),
+    );
+    let mut ready = op(
+        "The derived indexes have caught up",
+        None,
+        ok(
+            &json!({"type": "object", "properties": {"status": {"const": "ready"},
+            "text_lag": {"type": "integer", "minimum": 0}}}),
+        ),
+    );
+    ready["responses"]["503"] = json!({"$ref": "#/components/responses/Error"});
+    paths.insert("/_health/ready".into(), json!({"get": ready}));
     paths.insert(
         format!("{base}/_batch"),
         json!({"post": op("Run create/update/patch/delete operations atomically",
@@ -85,6 +102,10 @@ fn collection_paths(app: &App, base: &str, c: &Collection, paths: &mut Map<Strin
         &format!("Create a {name} document"),
         Some(input_ref.clone()),
         ok(&doc_ref),
+    );
+    paths.insert(
+        format!("{base}/coll/{name}/_changes"),
+        json!({"get": changes_op(&format!("The change feed of {name}"))}),
     );
     paths.insert(
         format!("{base}/coll/{name}"),
@@ -162,6 +183,36 @@ fn op(summary: &str, body: Option<Value>, success: Value) -> Value {
         o["requestBody"] =
             json!({"required": true, "content": {"application/json": {"schema": schema}}});
     }
+    o
+}
+
+/// A `_changes` route (docs/API.md §4): JSON, long poll, or events.
+fn changes_op(summary: &str) -> Value {
+    let p = |name: &str, schema: Value, desc: &str| json!({"name": name, "in": "query", "required": false, "schema": schema, "description": desc});
+    let record = json!({"type": "object", "required": ["seq", "txn", "coll", "_id", "op"],
+        "properties": {"seq": {"type": "integer", "minimum": 1}, "txn": {"type": "integer", "minimum": 1},
+            "coll": {"type": "string"}, "_id": {"type": "string"},
+            "op": {"enum": ["create", "update", "delete"]},
+            "doc": {"type": ["object", "null"]}}});
+    let mut o = op(
+        summary,
+        None,
+        json!({"description": "OK", "content": {
+            "application/json": {"schema": {"type": "object", "required": ["changes", "last_seq"],
+                "properties": {"changes": {"type": "array", "items": record},
+                    "last_seq": {"type": "integer", "minimum": 0}}}},
+            "text/event-stream": {"schema": {"type": "string"}}}}),
+    );
+    o["parameters"] = json!([
+        p("since", json!({"type": "string", "pattern": "^([0-9]+|now)$"}), "resume after this seq (0: the oldest kept; now: the end)"),
+        p("limit", json!({"type": "integer", "minimum": 1}), "records at most (default 1000, capped by the server's page limit)"),
+        p("include_docs", json!({"enum": ["0", "1", "true", "false", ""]}), "add each document after its change"),
+        p("feed", json!({"enum": ["normal", "longpoll", "sse"]}), "longpoll: wait for the next commit; sse: a stream of events"),
+        p("timeout", json!({"type": "integer", "minimum": 0}), "long poll wait in ms (default 25000)"),
+        {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"},
+         "description": "events: resume after this seq"}
+    ]);
+    o["responses"]["410"] = json!({"$ref": "#/components/responses/Error"});
     o
 }
 
