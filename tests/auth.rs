@@ -473,3 +473,24 @@ fn loopback_rule() {
         "auth configured"
     );
 }
+
+#[test]
+fn metrics_need_credentials_when_auth_is_configured() {
+    let s = start();
+    assert_eq!(s.get("/metrics").status, 401);
+    let r = s.request(
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer eve-key")],
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("refdb_documents{coll=\"docs\"}"));
+    let r = s.request(
+        "GET",
+        "/metrics",
+        &[("Authorization", "Bearer wrong")],
+        None,
+    );
+    assert_eq!(r.status, 401);
+}

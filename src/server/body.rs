@@ -38,6 +38,19 @@ pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response<Body>
     resp
 }
 
+/// A text response (`/metrics`) with its content type.
+pub fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    text: String,
+) -> Response<Body> {
+    let mut resp = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
 /// Accepts `application/json` (any parameters, any case) and the
 /// `application/<x>+json` family (`merge-patch+json`, `json-patch+json`);
 /// a missing Content-Type is read as JSON (docs/API.md §4).

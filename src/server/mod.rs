@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod metrics;
 mod request;
 mod router;
 mod routes;
@@ -60,6 +61,8 @@ pub struct App {
     pub(crate) auth: auth::Auth,
     /// Counts commits, for change feeds waiting on the next one.
     pub(crate) commits: tokio::sync::watch::Sender<u64>,
+    /// Request and commit counters for `GET /metrics`.
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 /// Bumps [`App::commits`] after every commit.
@@ -160,6 +163,12 @@ impl Server {
             routed.await
         };
         let resp = result.unwrap_or_else(ApiError::into_response);
+        app.metrics.observe_request(
+            metrics::route_label(app, &path),
+            &method,
+            resp.status().as_u16(),
+            start.elapsed().as_secs_f64(),
+        );
         tracing::info!(
             target: "refdb::http",
             %method,
@@ -212,13 +221,19 @@ impl Builder {
             None => auth::Auth::from_schema(schema)?,
         };
         let (commits, _) = tokio::sync::watch::channel(0);
+        let metrics = Arc::new(metrics::Metrics::default());
         store.observe(Arc::new(CommitSignal(commits.clone())));
         Ok(Server {
             app: Arc::new(App {
                 commits,
                 auth,
                 engine: Arc::new(self.engine),
-                writer: writer::Writer::start(store.clone(), self.limits.group_commit),
+                writer: writer::Writer::start(
+                    store.clone(),
+                    self.limits.group_commit,
+                    metrics.clone(),
+                ),
+                metrics,
                 store,
                 limits: self.limits,
                 actions: self.actions,

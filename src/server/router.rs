@@ -34,6 +34,11 @@ pub async fn route(
     {
         return health::check(app, check);
     }
+    if let ["metrics"] = segs.as_slice()
+        && matches!(req.method(), &Method::GET | &Method::HEAD)
+    {
+        return health::metrics(app, &req);
+    }
     let Some((&name, rest)) = segs.split_first() else {
         return Err(ApiError::unknown(
             "no_route",

@@ -100,13 +100,17 @@ const QUEUE: usize = 4096;
 
 impl Writer {
     /// Starts the writer thread; `max_group` requests at most share a commit.
-    pub fn start(store: Arc<Store>, max_group: usize) -> Writer {
+    pub fn start(
+        store: Arc<Store>,
+        max_group: usize,
+        metrics: Arc<super::metrics::Metrics>,
+    ) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriteStats::default());
         let s = stats.clone();
         let thread = std::thread::Builder::new()
             .name("refdb-writer".into())
-            .spawn(move || writer_loop(&store, rx, max_group.max(1), &s))
+            .spawn(move || writer_loop(&store, rx, max_group.max(1), &s, &metrics))
             .expect("spawning the writer thread");
         Writer {
             queue: Some(queue),
@@ -156,6 +160,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Box<dyn Job>>,
     max_group: usize,
     stats: &WriteStats,
+    metrics: &super::metrics::Metrics,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
@@ -168,7 +173,9 @@ fn writer_loop(
         stats
             .requests
             .fetch_add(group.len() as u64, Ordering::Relaxed);
+        let (started, size) = (std::time::Instant::now(), group.len());
         run_group(store, group, stats);
+        metrics.observe_commit(started.elapsed().as_secs_f64(), size);
     }
 }
 
@@ -243,7 +250,7 @@ mod tests {
         }
         drop(tx);
         let stats = WriteStats::default();
-        writer_loop(&store, rx, 64, &stats);
+        writer_loop(&store, rx, 64, &stats, &Default::default());
         let statuses: Vec<u16> = answers
             .into_iter()
             .map(|mut a| match a.try_recv().unwrap() {

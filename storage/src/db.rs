@@ -115,6 +115,18 @@ pub struct Store {
     /// Document rows decoded by scans and by-id reads of stored forms
     /// ([`Store::rows_scanned`]).
     pub(crate) scanned: std::sync::atomic::AtomicU64,
+    /// The database file.
+    path: std::path::PathBuf,
+}
+
+/// How the page cache has served reads since the store opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheUse {
+    pub read_hits: u64,
+    pub read_misses: u64,
+    pub evictions: u64,
+    /// Bytes the cache holds now.
+    pub used_bytes: u64,
 }
 
 /// See [`Store::read`].
@@ -295,6 +307,7 @@ impl Store {
             snapshots: Mutex::new(SnapshotCache::default()),
             retention: opts.changes_retention,
             scanned: Default::default(),
+            path: path.as_ref().to_path_buf(),
         })
     }
 
@@ -349,6 +362,7 @@ impl Store {
             snapshots: Mutex::new(SnapshotCache::default()),
             retention: Retention::default(),
             scanned: Default::default(),
+            path: path.to_path_buf(),
         })
     }
 
@@ -358,6 +372,25 @@ impl Store {
     /// checkpoint) reads no document bodies.
     pub fn rows_scanned(&self) -> u64 {
         self.scanned.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The database file's path, as given at open.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The page cache's hits, misses and size.
+    pub fn cache_use(&self) -> CacheUse {
+        let stats = match &self.db {
+            Backend::Writable(db) => db.cache_stats(),
+            Backend::ReadOnly(db) => db.cache_stats(),
+        };
+        CacheUse {
+            read_hits: stats.read_hits(),
+            read_misses: stats.read_misses(),
+            evictions: stats.evictions(),
+            used_bytes: stats.used_bytes() as u64,
+        }
     }
 
     /// How much of the change log commits keep.

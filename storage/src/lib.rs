@@ -42,7 +42,7 @@ pub use audit::AuditReport;
 pub use changelog::{ChangeRecord, Op, Retention};
 pub use changes::{Change, CommitObserver};
 pub use codec::StoredDoc;
-pub use db::{CollState, Gate, GroupOp, OpenOptions, Store};
+pub use db::{CacheUse, CollState, Gate, GroupOp, OpenOptions, Store};
 pub use delete::{DeletePlan, Unlink};
 pub use error::{Error, Invalid, Referrer, Result};
 pub use read::{Document, ReadTxn};

@@ -1,5 +1,5 @@
-//! `GET /_health/live` and `GET /_health/ready`, for load balancers and
-//! orchestrators. Live: the process answers HTTP. Ready: the database file
+//! `GET /metrics` (Prometheus text), and `GET /_health/live` and
+//! `GET /_health/ready`, for load balancers and orchestrators. Live: the process answers HTTP. Ready: the database file
 //! is open (it is, while the server runs) and the derived indexes have
 //! caught up — right after a start the full-text index is still being
 //! built in the background; until it is, `$text` queries are exact but
@@ -9,8 +9,24 @@ use hyper::{Response, StatusCode};
 use serde_json::json;
 
 use crate::server::App;
-use crate::server::body::{Body, json_response};
+use crate::server::body::{Body, json_response, text_response};
 use crate::server::error::{ApiError, ApiResult};
+use crate::server::request::Req;
+
+/// The metrics; with `auth` configured, only for an authenticated caller
+/// (they tell document counts and traffic).
+pub fn metrics(app: &App, req: &Req) -> ApiResult<Response<Body>> {
+    if app.auth_enabled() && app.auth.resolve(req.headers())?.0.is_none() {
+        return Err(ApiError::unauthorized(
+            "the metrics need credentials when authentication is configured",
+        ));
+    }
+    Ok(text_response(
+        StatusCode::OK,
+        "text/plain; version=0.0.4",
+        crate::server::metrics::render(app),
+    ))
+}
 
 pub fn check(app: &App, which: &str) -> ApiResult<Response<Body>> {
     match which {
