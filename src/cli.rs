@@ -45,6 +45,10 @@ pub struct LimitArgs {
     /// Length of one string of a JSON body, in bytes.
     #[arg(long, env = "REFDB_MAX_STRING", default_value_t = 1 << 20)]
     pub max_string: usize,
+    /// Log a list query slower than this many milliseconds, with its plan
+    /// (0: never).
+    #[arg(long, env = "REFDB_SLOW_QUERY", default_value_t = 500)]
+    pub slow_query: u64,
 }
 
 impl LimitArgs {
@@ -56,6 +60,8 @@ impl LimitArgs {
             max_page: self.max_page,
             max_depth: self.max_depth,
             max_string: self.max_string,
+            slow_query: (self.slow_query > 0)
+                .then(|| std::time::Duration::from_millis(self.slow_query)),
             ..refdb::Limits::default()
         }
     }

@@ -64,6 +64,9 @@ pub struct Limits {
     pub max_string: usize,
     /// Largest page a list answers (`_page=0` and larger pages get this).
     pub max_page: usize,
+    /// A list query slower than this is logged with its plan (`None`:
+    /// never).
+    pub slow_query: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -78,6 +81,7 @@ impl Default for Limits {
             group_commit: 64,
             max_depth: 64,
             max_string: 1 << 20,
+            slow_query: Some(Duration::from_millis(500)),
             max_page: 1000,
         }
     }

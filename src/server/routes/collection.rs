@@ -32,7 +32,28 @@ pub async fn list(app: &App, c: &str, req: Req) -> ApiResult<Response<Body>> {
     let hidden = req.caller.hidden(coll);
     let query = refdb_query::parse(req.raw_query())?;
     let (engine, c) = (app.engine.clone(), c.to_string());
-    let page = blocking(move || Ok(engine.list_json_as(&c, &query, &hidden)?)).await?;
+    let slow = app.limits.slow_query;
+    let raw = req.raw_query().to_string();
+    let page = blocking(move || {
+        let started = std::time::Instant::now();
+        let page = engine.list_json_as(&c, &query, &hidden)?;
+        let took = started.elapsed();
+        if slow.is_some_and(|s| took >= s) {
+            // The plan says which indexes answered and what was scanned.
+            let plan = engine.explain(&c, &query).unwrap_or_default();
+            tracing::warn!(
+                target: "refdb::slow_query",
+                coll = c.as_str(),
+                query = raw.as_str(),
+                millis = took.as_millis() as u64,
+                total = page.total,
+                plan = plan.as_str(),
+                "slow list query"
+            );
+        }
+        Ok(page)
+    })
+    .await?;
     Ok(page_response(page))
 }
 
