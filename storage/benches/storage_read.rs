@@ -3,7 +3,9 @@
 //! (`REFDB_BENCH_USERS` to change), loaded once into a temporary file.
 //! Measures: point read of one document by `_id`, from a fresh snapshot
 //! and from a held snapshot, two ways: as a `Document` (the library's
-//! materialized map) and as its JSON bytes (what GET serves).
+//! materialized map) and as its JSON bytes (what GET serves); reading the
+//! change log, 1000 records at a time (what a change feed reads: the load's
+//! create records, each resolved to its stored row).
 //! Run: `cargo bench -p refdb-storage --bench storage_read`.
 
 mod support;
@@ -50,5 +52,26 @@ fn point_reads(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, point_reads);
+fn change_log(c: &mut Criterion) {
+    let n = support::users();
+    let dir = support::dataset(n);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(tmp.path().join("c.db"), Some(support::schema())).unwrap();
+    support::load(&store, &dir);
+    let snap = store.read().unwrap();
+    let (_, next) = snap.change_log_extent().unwrap();
+    let mut after = 0;
+    c.bench_function("storage_read/change_log_1000_records", |b| {
+        b.iter(|| {
+            if after + 1000 >= next {
+                after = 0;
+            }
+            let page = snap.changes(after, 1000).unwrap();
+            after = page.last().unwrap().seq;
+            page
+        })
+    });
+}
+
+criterion_group!(benches, point_reads, change_log);
 criterion_main!(benches);
