@@ -1,6 +1,6 @@
 //! `refdb-bench compare`: loads the shared data set into refdb and into
 //! SQLite (rusqlite, bundled) in one process run, runs each workload of
-//! issue 5's compass table on both, checks that both gave the same
+//! the compass table on both, checks that both gave the same
 //! answers, and prints and writes the side-by-side report (BENCHMARKS.md).
 //!
 //! Usage (from the workspace root):

@@ -1,4 +1,4 @@
-//! The workloads of issue 5's compass table (plus a few informational
+//! The workloads of the side-by-side compass table (plus a few informational
 //! variants), each as a backo query string for refdb and the equivalent
 //! SQL for SQLite, with the compass figure and the query issue's target.
 //!

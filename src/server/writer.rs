@@ -1,7 +1,7 @@
 //! Group commit: every write request goes to ONE writer thread, which runs
 //! the requests queued at that moment in one redb write transaction and
 //! one durable commit ([`Store::write_each`]), so concurrent writers share
-//! the cost of the fsync (item 5 of issue 4).
+//! the cost of the fsync.
 //!
 //! Invariants:
 //! - one request's failure never undoes another's: `write_each` runs each

@@ -292,8 +292,8 @@ impl Store {
         txn.commit()?;
         if upgraded {
             // The old documents table's pages are free but still in the
-            // file: give them back (a 1M-document file went from 1.1 GB
-            // back to its size before the upgrade).
+            // file: give them back (the upgrade would otherwise double the
+            // file's size).
             db.compact()?;
         }
         Ok(Store {
