@@ -79,6 +79,10 @@ pub struct ChangeRecord {
     pub op: Op,
     /// The document's docno (for a delete, the one it had).
     pub docno: u32,
+    /// The seq of the document's previous record (0: none, it was created
+    /// here, or the document was last written before the log began). That
+    /// record, while kept, holds the document as it was before this change.
+    pub prev: u64,
     /// The stored row after the change ([`crate::codec`]); `None` for a
     /// delete.
     pub row: Option<Vec<u8>>,
@@ -102,6 +106,7 @@ impl ChangeRecord {
             self.time_us,
             self.op,
             self.docno,
+            self.prev,
             &self.coll,
             &self.id,
             body,
@@ -161,6 +166,7 @@ impl<'a> RawRecord<'a> {
         let time_us = i64::from_be_bytes(r.take(8).ok_or_else(corrupt)?.try_into().expect("8"));
         let op = Op::from_byte(r.take(1).ok_or_else(corrupt)?[0])?;
         let docno = u32::from_be_bytes(r.take(4).ok_or_else(corrupt)?.try_into().expect("4"));
+        let prev = u64::from_be_bytes(r.take(8).ok_or_else(corrupt)?.try_into().expect("8"));
         let coll = r.string().ok_or_else(corrupt)?;
         let id = r.string().ok_or_else(corrupt)?;
         let rest = &bytes[r.at..];
@@ -182,6 +188,7 @@ impl<'a> RawRecord<'a> {
                 id,
                 op,
                 docno,
+                prev,
                 row: None,
             },
             body,
@@ -189,7 +196,8 @@ impl<'a> RawRecord<'a> {
     }
 }
 
-/// txn (u64 BE) · time µs (i64 BE) · op (u8) · docno (u32 BE) · collection
+/// txn (u64 BE) · time µs (i64 BE) · op (u8) · docno (u32 BE) · prev (u64
+/// BE: the document's previous record, 0 if none) · collection
 /// (u16 BE length · UTF-8) · `_id` (u16 BE length · UTF-8) · for a create
 /// or update, 0x00 ([`Body::Current`]) or 0x01 then the row; for a delete,
 /// nothing.
@@ -198,6 +206,7 @@ pub(crate) fn encode_value(
     time_us: i64,
     op: Op,
     docno: u32,
+    prev: u64,
     coll: &str,
     id: &str,
     body: Body<'_>,
@@ -206,11 +215,12 @@ pub(crate) fn encode_value(
         Body::Row(row) => row,
         _ => &[],
     };
-    let mut out = Vec::with_capacity(26 + coll.len() + id.len() + row.len());
+    let mut out = Vec::with_capacity(34 + coll.len() + id.len() + row.len());
     out.extend_from_slice(&txn.to_be_bytes());
     out.extend_from_slice(&time_us.to_be_bytes());
     out.push(op.byte());
     out.extend_from_slice(&docno.to_be_bytes());
+    out.extend_from_slice(&prev.to_be_bytes());
     for s in [coll, id] {
         let len = u16::try_from(s.len()).expect("names and ids are under 64 KiB");
         out.extend_from_slice(&len.to_be_bytes());
@@ -391,6 +401,7 @@ mod tests {
                 id: "é1".into(),
                 op,
                 docno: 7,
+                prev: 3,
                 row,
             };
             assert_eq!(ChangeRecord::decode(9, &r.encode()).unwrap(), r);

@@ -497,6 +497,16 @@ impl<'s> ReadTxn<'s> {
         Ok(out)
     }
 
+    /// The record `seq`, if the log still holds it.
+    pub fn change(&self, seq: u64) -> Result<Option<ChangeRecord>> {
+        let table = self.snap.txn.open_table(CHANGES)?;
+        let Some(v) = table.get(seq)? else {
+            return Ok(None);
+        };
+        let bytes = v.value().to_vec();
+        Ok(Some(self.resolve(RawRecord::decode(seq, &bytes)?)?))
+    }
+
     /// A stored record with its row: a record that refers to `DOCS` (the
     /// latest of its document) takes the document's row.
     fn resolve(&self, raw: RawRecord<'_>) -> Result<ChangeRecord> {

@@ -65,6 +65,14 @@ fn every_changed_document_has_one_record_with_its_row() {
         .unwrap();
     let last = change_log(&t.store).pop().unwrap();
     assert_eq!((last.op, last.txn), (Op::Update, log[0].txn + 1));
+    // It points at the record before it, which now holds the old row.
+    assert_eq!(last.prev, log[0].seq);
+    assert_eq!(log[0].prev, 0);
+    let before = t.store.read().unwrap().change(last.prev).unwrap().unwrap();
+    assert_eq!(
+        before.stored().unwrap().unwrap().body["name"],
+        json!("Hugo")
+    );
     assert_eq!(
         last.stored().unwrap().unwrap().body["name"],
         json!("Victor Hugo")

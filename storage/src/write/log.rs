@@ -79,22 +79,24 @@ impl Tx<'_> {
         docno: u32,
     ) -> Result<()> {
         let key = (cid, id.to_string());
-        if let Some(previous) = previous {
-            if let Some(&(_, _, at)) = self.log.latest.get(&key)
-                && at == docno
-            {
-                // This unit's record of the document refers to `DOCS`,
-                // which now holds the final row: nothing to write.
-                return Ok(());
-            }
-            self.keep_superseded(cid, docno, previous)?;
+        if previous.is_some()
+            && let Some(&(_, _, at)) = self.log.latest.get(&key)
+            && at == docno
+        {
+            // This unit's record of the document refers to `DOCS`, which
+            // now holds the final row: nothing to write.
+            return Ok(());
         }
+        let prev = match previous {
+            Some(row) => self.keep_superseded(cid, docno, row)?,
+            None => 0,
+        };
         let op = if previous.is_some() {
             Op::Update
         } else {
             Op::Create
         };
-        let seq = self.append_record(op, docno, &c.name, id, Body::Current)?;
+        let seq = self.append_record(op, docno, prev, &c.name, id, Body::Current)?;
         self.set_latest(cid, docno, Some(seq))?;
         if self.log.latest.len() < MERGE_LIMIT {
             self.log.latest.insert(key, (seq, op, docno));
@@ -118,6 +120,7 @@ impl Tx<'_> {
             self.log.time_us,
             Op::Create,
             docno,
+            0,
             &c.name,
             id,
             Body::Current,
@@ -143,27 +146,29 @@ impl Tx<'_> {
         removed: Option<&[u8]>,
     ) -> Result<()> {
         self.log.latest.remove(&(cid, id.to_string()));
-        if let Some(row) = removed {
-            self.keep_superseded(cid, docno, row)?;
-        }
+        let prev = match removed {
+            Some(row) => self.keep_superseded(cid, docno, row)?,
+            None => 0,
+        };
         self.set_latest(cid, docno, None)?;
-        self.append_record(Op::Delete, docno, &c.name, id, Body::Deleted)?;
+        self.append_record(Op::Delete, docno, prev, &c.name, id, Body::Deleted)?;
         Ok(())
     }
 
     /// The document's row is about to change: its latest record, if it
     /// still refers to `DOCS`, gets `row` (the row its change left) copied
-    /// in. A record pruned since is simply gone.
-    fn keep_superseded(&mut self, cid: u32, docno: u32, row: &[u8]) -> Result<()> {
+    /// in. A record pruned since is simply gone. Returns that record's seq
+    /// (0: none), the new record's `prev`.
+    fn keep_superseded(&mut self, cid: u32, docno: u32, row: &[u8]) -> Result<u64> {
         let Some(seq) = self.latest_seq.get((cid, docno))?.map(|v| v.value()) else {
-            return Ok(());
+            return Ok(0);
         };
         let Some(stored) = self.changes.get(seq)?.map(|v| v.value().to_vec()) else {
-            return Ok(());
+            return Ok(seq);
         };
         let raw = RawRecord::decode(seq, &stored)?;
         if !matches!(raw.body, RawBody::Current) {
-            return Ok(());
+            return Ok(seq);
         }
         let h = &raw.head;
         let value = encode_value(
@@ -171,6 +176,7 @@ impl Tx<'_> {
             h.time_us,
             h.op,
             h.docno,
+            h.prev,
             &h.coll,
             &h.id,
             Body::Row(row),
@@ -182,7 +188,7 @@ impl Tx<'_> {
                 old: Some(stored),
             });
         }
-        Ok(())
+        Ok(seq)
     }
 
     fn set_latest(&mut self, cid: u32, docno: u32, seq: Option<u64>) -> Result<()> {
@@ -201,12 +207,22 @@ impl Tx<'_> {
         &mut self,
         op: Op,
         docno: u32,
+        prev: u64,
         coll: &str,
         id: &str,
         body: Body<'_>,
     ) -> Result<u64> {
         let seq = self.take_seq()?;
-        let value = encode_value(self.log.txn, self.log.time_us, op, docno, coll, id, body);
+        let value = encode_value(
+            self.log.txn,
+            self.log.time_us,
+            op,
+            docno,
+            prev,
+            coll,
+            id,
+            body,
+        );
         self.changes.insert(seq, value.as_slice())?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Change { seq, old: None });
