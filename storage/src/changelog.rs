@@ -102,13 +102,15 @@ impl ChangeRecord {
             None => Body::Deleted,
         };
         encode_value(
-            self.txn,
-            self.time_us,
-            self.op,
-            self.docno,
-            self.prev,
-            &self.coll,
-            &self.id,
+            Head {
+                txn: self.txn,
+                time_us: self.time_us,
+                op: self.op,
+                docno: self.docno,
+                prev: self.prev,
+                coll: &self.coll,
+                id: &self.id,
+            },
             body,
         )
     }
@@ -128,6 +130,18 @@ impl ChangeRecord {
             }
         }
     }
+}
+
+/// Everything of a record but its body.
+#[derive(Clone, Copy)]
+pub(crate) struct Head<'a> {
+    pub txn: u64,
+    pub time_us: i64,
+    pub op: Op,
+    pub docno: u32,
+    pub prev: u64,
+    pub coll: &'a str,
+    pub id: &'a str,
 }
 
 /// What a record says about the document after the change.
@@ -201,16 +215,16 @@ impl<'a> RawRecord<'a> {
 /// (u16 BE length · UTF-8) · `_id` (u16 BE length · UTF-8) · for a create
 /// or update, 0x00 ([`Body::Current`]) or 0x01 then the row; for a delete,
 /// nothing.
-pub(crate) fn encode_value(
-    txn: u64,
-    time_us: i64,
-    op: Op,
-    docno: u32,
-    prev: u64,
-    coll: &str,
-    id: &str,
-    body: Body<'_>,
-) -> Vec<u8> {
+pub(crate) fn encode_value(head: Head<'_>, body: Body<'_>) -> Vec<u8> {
+    let Head {
+        txn,
+        time_us,
+        op,
+        docno,
+        prev,
+        coll,
+        id,
+    } = head;
     let row = match body {
         Body::Row(row) => row,
         _ => &[],

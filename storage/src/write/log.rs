@@ -11,7 +11,7 @@
 
 use super::Tx;
 use crate::changelog::{
-    Body, ChangeRecord, Counters, Op, RawBody, RawRecord, Retention, encode_value, time_of,
+    Body, ChangeRecord, Counters, Head, Op, RawBody, RawRecord, Retention, encode_value, time_of,
 };
 use crate::error::{Error, Result};
 use crate::read;
@@ -115,16 +115,16 @@ impl Tx<'_> {
         docno: u32,
     ) -> Result<(u64, Vec<u8>)> {
         let seq = self.take_seq()?;
-        let value = encode_value(
-            self.log.txn,
-            self.log.time_us,
-            Op::Create,
+        let head = Head {
+            txn: self.log.txn,
+            time_us: self.log.time_us,
+            op: Op::Create,
             docno,
-            0,
-            &c.name,
+            prev: 0,
+            coll: &c.name,
             id,
-            Body::Current,
-        );
+        };
+        let value = encode_value(head, Body::Current);
         Ok((seq, value))
     }
 
@@ -171,16 +171,16 @@ impl Tx<'_> {
             return Ok(seq);
         }
         let h = &raw.head;
-        let value = encode_value(
-            h.txn,
-            h.time_us,
-            h.op,
-            h.docno,
-            h.prev,
-            &h.coll,
-            &h.id,
-            Body::Row(row),
-        );
+        let head = Head {
+            txn: h.txn,
+            time_us: h.time_us,
+            op: h.op,
+            docno: h.docno,
+            prev: h.prev,
+            coll: &h.coll,
+            id: &h.id,
+        };
+        let value = encode_value(head, Body::Row(row));
         self.changes.insert(seq, value.as_slice())?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Change {
@@ -213,16 +213,16 @@ impl Tx<'_> {
         body: Body<'_>,
     ) -> Result<u64> {
         let seq = self.take_seq()?;
-        let value = encode_value(
-            self.log.txn,
-            self.log.time_us,
+        let head = Head {
+            txn: self.log.txn,
+            time_us: self.log.time_us,
             op,
             docno,
             prev,
             coll,
             id,
-            body,
-        );
+        };
+        let value = encode_value(head, body);
         self.changes.insert(seq, value.as_slice())?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Change { seq, old: None });
