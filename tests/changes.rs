@@ -260,3 +260,57 @@ fn the_feed_shows_only_what_the_caller_may_read() {
     assert_eq!(ops(&as_admin).len(), 2);
     assert_eq!(as_admin["changes"][0]["doc"]["secret"], "s");
 }
+
+#[test]
+fn a_filtered_feed_shows_documents_entering_and_leaving_the_filter() {
+    let s = TestServer::start();
+    s.create("users", json!({"_id": "a", "name": "A", "age": 20}));
+    s.create("users", json!({"_id": "b", "name": "B", "age": 40}));
+    assert_eq!(s.put("/t/coll/users/a", &json!({"age": 35})).status, 200);
+    assert_eq!(s.put("/t/coll/users/b", &json!({"age": 10})).status, 200);
+    assert_eq!(s.put("/t/coll/users/b", &json!({"name": "B2"})).status, 200);
+    assert_eq!(s.delete("/t/coll/users/a").status, 200);
+    let r = s.get("/t/coll/users/_changes?age.$gte=30&include_docs=1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let seen: Vec<(String, String, bool, bool)> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["op"].as_str().unwrap().to_string(),
+                c["_id"].as_str().unwrap().to_string(),
+                c["before"].as_bool().unwrap(),
+                c["after"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("create", "b", false, true),
+        ("update", "a", false, true),
+        ("update", "b", true, false),
+        ("delete", "a", true, false),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(o, i, b, a)| (o.to_string(), i.to_string(), *b, *a))
+        .collect();
+    assert_eq!(seen, want);
+    assert_eq!(v["last_seq"], 6, "the records left out were read");
+    // What a filter cannot judge from a change: 400 naming the key.
+    for (q, path) in [
+        ("_sort=age", "$._sort"),
+        ("age.$gte=1&_page=3", "$._page"),
+        ("nope=1", "$.nope"),
+    ] {
+        let r = s.get(&format!("/t/coll/users/_changes?{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert_eq!(r.error_path().as_deref(), Some(path), "{q}");
+    }
+    let r = s.get("/t/coll/addrs/_changes?users.$exists=true");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("derived reference list"), "{}", r.text());
+    // The app feed takes no filter.
+    assert_eq!(s.get("/t/_changes?age=3").status, 400);
+}

@@ -98,6 +98,28 @@ pub struct Engine {
     saved: Arc<AtomicU64>,
 }
 
+/// A query's filters as a test of one document as stored (see
+/// [`Engine::doc_filter`]).
+pub struct DocFilter {
+    conds: Vec<crate::planner::plan::Cond>,
+}
+
+impl DocFilter {
+    /// Whether the document (`_id`, stored fields, `_meta`) passes every
+    /// filter, with the same semantics as a list.
+    pub fn matches(&self, id: &str, doc: &serde_json::Map<String, serde_json::Value>) -> bool {
+        let id = serde_json::Value::String(id.to_string());
+        self.conds
+            .iter()
+            .all(|c| crate::exec::filter::doc_matches(c, &id, doc))
+    }
+
+    /// Whether there is any filter at all.
+    pub fn is_empty(&self) -> bool {
+        self.conds.is_empty()
+    }
+}
+
 /// How an engine got its derived indexes at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexStart {
@@ -267,6 +289,48 @@ impl Engine {
             .schema()
             .collection(coll)
             .ok_or_else(|| QueryError::UnknownCollection(coll.to_string()))
+    }
+
+    /// The filters of `q` as a test of documents as a change record holds
+    /// them (stored fields and `_meta`), for a filtered change feed.
+    /// `_sort`, `_skip`, `_page`, `_fields`, `_after` and filters on
+    /// derived reference lists are refused; hidden fields are unknown, as
+    /// in [`Engine::list_as`].
+    pub fn doc_filter(
+        &self,
+        coll: &str,
+        q: &Query,
+        hidden: &HashSet<String>,
+    ) -> Result<DocFilter, QueryError> {
+        check_hidden(q, hidden)?;
+        let refuse = |key: &str, why: &str| QueryError::NotInChangeFeed {
+            key: key.to_string(),
+            why: why.to_string(),
+        };
+        if !q.sort.is_empty() {
+            return Err(refuse("_sort", "sort"));
+        }
+        if q.skip.is_some() || q.page.is_some() {
+            let key = if q.skip.is_some() { "_skip" } else { "_page" };
+            return Err(refuse(key, "page"));
+        }
+        if q.fields.is_some() {
+            return Err(refuse("_fields", "choose fields"));
+        }
+        if q.after.is_some() {
+            return Err(refuse("_after", "take a cursor (use since)"));
+        }
+        if q.view.is_some() {
+            return Err(refuse("_view", "choose a view"));
+        }
+        let plan = self.plan(coll, q)?;
+        if let Some(c) = plan.conds.iter().find(|c| c.field.needs_materialized()) {
+            return Err(refuse(
+                &c.key,
+                "test a derived reference list (it is not part of a change)",
+            ));
+        }
+        Ok(DocFilter { conds: plan.conds })
     }
 
     /// Plans a list query without running it.

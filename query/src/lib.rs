@@ -56,7 +56,7 @@ pub mod query_error;
 pub mod text;
 
 pub use ast::{Filter, Op, Query, SortKey};
-pub use engine::{Engine, EngineOptions, IndexStart};
+pub use engine::{DocFilter, Engine, EngineOptions, IndexStart};
 pub use error::ParseError;
 pub use exec::{JsonPage, Page};
 pub use parser::parse;

@@ -49,6 +49,12 @@ pub enum QueryError {
         ty: String,
     },
 
+    /// A change feed's filter that cannot be judged from a change record:
+    /// paging and sorting keys, or a derived reference list (not stored in
+    /// the document).
+    #[error("`{key}`: a change feed filter cannot {why}")]
+    NotInChangeFeed { key: String, why: String },
+
     /// `_sort` on a field that has no single value to order by (lists,
     /// dicts, `any`).
     #[error("`{key}`: cannot sort by the {ty} field `{field}`")]
@@ -113,7 +119,8 @@ impl QueryError {
             | QueryError::OperatorNotForType { key, .. }
             | QueryError::NotSortable { key, .. }
             | QueryError::TextNoWords { key, .. }
-            | QueryError::TextNeedsSearch { key, .. } => Some(key),
+            | QueryError::TextNeedsSearch { key, .. }
+            | QueryError::NotInChangeFeed { key, .. } => Some(key),
             QueryError::AfterNeedsIdOrder | QueryError::BadAfter { .. } => Some("_after"),
             QueryError::UnknownCollection(_)
             | QueryError::UnknownSelection(_)

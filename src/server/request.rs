@@ -71,7 +71,10 @@ impl Req {
     /// each at most once (`+` is a space, as in the list language; a literal
     /// plus is `%2B`).
     pub fn params(&self, app: &App, allowed: &[&str]) -> ApiResult<Params> {
-        let raw = self.raw_query();
+        self.params_of(app, self.raw_query(), allowed)
+    }
+
+    fn params_of(&self, app: &App, raw: &str, allowed: &[&str]) -> ApiResult<Params> {
         if raw.len() > app.limits.max_query {
             return Err(ApiError::bad_request(
                 "bad_query",
@@ -108,6 +111,24 @@ impl Req {
             out.0.push((k, v));
         }
         Ok(out)
+    }
+
+    /// [`Req::params`] for a route that also takes a list query: the
+    /// `allowed` keys are the route's own; every other pair is handed back,
+    /// raw, as a query string for the list language.
+    pub fn params_and_query(&self, app: &App, allowed: &[&str]) -> ApiResult<(Params, String)> {
+        let mut own = Vec::new();
+        let mut rest = Vec::new();
+        for pair in self.raw_query().split('&').filter(|p| !p.is_empty()) {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if allowed.contains(&decode(key)?.as_str()) {
+                own.push(pair);
+            } else {
+                rest.push(pair);
+            }
+        }
+        let params = self.params_of(app, &own.join("&"), allowed)?;
+        Ok((params, rest.join("&")))
     }
 
     /// `If-Match`, if sent.

@@ -43,12 +43,17 @@ pub enum Since {
 pub type Visible = HashMap<String, Option<HashSet<String>>>;
 
 /// Where a read of the feed starts and how much it returns.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ChangeQuery {
     pub since: Since,
     pub limit: usize,
     pub include_docs: bool,
+    pub filter: Filter,
 }
+
+/// A collection feed's filter: a record is shown when its document
+/// matches before or after the change.
+pub type Filter = Option<std::sync::Arc<refdb_query::DocFilter>>;
 
 pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response<Body>> {
     let only = match coll {
@@ -59,7 +64,24 @@ pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response
         }
         None => None,
     };
-    let params = req.params(app, &["since", "limit", "include_docs", "feed", "timeout"])?;
+    const OWN: [&str; 5] = ["since", "limit", "include_docs", "feed", "timeout"];
+    // The collection feed also takes a list query's filters.
+    let (params, filter) = match &only {
+        Some(c) => {
+            let (params, raw) = req.params_and_query(app, &OWN)?;
+            let filter = if raw.is_empty() {
+                None
+            } else {
+                let q = refdb_query::parse(&raw)?;
+                let coll = app.collection(c)?;
+                let hidden = req.caller.hidden(coll);
+                let f = app.engine.doc_filter(c, &q, &hidden)?;
+                (!f.is_empty()).then(|| std::sync::Arc::new(f))
+            };
+            (params, filter)
+        }
+        None => (req.params(app, &OWN)?, None),
+    };
     let since = match params.get("since") {
         None => Since::Seq(0),
         Some("now") => Since::Now,
@@ -132,6 +154,7 @@ pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response
             since,
             limit,
             include_docs,
+            filter,
         };
         return super::sse::stream(app, q, visible);
     }
@@ -146,6 +169,7 @@ pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response
             since,
             limit,
             include_docs,
+            filter: filter.clone(),
         };
         let page = blocking(move || read_page(&store, q, &v)).await?;
         if !page.changes.is_empty() || !longpoll {
@@ -197,6 +221,7 @@ pub fn read_page(
         since,
         limit,
         include_docs,
+        filter,
     } = q;
     let r = store.read()?;
     let (first, next) = r.change_log_extent()?;
@@ -239,7 +264,25 @@ pub fn read_page(
             budget -= 1;
             last_seq = rec.seq;
             if let Some(Some(hidden)) = visible.get(&rec.coll) {
-                out.push(record_json(&rec, include_docs, hidden)?);
+                let mut json = record_json(&rec, include_docs, hidden)?;
+                if let Some(f) = &filter {
+                    let after = doc_of(&rec)?.is_some_and(|d| f.matches(&rec.id, &d));
+                    // The state before: the document's previous record,
+                    // while the log keeps it.
+                    let before = match rec.prev {
+                        0 => false,
+                        p => match r.change(p)? {
+                            Some(prev) => doc_of(&prev)?.is_some_and(|d| f.matches(&rec.id, &d)),
+                            None => false,
+                        },
+                    };
+                    if !before && !after {
+                        continue;
+                    }
+                    json["before"] = before.into();
+                    json["after"] = after.into();
+                }
+                out.push(json);
                 if out.len() == limit {
                     break;
                 }
@@ -261,18 +304,25 @@ fn record_json(
     let mut v = json!({"seq": rec.seq, "txn": rec.txn, "coll": rec.coll,
         "_id": rec.id, "op": rec.op.as_str()});
     if include_docs {
-        let doc = match rec.stored()? {
-            Some(stored) => {
-                let mut d = Map::new();
-                d.insert("_id".into(), rec.id.clone().into());
-                d.extend(stored.body);
-                d.insert("_meta".into(), stored.meta);
+        v["doc"] = match doc_of(rec)? {
+            Some(mut d) => {
                 hide(&mut d, hidden);
                 Value::Object(d)
             }
             None => Value::Null,
         };
-        v["doc"] = doc;
     }
     Ok(v)
+}
+
+/// The document a record describes: `_id`, stored fields, `_meta`; `None`
+/// for a delete.
+fn doc_of(rec: &ChangeRecord) -> ApiResult<Option<Map<String, Value>>> {
+    Ok(rec.stored()?.map(|stored| {
+        let mut d = Map::new();
+        d.insert("_id".into(), rec.id.clone().into());
+        d.extend(stored.body);
+        d.insert("_meta".into(), stored.meta);
+        d
+    }))
 }

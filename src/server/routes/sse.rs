@@ -57,7 +57,7 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
     // The first read happens here, so that a bad position is an HTTP error
     // rather than an event — except a position the retention has pruned,
     // which an event source is told by `event: reset`.
-    let first = match read_page(&app.store, q, &visible) {
+    let first = match read_page(&app.store, q.clone(), &visible) {
         Ok(page) => page,
         Err(e) if e.code == "changes_expired" => {
             let _ = tx.try_send(reset_event(&e));
@@ -97,11 +97,11 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
                 }
             }
             let (store, v) = (store.clone(), visible.clone());
-            let q = ChangeQuery {
+            let next_q = ChangeQuery {
                 since: Since::Seq(pos),
-                ..q
+                ..q.clone()
             };
-            let next = tokio::task::spawn_blocking(move || read_page(&store, q, &v)).await;
+            let next = tokio::task::spawn_blocking(move || read_page(&store, next_q, &v)).await;
             page = match next {
                 Ok(Ok(p)) => p,
                 Ok(Err(e)) if e.code == "changes_expired" => {
