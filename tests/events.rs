@@ -172,3 +172,48 @@ fn a_position_past_the_retention_gets_a_reset_event() {
     assert_eq!(ev.change().0, 4);
     assert_eq!(ev.change().0, 5);
 }
+
+/// Two hundred subscribers at once: every one gets every event, and the
+/// metrics count them.
+#[test]
+fn two_hundred_streams_each_get_every_event() {
+    let s = TestServer::start();
+    let mut streams: Vec<Events> = (0..200)
+        .map(|_| Events::open(&s, "/t/coll/sites/_changes?since=now", None))
+        .collect();
+    for i in 0..20 {
+        s.create("sites", json!({"_id": format!("s{i:02}")}));
+    }
+    for ev in &mut streams {
+        let ids: Vec<String> = (0..20)
+            .map(|_| ev.change().1["_id"].as_str().unwrap().to_string())
+            .collect();
+        let want: Vec<String> = (0..20).map(|i| format!("s{i:02}")).collect();
+        assert_eq!(ids, want);
+    }
+    let m = s.get("/metrics").text();
+    assert!(
+        m.lines().any(|l| l == "refdb_change_streams_open 200"),
+        "{m}"
+    );
+    assert!(
+        m.lines()
+            .any(|l| l == "refdb_change_stream_events_total 4000"),
+        "{m}"
+    );
+}
+
+/// A server that stops ends its event streams cleanly (the chunked body's
+/// last chunk), rather than holding its shutdown until the grace period
+/// cuts them.
+#[test]
+fn stopping_the_server_ends_the_streams() {
+    let mut s = TestServer::start();
+    let mut ev = Events::open(&s, "/t/_changes?since=now", None);
+    s.create("sites", json!({"_id": "x"}));
+    assert_eq!(ev.change().1["_id"], "x");
+    s.signal_shutdown();
+    let mut size = String::new();
+    ev.r.read_line(&mut size).unwrap();
+    assert_eq!(size.trim(), "0", "the stream's last chunk");
+}

@@ -11,6 +11,7 @@ use hyper::Method;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::App;
 
@@ -73,6 +74,12 @@ impl Histogram {
 /// The server's own counters, updated by every request and commit.
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// Event streams of the change feed open now.
+    pub streams_open: AtomicU64,
+    /// Change events sent on streams.
+    pub stream_events: AtomicU64,
+    /// Streams ended with `event: reset` (fallen behind the kept log).
+    pub stream_resets: AtomicU64,
 }
 
 struct Inner {
@@ -91,6 +98,9 @@ impl Default for Metrics {
                 commit_seconds: Histogram::new(&SECONDS),
                 group_size: Histogram::new(&GROUPS),
             }),
+            streams_open: AtomicU64::new(0),
+            stream_events: AtomicU64::new(0),
+            stream_resets: AtomicU64::new(0),
         }
     }
 }
@@ -259,6 +269,28 @@ pub fn render(app: &App) -> String {
         "Write transactions committed.",
         "counter",
         stats.commits.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    let m = &app.metrics;
+    gauge(
+        &mut out,
+        "refdb_change_streams_open",
+        "Change feed event streams open.",
+        "gauge",
+        m.streams_open.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "refdb_change_stream_events_total",
+        "Change events sent on streams.",
+        "counter",
+        m.stream_events.load(Ordering::Relaxed),
+    );
+    gauge(
+        &mut out,
+        "refdb_change_stream_resets_total",
+        "Streams ended because they fell behind the kept change log.",
+        "counter",
+        m.stream_resets.load(Ordering::Relaxed),
     );
     gauge(
         &mut out,

@@ -63,6 +63,9 @@ pub struct App {
     pub(crate) commits: tokio::sync::watch::Sender<u64>,
     /// Request and commit counters for `GET /metrics`.
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Turns true when the server stops accepting: event streams end, so
+    /// that the graceful shutdown is not kept waiting by them.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// Bumps [`App::commits`] after every commit.
@@ -225,6 +228,7 @@ impl Builder {
         store.observe(Arc::new(CommitSignal(commits.clone())));
         Ok(Server {
             app: Arc::new(App {
+                stopping: tokio::sync::watch::channel(false).0,
                 commits,
                 auth,
                 engine: Arc::new(self.engine),
@@ -289,6 +293,7 @@ pub async fn run(listener: TcpListener, server: Server, shutdown: impl Future<Ou
         });
     }
     drop(listener);
+    server.app.stopping.send_replace(true);
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {

@@ -25,7 +25,9 @@ use super::changes::{ChangeQuery, Since, Visible, read_page};
 use crate::server::App;
 use crate::server::body::Body;
 use crate::server::error::{ApiError, ApiResult};
+use crate::server::metrics::Metrics;
 use http_body_util::BodyExt;
+use std::sync::atomic::Ordering;
 
 /// Events buffered towards one connection.
 const CHANNEL: usize = 16;
@@ -60,6 +62,7 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
     let first = match read_page(&app.store, q.clone(), &visible) {
         Ok(page) => page,
         Err(e) if e.code == "changes_expired" => {
+            app.metrics.stream_resets.fetch_add(1, Ordering::Relaxed);
             let _ = tx.try_send(reset_event(&e));
             return Ok(event_stream(rx));
         }
@@ -67,7 +70,10 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
     };
     let store = app.store.clone();
     let mut commits = app.commits.subscribe();
+    let metrics = app.metrics.clone();
+    let mut stopping = app.stopping.subscribe();
     tokio::spawn(async move {
+        let _open = Open::new(&metrics);
         let mut page = first;
         loop {
             for ev in &page.changes {
@@ -76,23 +82,30 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
                 if tx.send(Bytes::from(text)).await.is_err() {
                     return; // the client is gone
                 }
+                metrics.stream_events.fetch_add(1, Ordering::Relaxed);
             }
             let pos = page.last_seq;
             if page.changes.is_empty() && page.scanned_to_end {
                 // Caught up: wait for a commit, with heartbeats meanwhile.
+                if *stopping.borrow() {
+                    return;
+                }
                 loop {
-                    match tokio::time::timeout(HEARTBEAT, commits.changed()).await {
-                        Ok(Ok(())) => break,
-                        Ok(Err(_)) => return, // the server is stopping
-                        Err(_) => {
-                            if tx
-                                .send(Bytes::from_static(b": keep-alive\n\n"))
-                                .await
-                                .is_err()
-                            {
-                                return;
+                    let wait = tokio::time::timeout(HEARTBEAT, commits.changed());
+                    tokio::select! {
+                        // The server is stopping: the stream ends, and the
+                        // client reconnects (to another instance) later.
+                        _ = stopping.changed() => return,
+                        r = wait => match r {
+                            Ok(Ok(())) => break,
+                            Ok(Err(_)) => return,
+                            Err(_) => {
+                                let beat = Bytes::from_static(b": keep-alive\n\n");
+                                if tx.send(beat).await.is_err() {
+                                    return;
+                                }
                             }
-                        }
+                        },
                     }
                 }
             }
@@ -105,6 +118,7 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
             page = match next {
                 Ok(Ok(p)) => p,
                 Ok(Err(e)) if e.code == "changes_expired" => {
+                    metrics.stream_resets.fetch_add(1, Ordering::Relaxed);
                     let _ = tx.send(reset_event(&e)).await;
                     return;
                 }
@@ -128,6 +142,22 @@ fn event_stream(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
 fn reset_event(e: &ApiError) -> Bytes {
     let data = serde_json::json!({"code": e.code, "message": e.message});
     Bytes::from(format!("event: reset\ndata: {data}\n\n"))
+}
+
+/// Counts a stream as open while it lives.
+struct Open<'a>(&'a Metrics);
+
+impl<'a> Open<'a> {
+    fn new(m: &'a Metrics) -> Open<'a> {
+        m.streams_open.fetch_add(1, Ordering::Relaxed);
+        Open(m)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The seq of a `Last-Event-ID` header, if sent.
