@@ -24,7 +24,7 @@ mod delete;
 mod derive;
 mod error;
 mod ids;
-mod json;
+pub mod json;
 pub mod keys;
 mod migrate;
 mod msgpack;

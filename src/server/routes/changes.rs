@@ -14,12 +14,12 @@
 
 use hyper::{Response, StatusCode};
 use refdb_storage::ChangeRecord;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use crate::server::auth::{Action, Caller, hide};
-use crate::server::body::{Body, json_response};
+use crate::server::auth::{Action, Caller};
+use crate::server::body::{Body, json_bytes_response};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
 use crate::server::{App, blocking};
@@ -197,7 +197,8 @@ fn visible(app: &App, caller: &Caller, only: Option<&str>) -> Visible {
 }
 
 pub struct Page {
-    pub changes: Vec<Value>,
+    /// Each record's seq and JSON text.
+    pub changes: Vec<(u64, Vec<u8>)>,
     pub last_seq: u64,
     /// The read reached the end of the log (else it stopped at its limit
     /// or its scan budget, and more may follow at once).
@@ -205,10 +206,17 @@ pub struct Page {
 }
 
 fn respond(page: Page) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &json!({"changes": page.changes, "last_seq": page.last_seq}),
-    )
+    let size: usize = page.changes.iter().map(|(_, j)| j.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 48);
+    out.extend_from_slice(b"{\"changes\":[");
+    for (i, (_, json)) in page.changes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(json);
+    }
+    out.extend_from_slice(format!("],\"last_seq\":{}}}", page.last_seq).as_bytes());
+    json_bytes_response(StatusCode::OK, out)
 }
 
 /// Reads the visible records after `q.since` from one snapshot.
@@ -264,7 +272,7 @@ pub fn read_page(
             budget -= 1;
             last_seq = rec.seq;
             if let Some(Some(hidden)) = visible.get(&rec.coll) {
-                let mut json = record_json(&rec, include_docs, hidden)?;
+                let mut matched = None;
                 if let Some(f) = &filter {
                     let after = doc_of(&rec)?.is_some_and(|d| f.matches(&rec.id, &d));
                     // The state before: the document's previous record,
@@ -279,10 +287,9 @@ pub fn read_page(
                     if !before && !after {
                         continue;
                     }
-                    json["before"] = before.into();
-                    json["after"] = after.into();
+                    matched = Some((before, after));
                 }
-                out.push(json);
+                out.push((rec.seq, record_json(&rec, include_docs, hidden, matched)?));
                 if out.len() == limit {
                     break;
                 }
@@ -296,23 +303,43 @@ pub fn read_page(
     })
 }
 
+/// A record's JSON text: `{"seq","txn","coll","_id","op"}`, with `doc`
+/// (transcoded from the row, hidden fields left out) when asked for, and
+/// `before`/`after` on a filtered feed.
 fn record_json(
     rec: &ChangeRecord,
     include_docs: bool,
     hidden: &HashSet<String>,
-) -> ApiResult<Value> {
-    let mut v = json!({"seq": rec.seq, "txn": rec.txn, "coll": rec.coll,
-        "_id": rec.id, "op": rec.op.as_str()});
+    matched: Option<(bool, bool)>,
+) -> ApiResult<Vec<u8>> {
+    let mut out = Vec::with_capacity(96 + rec.row.as_ref().map_or(0, |r| 2 * r.len()));
+    let text = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail")
+    };
+    out.extend_from_slice(
+        format!("{{\"seq\":{},\"txn\":{},\"coll\":", rec.seq, rec.txn).as_bytes(),
+    );
+    text(&mut out, &rec.coll);
+    out.extend_from_slice(b",\"_id\":");
+    text(&mut out, &rec.id);
+    out.extend_from_slice(format!(",\"op\":\"{}\"", rec.op.as_str()).as_bytes());
     if include_docs {
-        v["doc"] = match doc_of(rec)? {
-            Some(mut d) => {
-                hide(&mut d, hidden);
-                Value::Object(d)
-            }
-            None => Value::Null,
-        };
+        out.extend_from_slice(b",\"doc\":");
+        match &rec.row {
+            Some(row) => refdb_storage::json::write_stored(
+                &rec.id,
+                row,
+                &|f: &str| hidden.contains(f),
+                &mut out,
+            )?,
+            None => out.extend_from_slice(b"null"),
+        }
     }
-    Ok(v)
+    if let Some((before, after)) = matched {
+        out.extend_from_slice(format!(",\"before\":{before},\"after\":{after}").as_bytes());
+    }
+    out.push(b'}');
+    Ok(out)
 }
 
 /// The document a record describes: `_id`, stored fields, `_meta`; `None`

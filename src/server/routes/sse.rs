@@ -76,9 +76,10 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
         let _open = Open::new(&metrics);
         let mut page = first;
         loop {
-            for ev in &page.changes {
-                let seq = ev["seq"].as_u64().unwrap_or_default();
-                let text = format!("id: {seq}\nevent: change\ndata: {ev}\n\n");
+            for (seq, json) in &page.changes {
+                let mut text = format!("id: {seq}\nevent: change\ndata: ").into_bytes();
+                text.extend_from_slice(json);
+                text.extend_from_slice(b"\n\n");
                 if tx.send(Bytes::from(text)).await.is_err() {
                     return; // the client is gone
                 }
