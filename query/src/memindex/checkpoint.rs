@@ -60,6 +60,8 @@ pub fn fingerprint(schema: &Schema) -> u64 {
 
 /// Writes `ix` at `pos` to `path` (through a temporary file renamed into
 /// place once synced, so a crash leaves the old checkpoint or the new one).
+/// A failed save removes its temporary file: on a full disk it would
+/// otherwise hold the space the database needs.
 pub fn save(ix: &MemIndexes, schema: &Schema, pos: Position, path: &Path) -> io::Result<()> {
     // One save at a time: two would share the temporary file.
     static SAVING: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -67,7 +69,21 @@ pub fn save(ix: &MemIndexes, schema: &Schema, pos: Position, path: &Path) -> io:
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".partial");
     let tmp = std::path::PathBuf::from(tmp);
-    let file = std::fs::File::create(&tmp)?;
+    let saved = write_to(ix, schema, pos, &tmp, path);
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    saved
+}
+
+fn write_to(
+    ix: &MemIndexes,
+    schema: &Schema,
+    pos: Position,
+    tmp: &Path,
+    path: &Path,
+) -> io::Result<()> {
+    let file = std::fs::File::create(tmp)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     out.write_all(MAGIC)?;
     out.write_all(&[0; 16])?; // length and hash, patched below
@@ -109,7 +125,7 @@ pub fn save(ix: &MemIndexes, schema: &Schema, pos: Position, path: &Path) -> io:
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
-    std::fs::rename(&tmp, path)?;
+    std::fs::rename(tmp, path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // The rename itself is durable once the directory is synced.
         std::fs::File::open(dir)?.sync_all()?;
