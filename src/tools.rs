@@ -196,7 +196,20 @@ pub fn hash_key(key: &str) -> Result<ExitCode> {
 /// `refdb check`: the audit of a file (read-only, so beside a running
 /// server); exit 1 on problems.
 pub fn check(db: &Path) -> Result<ExitCode> {
-    let store = refdb_storage::Store::open_read_only(db)?;
+    let store = match refdb_storage::Store::open_read_only(db) {
+        // Left unclean by a crash or a failed write: opening it for
+        // writing repairs it back to its last commit (as SQLite rolls
+        // back a hot journal), unless another process has it open.
+        Err(refdb_storage::Error::NeedsRepair(_)) => {
+            let store = refdb_storage::Store::open(db, None)?;
+            println!(
+                "repaired: {} was not closed cleanly; it now holds its last commit",
+                db.display()
+            );
+            store
+        }
+        other => other?,
+    };
     let report = store.audit()?;
     println!(
         "{} documents, {} references, {} index rows, {} change records; digest {:016x}",

@@ -24,6 +24,44 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
+/// `refdb serve` on port 0 in `dir` (its stderr to `stderr`); the child
+/// and the address it listens on.
+fn serve_in(dir: &std::path::Path, stderr: Stdio) -> (std::process::Child, String) {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_refdb"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("the listening line")
+        .to_string();
+    (server, addr)
+}
+
+/// Creates `addrs/home` in Lyon through the server at `addr`.
+fn post_home(addr: &str) {
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let body = r#"{"_id":"home","city":"Lyon"}"#;
+    write!(
+        conn,
+        "POST /demo/coll/addrs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+}
+
 #[test]
 fn import_export_check_round_trip() {
     let dir = tempfile::tempdir().unwrap();
@@ -106,35 +144,9 @@ fn a_bad_line_stops_the_import_with_its_line_and_path() {
 fn check_export_and_backup_work_beside_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_refdb"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(d)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("the listening line")
-        .to_string();
+    let (mut server, addr) = serve_in(d, Stdio::null());
     // The README's default: ./refdb.db with the demo schema.
-    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
-    let body = r#"{"_id":"home","city":"Lyon"}"#;
-    write!(
-        conn,
-        "POST /demo/coll/addrs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    post_home(&addr);
     let o = refdb(&["check"], d);
     assert!(o.status.success(), "{}", text(&o));
     let o = refdb(&["export", "addrs"], d);
@@ -256,26 +268,7 @@ fn a_log_pipe_nobody_reads_never_stops_the_server() {
 fn serve_restarts_from_its_saved_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let start = |log: &str| {
-        let mut server = Command::new(env!("CARGO_BIN_EXE_refdb"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .current_dir(d)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(d.join(log)).unwrap()))
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .expect("the listening line")
-            .to_string();
-        (server, addr)
-    };
+    let start = |log: &str| serve_in(d, Stdio::from(std::fs::File::create(d.join(log)).unwrap()));
     let stop = |mut server: std::process::Child| {
         let pid = server.id().to_string();
         assert!(
@@ -288,17 +281,7 @@ fn serve_restarts_from_its_saved_indexes() {
         assert!(server.wait().unwrap().success());
     };
     let (server, addr) = start("first.log");
-    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
-    let body = r#"{"_id":"home","city":"Lyon"}"#;
-    write!(
-        conn,
-        "POST /demo/coll/addrs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    post_home(&addr);
     stop(server);
     assert!(d.join("refdb.db.index").exists());
     let first = std::fs::read_to_string(d.join("first.log")).unwrap();
@@ -389,4 +372,23 @@ fn changes_prints_the_log_as_ndjson() {
     let o = refdb(&["changes", "--db", "b.db", "--since", "1"], d);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no longer holds"), "{}", text(&o));
+}
+
+/// A file left unclean by a killed server: `refdb check` says it repairs
+/// it (back to its last commit, every acknowledged write kept) and checks
+/// it, where it printed only "Database repair aborted." before.
+#[test]
+fn check_repairs_a_file_left_by_a_killed_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut server, addr) = serve_in(d, Stdio::null());
+    post_home(&addr);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = refdb(&["check", "--db", "refdb.db"], d);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("repaired") && said.contains("ok"), "{said}");
+    let store = refdb_storage::Store::open_read_only(d.join("refdb.db")).unwrap();
+    store.get("addrs", "home").unwrap();
 }
