@@ -201,6 +201,18 @@ impl From<StoreError> for ApiError {
             StoreError::Patch(p) => return p.clone().into(),
             StoreError::Schema(_) | StoreError::SchemaMigration(_) => (S::BAD_REQUEST, "schema"),
             StoreError::CollectionFull(_) => (S::CONFLICT, "collection_full"),
+            // The store logs a disk fault once when writes start failing
+            // and once when they resume, not per request.
+            StoreError::NoSpace(_) => {
+                return ApiError::new(
+                    S::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    e.to_string(),
+                );
+            }
+            StoreError::Unavailable(_) => {
+                return ApiError::new(S::SERVICE_UNAVAILABLE, "storage_unavailable", e.to_string());
+            }
             other if other.is_user_error() => (S::BAD_REQUEST, "bad_request"),
             _ => (S::INTERNAL_SERVER_ERROR, "storage"),
         };

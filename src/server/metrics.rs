@@ -226,6 +226,13 @@ pub fn render(app: &App) -> String {
         "gauge",
         size,
     );
+    gauge(
+        &mut out,
+        "refdb_writes_failing",
+        "1 while a full or failing disk refuses writes (reads go on).",
+        "gauge",
+        u64::from(app.store.write_fault().is_some()),
+    );
     let cache = app.store.cache_use();
     gauge(
         &mut out,

@@ -16,7 +16,7 @@ pub fn backup(store: &Store, out: &Path) -> Result<u64> {
     if out.exists() {
         return Err(Error::Storage(format!("{} already exists", out.display())));
     }
-    let snapshot = store.db.begin_read()?;
+    let snapshot = store.backend().begin_read()?;
     // Written under a temporary name and renamed at the end, so a crash or
     // an error never leaves a half-written file under the final name.
     let tmp = out.with_extension("partial");

@@ -94,6 +94,18 @@ pub enum Error {
     Corrupt(String),
     #[error("storage: {0}")]
     Storage(String),
+    /// The disk (or a quota) had no room for a write; nothing of it was
+    /// kept. Reads go on; writes resume once space is freed.
+    #[error("no space left for the database: {0}")]
+    NoSpace(String),
+    /// The disk failed a read or a write; nothing half-written was kept.
+    /// The store reopens its file by itself (see [`crate::fault`]).
+    #[error("the storage failed: {0}")]
+    Unavailable(String),
+    /// The file was left unclean (a crash, a failed write) and a
+    /// read-only open cannot repair it.
+    #[error("{} was not closed cleanly (a crash or a failed write) and needs a repair, which only an open for writing makes: `refdb check` or `refdb serve` does it once no other process has the file open", .0.display())]
+    NeedsRepair(std::path::PathBuf),
 }
 
 fn describe(by: &[Referrer]) -> String {
@@ -113,7 +125,20 @@ impl Error {
     /// True when the caller's input caused the error (a 4xx), false for
     /// corruption and I/O (a 5xx).
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Error::Corrupt(_) | Error::Storage(_))
+        !matches!(
+            self,
+            Error::Corrupt(_)
+                | Error::Storage(_)
+                | Error::NoSpace(_)
+                | Error::Unavailable(_)
+                | Error::NeedsRepair(_)
+        )
+    }
+
+    /// True for a failure of the disk under the store (no space, an I/O
+    /// error) rather than of what was asked.
+    pub fn is_disk_fault(&self) -> bool {
+        matches!(self, Error::NoSpace(_) | Error::Unavailable(_))
     }
 
     /// The `$.path` the error is about, when there is one.
@@ -141,13 +166,12 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {
             fn from(e: $t) -> Error {
-                Error::Storage(e.to_string())
+                from_redb_error(redb::Error::from(e))
             }
         }
     )*};
 }
 from_redb!(
-    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,
@@ -156,13 +180,29 @@ from_redb!(
     redb::CompactionError
 );
 
+impl From<redb::Error> for Error {
+    fn from(e: redb::Error) -> Error {
+        from_redb_error(e)
+    }
+}
+
+/// Disk faults get their own variants (and are counted, see
+/// [`crate::fault`]); every other redb error is a plain storage error.
+fn from_redb_error(e: redb::Error) -> Error {
+    match crate::fault::classify(&e) {
+        Some(crate::fault::FaultKind::NoSpace) => Error::NoSpace(e.to_string()),
+        Some(crate::fault::FaultKind::Io) => Error::Unavailable(e.to_string()),
+        None => Error::Storage(e.to_string()),
+    }
+}
+
 impl From<redb::CursorError> for Error {
     fn from(e: redb::CursorError) -> Error {
         match e {
             // Appends are made in key order by construction: a key out of
             // order means the tables disagree with the cached largest id.
             redb::CursorError::UnorderedKey => Error::Corrupt("a key appended out of order".into()),
-            other => Error::Storage(other.to_string()),
+            other => from_redb_error(other.into()),
         }
     }
 }

@@ -165,10 +165,12 @@ fn write_lines(
         let mut imported = 0u64;
         let mut skipped = Vec::new();
         let mut stop: Option<BadLine> = None;
+        let mut first_line = None;
         let r = store.write(|tx| {
             let (c, cid) = tx.coll(coll)?;
             for p in parsed.by_ref().take(opts.batch.max(1)) {
                 (line_no, bytes) = (p.line, p.bytes);
+                first_line.get_or_insert(p.line);
                 match tx.create_checked(c, cid, p.doc) {
                     Ok(_) => imported += 1,
                     Err(Error::Aborted) => return Err(Error::Aborted),
@@ -198,6 +200,19 @@ fn write_lines(
             (Err(_), Some(bad)) => {
                 report.stopped_at = Some(bad);
                 return Ok(report);
+            }
+            (Err(e), None) if e.is_disk_fault() => {
+                let first = first_line.unwrap_or(line_no);
+                let context = format!(
+                    "the import stopped: {} documents (the lines before line {first}) are in the \
+                     file; the batch from line {first} was rolled back. Free space, then import \
+                     the lines from {first} on",
+                    report.imported
+                );
+                return Err(match e {
+                    Error::NoSpace(m) => Error::NoSpace(format!("{m}; {context}")),
+                    other => Error::Unavailable(format!("{other}; {context}")),
+                });
             }
             (Err(e), None) => return Err(e),
         }

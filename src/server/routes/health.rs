@@ -3,7 +3,8 @@
 //! is open (it is, while the server runs) and the derived indexes have
 //! caught up — right after a start the full-text index is still being
 //! built in the background; until it is, `$text` queries are exact but
-//! slow, and `ready` answers 503 `not_ready`.
+//! slow, and `ready` answers 503 `not_ready` — and writes go through:
+//! while a full or failing disk refuses them, `ready` is 503 too.
 
 use hyper::{Response, StatusCode};
 use serde_json::json;
@@ -33,6 +34,14 @@ pub fn check(app: &App, which: &str) -> ApiResult<Response<Body>> {
         "live" => Ok(json_response(StatusCode::OK, &json!({"status": "live"}))),
         "ready" => {
             let lag = app.engine.text_lag();
+            if let Some(f) = app.store.write_fault() {
+                return Err(ApiError::not_ready(format!(
+                    "writes have been failing for {:.0} s ({}): {}; reads go on",
+                    f.since.elapsed().as_secs_f64(),
+                    f.kind.as_str(),
+                    f.message
+                )));
+            }
             if app.engine.caught_up() {
                 Ok(json_response(
                     StatusCode::OK,

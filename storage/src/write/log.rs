@@ -230,6 +230,12 @@ impl Tx<'_> {
         Ok(seq)
     }
 
+    /// The seq after this transaction's last change record, when it wrote
+    /// any.
+    pub(crate) fn log_end(&self) -> Option<u64> {
+        (self.log.next_seq > self.log.found.next_seq).then_some(self.log.next_seq)
+    }
+
     /// At commit: saves the counters when records were written, then drops
     /// the oldest records past the retention — at most a few more than this
     /// transaction wrote, so the log shrinks steadily without one commit

@@ -8,6 +8,9 @@
 use crate::changelog::{ChangeRecord, Retention};
 use crate::changes::CommitObserver;
 use crate::error::{Error, Result};
+use crate::fault::{self, FaultState};
+
+mod recover;
 use crate::ids::IdGenerator;
 use crate::patch::PatchOp;
 use crate::read::Document;
@@ -39,10 +42,13 @@ pub struct CollState {
 /// One operation of [`Store::write_each`]: who does it, and what.
 pub type GroupOp<'a, R> = (Actor, Box<dyn FnOnce(&mut Tx<'_>) -> Result<R> + Send + 'a>);
 
-/// The redb handle: read-write, or read-only beside another process.
+/// The redb handle: read-write, read-only beside another process, or
+/// none while a failed disk keeps the file from opening (see
+/// [`crate::fault`]).
 pub(crate) enum Backend {
     Writable(Database),
     ReadOnly(ReadOnlyDatabase),
+    Unavailable(String),
 }
 
 impl Backend {
@@ -50,6 +56,7 @@ impl Backend {
         Ok(match self {
             Backend::Writable(db) => db.begin_read()?,
             Backend::ReadOnly(db) => db.begin_read()?,
+            Backend::Unavailable(why) => return Err(Error::Unavailable(why.clone())),
         })
     }
 
@@ -57,8 +64,46 @@ impl Backend {
         match self {
             Backend::Writable(db) => Ok(db),
             Backend::ReadOnly(_) => Err(Error::ReadOnly),
+            Backend::Unavailable(why) => Err(Error::Unavailable(why.clone())),
         }
     }
+
+    /// Whether redb latched an I/O error on this handle: then only a
+    /// reopen makes it usable again. Call with no write transaction alive.
+    fn latched(&self) -> bool {
+        match self {
+            Backend::Writable(db) => matches!(
+                db.try_begin_write(),
+                Err(redb::TransactionError::Storage(
+                    redb::StorageError::PreviousIo | redb::StorageError::DatabaseClosed
+                ))
+            ),
+            Backend::ReadOnly(_) => false,
+            Backend::Unavailable(_) => true,
+        }
+    }
+}
+
+/// Opens the file for writing; a file left unclean (a crash, a failed
+/// write) is repaired back to its last commit, and the log says so.
+fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
+    let shown = path.display().to_string();
+    let said = std::sync::atomic::AtomicBool::new(false);
+    // SingleWriter: this process writes, and other processes (`refdb
+    // backup`, `check`, `export`) may open the file read-only meanwhile.
+    Database::builder()
+        .set_cache_size(cache_size)
+        .set_concurrency_mode(ConcurrencyMode::SingleWriter)
+        .set_repair_callback(move |_| {
+            if !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::warn!(
+                    file = %shown,
+                    "the file was not closed cleanly (a crash or a failed write): repairing it back to its last commit"
+                );
+            }
+        })
+        .create(path)
+        .map_err(|e| open_error(path, e))
 }
 
 /// Rewrites a format 2 file's documents in format 3, in the opening
@@ -98,7 +143,8 @@ pub type Catalog = BTreeMap<String, u32>;
 
 /// An open database file.
 pub struct Store {
-    pub(crate) db: Backend,
+    /// Replaced (under `writer`) when a disk fault made redb latch it.
+    db: RwLock<Arc<Backend>>,
     schema: Arc<Schema>,
     pub(crate) catalog: Catalog,
     pub(crate) ids: Mutex<IdGenerator>,
@@ -117,6 +163,16 @@ pub struct Store {
     pub(crate) scanned: std::sync::atomic::AtomicU64,
     /// The database file.
     path: std::path::PathBuf,
+    /// redb's page cache, kept for reopening.
+    cache_size: usize,
+    /// Whether writes are failing on the disk; see [`crate::fault`].
+    faults: Mutex<FaultState>,
+    /// A commit that failed on the disk and may be in the file anyway:
+    /// the seq after its records and its changes, until
+    /// [`Store::resolve_locked`] reads the log.
+    unresolved: Mutex<Option<(u64, Vec<crate::Change>)>>,
+    /// The process-wide fault count last looked at by [`Store::read`].
+    faults_checked: std::sync::atomic::AtomicU64,
 }
 
 /// How the page cache has served reads since the store opened.
@@ -178,13 +234,7 @@ impl Store {
     }
 
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
-        // SingleWriter: this process writes, and other processes (`refdb
-        // backup`, `check`, `export`) may open the file read-only meanwhile.
-        let mut db = Database::builder()
-            .set_cache_size(opts.cache_size)
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .create(path.as_ref())
-            .map_err(|e| open_error(path.as_ref(), e))?;
+        let mut db = open_database(path.as_ref(), opts.cache_size)?;
         let txn = db.begin_write()?;
         let mut upgraded = false;
         let (stored_schema, mut catalog) = {
@@ -297,7 +347,7 @@ impl Store {
             db.compact()?;
         }
         Ok(Store {
-            db: Backend::Writable(db),
+            db: RwLock::new(Arc::new(Backend::Writable(db))),
             schema: Arc::new(schema),
             catalog,
             ids: Mutex::new(ids),
@@ -308,6 +358,10 @@ impl Store {
             retention: opts.changes_retention,
             scanned: Default::default(),
             path: path.as_ref().to_path_buf(),
+            cache_size: opts.cache_size,
+            faults: Mutex::new(FaultState::default()),
+            unresolved: Mutex::new(None),
+            faults_checked: fault::seen().into(),
         })
     }
 
@@ -321,7 +375,10 @@ impl Store {
         let db = Database::builder()
             .set_concurrency_mode(ConcurrencyMode::SingleWriter)
             .open_read_only(path)
-            .map_err(|e| open_error(path, e))?;
+            .map_err(|e| match e {
+                redb::DatabaseError::RepairAborted => Error::NeedsRepair(path.to_path_buf()),
+                e => open_error(path, e),
+            })?;
         let txn = db.begin_read()?;
         let meta = txn.open_table(META)?;
         let corrupt = |what: &str| Error::Corrupt(format!("no {what} in the file"));
@@ -352,7 +409,7 @@ impl Store {
         )?;
         drop((format, schema_json, meta, txn));
         Ok(Store {
-            db: Backend::ReadOnly(db),
+            db: RwLock::new(Arc::new(Backend::ReadOnly(db))),
             schema: Arc::new(schema),
             catalog,
             ids: Mutex::new(IdGenerator::default()),
@@ -363,6 +420,10 @@ impl Store {
             retention: Retention::default(),
             scanned: Default::default(),
             path: path.to_path_buf(),
+            cache_size: 0,
+            faults: Mutex::new(FaultState::default()),
+            unresolved: Mutex::new(None),
+            faults_checked: fault::seen().into(),
         })
     }
 
@@ -381,9 +442,10 @@ impl Store {
 
     /// The page cache's hits, misses and size.
     pub fn cache_use(&self) -> CacheUse {
-        let stats = match &self.db {
+        let stats = match &*self.backend() {
             Backend::Writable(db) => db.cache_stats(),
             Backend::ReadOnly(db) => db.cache_stats(),
+            Backend::Unavailable(_) => return CacheUse::default(),
         };
         CacheUse {
             read_hits: stats.read_hits(),
@@ -446,10 +508,12 @@ impl Store {
     /// opened read-only beside another process's writes cannot know when
     /// they commit, so it opens a fresh snapshot every time.
     pub fn read(&self) -> Result<ReadTxn<'_>> {
-        if let Backend::ReadOnly(_) = self.db {
+        self.check_faults();
+        let backend = self.backend();
+        if let Backend::ReadOnly(_) = &*backend {
             return Ok(ReadTxn::new(
                 self,
-                Arc::new(Snapshot::open(self.db.begin_read()?)?),
+                Arc::new(Snapshot::open(backend.begin_read()?)?),
             ));
         }
         let generation = {
@@ -459,7 +523,7 @@ impl Store {
             }
             cache.generation
         };
-        let snap = Arc::new(Snapshot::open(self.db.begin_read()?)?);
+        let snap = Arc::new(Snapshot::open(backend.begin_read()?)?);
         let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
         // A commit since `generation` may be missing from `snap`: then it
         // serves this reader (who started before that commit) only.
@@ -484,21 +548,59 @@ impl Store {
         f: impl FnOnce(&mut Tx<'_>) -> Result<R>,
     ) -> Result<R> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let txn = self.db.writable()?.begin_write()?;
-        let (result, changes) = {
-            let mut tx = Tx::open(self, &txn, actor)?;
-            let r = f(&mut tx)?;
-            (r, tx.finish()?)
-        };
-        self.commit(txn, changes)?;
-        Ok(result)
+        let faults_before = fault::seen();
+        let done = (|| {
+            let txn = self.begin_write()?;
+            let (result, changes, end) = {
+                let mut tx = Tx::open(self, &txn, actor)?;
+                let r = f(&mut tx)?;
+                (r, tx.finish()?, tx.log_end())
+            };
+            self.commit(txn, changes, end)?;
+            Ok(result)
+        })();
+        self.after_write(done, faults_before)
     }
 
     /// Commits durably, then tells the observers, all under the gate so a
-    /// gated reader never sees one without the other.
-    fn commit(&self, txn: redb::WriteTransaction, changes: Vec<crate::Change>) -> Result<()> {
-        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
-        txn.commit()?;
+    /// gated reader never sees one without the other. `end` is the seq
+    /// after the transaction's last change record, when it wrote any: a
+    /// commit that fails on the disk may still have reached the file, and
+    /// the log read after reopening says whether it did.
+    fn commit(
+        &self,
+        txn: redb::WriteTransaction,
+        changes: Vec<crate::Change>,
+        end: Option<u64>,
+    ) -> Result<()> {
+        let failed = {
+            let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+            match txn.commit() {
+                Ok(()) => {
+                    self.notify(&changes);
+                    return Ok(());
+                }
+                Err(e) => Error::from(e),
+            }
+        };
+        if !failed.is_disk_fault() {
+            return Err(failed);
+        }
+        if let Some(end) = end {
+            *self.unresolved.lock().unwrap_or_else(|e| e.into_inner()) = Some((end, changes));
+        }
+        self.recover_locked(&failed);
+        match self.resolve_locked() {
+            // The client must not take the write for undone.
+            Ok(Some(true)) => Err(Error::Unavailable(format!(
+                "{failed}; the write is in the file nonetheless, but the disk may not have kept it"
+            ))),
+            _ => Err(failed),
+        }
+    }
+
+    /// Outdates the cached snapshot and tells the observers about a commit.
+    fn notify(&self, changes: &[crate::Change]) {
         {
             let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
             cache.generation += 1;
@@ -512,9 +614,8 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            o.committed(&changes);
+            o.committed(changes);
         }
-        Ok(())
     }
 
     /// Group commit: runs each operation, as its actor, inside one shared
@@ -524,19 +625,35 @@ impl Store {
     /// commit. The outer `Result` is the commit's.
     pub fn write_each<R>(&self, ops: Vec<GroupOp<'_, R>>) -> Result<Vec<Result<R>>> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let txn = self.db.writable()?.begin_write()?;
-        let (results, changes) = {
-            let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
-            tx.enable_undo();
-            let mut results = Vec::with_capacity(ops.len());
-            for (actor, op) in ops {
-                tx.set_actor(&actor);
-                results.push(tx.run_undoable(op));
+        let faults_before = fault::seen();
+        let done = (|| {
+            let txn = self.begin_write()?;
+            let (results, changes, end) = {
+                let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
+                tx.enable_undo();
+                let mut results = Vec::with_capacity(ops.len());
+                for (actor, op) in ops {
+                    tx.set_actor(&actor);
+                    results.push(tx.run_undoable(op));
+                }
+                (results, tx.finish()?, tx.log_end())
+            };
+            // An operation that met a disk fault was undone alone, but
+            // the handle is latched: the commit would only fail the same
+            // way, after the work of the others.
+            if let Some(Err(e)) = results
+                .iter()
+                .find(|r| matches!(r, Err(e) if e.is_disk_fault()))
+            {
+                return Err(match e {
+                    Error::NoSpace(m) => Error::NoSpace(m.clone()),
+                    other => Error::Unavailable(other.to_string()),
+                });
             }
-            (results, tx.finish()?)
-        };
-        self.commit(txn, changes)?;
-        Ok(results)
+            self.commit(txn, changes, end)?;
+            Ok(results)
+        })();
+        self.after_write(done, faults_before)
     }
 
     /// Applies records read from another store's change log
@@ -553,18 +670,22 @@ impl Store {
         while let Some(first) = records.next() {
             let txn_no = first.txn;
             let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let txn = self.db.writable()?.begin_write()?;
-            let changes = {
-                let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
-                tx.apply_record(&first)?;
-                applied += 1;
-                while let Some(rec) = records.next_if(|r| r.txn == txn_no) {
-                    tx.apply_record(&rec)?;
+            let faults_before = fault::seen();
+            let done = (|| {
+                let txn = self.begin_write()?;
+                let (changes, end) = {
+                    let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
+                    tx.apply_record(&first)?;
                     applied += 1;
-                }
-                tx.finish()?
-            };
-            self.commit(txn, changes)?;
+                    while let Some(rec) = records.next_if(|r| r.txn == txn_no) {
+                        tx.apply_record(&rec)?;
+                        applied += 1;
+                    }
+                    (tx.finish()?, tx.log_end())
+                };
+                self.commit(txn, changes, end)
+            })();
+            self.after_write(done, faults_before)?;
         }
         Ok(applied)
     }
