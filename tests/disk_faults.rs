@@ -164,6 +164,7 @@ fn a_full_disk_answers_507_keeps_reads_and_writes_again_once_space_is_freed() {
     }
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() > 100, "only {} creates fitted", acked.len());
+    eprintln!("full disk: {} creates acknowledged before 507", acked.len());
 
     // Reads, lists and the change feed answer from the last commit.
     let (status, body) = server.send("GET", &format!("/demo/coll/addrs/{}", acked[0]), None);
