@@ -147,6 +147,37 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Write a synthetic data set as NDJSON: addresses, and users that
+    /// reference them, for the demo schema; the same seed gives the same
+    /// bytes.
+    Gen {
+        /// Users to write.
+        #[arg(long, default_value_t = 1_000_000)]
+        users: u64,
+        /// Addresses to write (default: one per ten users).
+        #[arg(long)]
+        addrs: Option<u64>,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The directory for addrs.jsonl and users.jsonl.
+        out: PathBuf,
+    },
+    /// Run list queries on a database file and print each one's plan,
+    /// total and latency percentiles. Works beside a running server.
+    Bench {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+        /// Timed runs per query.
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// Untimed runs per query before the timed ones.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Queries as `COLL?QUERY`, in the list language of the HTTP API:
+        /// 'users?name.$re=doquin&_page=20'.
+        #[arg(required = true)]
+        queries: Vec<String>,
+    },
     /// Write a consistent copy of the database to a new file, even while a
     /// server runs.
     Backup {

@@ -29,12 +29,14 @@
 //! 6. `handle` logs one line: method, path, status, duration — through
 //!    [`logging`]'s bounded queue, which drops rather than blocks.
 
+pub mod bench;
 pub mod config;
 pub mod logging;
 pub mod server;
 pub mod tools;
 
 pub use config::{Config, Limits};
+pub use refdb_gen;
 pub use refdb_query;
 pub use refdb_query::{Engine, EngineOptions, Page, Query, QueryError};
 pub use refdb_storage;

@@ -77,6 +77,25 @@ fn main() -> ExitCode {
             refdb::tools::export(&db, &coll, &out).map(|_| ExitCode::SUCCESS)
         }
         Command::Changes { db, since, follow } => refdb::tools::changes(&db, since, follow),
+        Command::Gen {
+            users,
+            addrs,
+            seed,
+            out,
+        } => refdb::bench::generate(
+            &out,
+            &refdb::refdb_gen::Spec {
+                users,
+                addrs: addrs.unwrap_or((users / 10).max(1)),
+                seed,
+            },
+        ),
+        Command::Bench {
+            db,
+            runs,
+            warmup,
+            queries,
+        } => refdb::bench::bench(&db, &queries, runs, warmup),
         Command::Backup { db, out } => refdb::tools::backup(&db, &out).map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

@@ -392,3 +392,53 @@ fn check_repairs_a_file_left_by_a_killed_server() {
     let store = refdb_storage::Store::open_read_only(d.join("refdb.db")).unwrap();
     store.get("addrs", "home").unwrap();
 }
+
+/// The benchmarking path from the binary alone: `refdb gen` writes a data
+/// set that `refdb import` loads into the demo schema as is, and `refdb
+/// bench` runs list queries on the file, printing plan, exact total and
+/// percentiles; a bad query is reported and makes the exit status 1.
+#[test]
+fn gen_import_and_bench_from_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = refdb(&["gen", "--users", "3000", "data"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    let again = refdb(&["gen", "--users", "3000", "again"], d);
+    assert!(again.status.success());
+    for f in ["addrs.jsonl", "users.jsonl"] {
+        assert_eq!(
+            std::fs::read(d.join("data").join(f)).unwrap(),
+            std::fs::read(d.join("again").join(f)).unwrap(),
+            "{f} is deterministic"
+        );
+    }
+    for coll in ["addrs", "users"] {
+        let file = format!("data/{coll}.jsonl");
+        let o = refdb(&["import", coll, &file], d);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let lyon = std::fs::read_to_string(d.join("data/addrs.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(r#""city":"Lyon""#))
+        .count();
+    assert!(lyon > 0);
+    let o = refdb(
+        &[
+            "bench",
+            "--runs",
+            "7",
+            "addrs?city=Lyon&_page=5",
+            "users?name.$re=do&age.$gte=30",
+        ],
+        d,
+    );
+    let said = text(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains(&format!("total {lyon},")), "{said}");
+    assert_eq!(said.matches("7 runs: p50").count(), 2, "{said}");
+    assert!(said.contains("| "), "the plan is printed: {said}");
+    let o = refdb(&["bench", "users?age.$zz=1"], d);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("error"), "{}", text(&o));
+}
