@@ -1,9 +1,9 @@
 //! HTTP round trip through the whole server (hyper, router, blocking pool,
 //! storage/query, JSON), from a client on the same machine.
 //!
-//! Data set: the shared generator `../shared/data/gen_dataset.py` with
+//! Data set: `refdb_gen` (the generator behind `refdb gen`) with
 //! 10,000 users and 1,000 addresses (`REFDB_BENCH_HTTP_USERS` to change),
-//! cached under `target/dataset-N`, loaded in one transaction into a
+//! cached under `target/dataset-gen-N`, loaded in one transaction into a
 //! temporary database with the bench schema (users ↔ addrs; `name`
 //! indexed and searched, `email` searched, `age`/`male` indexed).
 //!

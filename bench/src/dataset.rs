@@ -1,11 +1,13 @@
-//! The shared data set: generated once by `../shared/data/gen_dataset.py`
-//! (N users, N/10 addresses) and cached under `target/dataset-N` at the
-//! workspace root, then held in memory as text so that each load run can
-//! parse a fresh copy outside the timed section.
+//! The benchmark data set: generated once by [`refdb_gen`] (the
+//! generator behind `refdb gen`: N users, N/10 addresses, seed 42) and
+//! cached under `target/dataset-gen-N` at the workspace root, then held in
+//! memory as text so that each load run can parse a fresh copy outside the
+//! timed section.
 //!
 //! Invariant: line k (0-based) of `users.jsonl` is user number k + 1 in
-//! the shared numbering (SQLite's rowid), and likewise for addresses;
-//! `addr_index` is the 0-based line of the user's address.
+//! the shared numbering (SQLite's rowid), and likewise for addresses; a
+//! user's `addr` is the `_id` of the address on line
+//! [`refdb_gen::addr_line`].
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -22,27 +24,16 @@ pub fn workspace_root() -> PathBuf {
 /// The directory holding `users.jsonl` and `addrs.jsonl` for `users`
 /// users, generated if missing.
 pub fn ensure(users: usize) -> Result<PathBuf, String> {
-    let root = workspace_root();
-    let dir = root.join(format!("target/dataset-{users}"));
+    let dir = workspace_root().join(format!("target/dataset-gen-{users}"));
     if dir.join("users.jsonl").exists() && dir.join("addrs.jsonl").exists() {
         return Ok(dir);
     }
-    let script = root.join("../shared/data/gen_dataset.py");
     eprintln!("generating the data set in {} …", dir.display());
-    let status = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&dir)
-        .args([
-            "--users",
-            &users.to_string(),
-            "--addrs",
-            &addrs_for(users).to_string(),
-        ])
-        .status()
-        .map_err(|e| format!("running python3 {}: {e}", script.display()))?;
-    if !status.success() {
-        return Err(format!("{} failed: {status}", script.display()));
-    }
+    let spec = refdb_gen::Spec {
+        addrs: addrs_for(users) as u64,
+        ..refdb_gen::Spec::users(users as u64)
+    };
+    refdb_gen::write(&dir, &spec).map_err(|e| format!("writing {}: {e}", dir.display()))?;
     Ok(dir)
 }
 
@@ -109,7 +100,18 @@ pub struct UserRow {
     #[serde(deserialize_with = "as_json_text")]
     pub tags: String,
     pub created: String,
-    pub addr_index: Option<i64>,
+    /// The `_id` of the user's address.
+    pub addr: Option<String>,
+}
+
+impl UserRow {
+    /// The 0-based line of the user's address.
+    pub fn addr_index(&self) -> Option<i64> {
+        self.addr
+            .as_deref()
+            .and_then(refdb_gen::addr_line)
+            .map(|l| l as i64)
+    }
 }
 
 /// An address line.
@@ -154,10 +156,10 @@ mod tests {
 
     #[test]
     fn parses_both_forms_of_a_line() {
-        let line = r#"{"name":"Dora","surname":"Ka","email":"dora.ka0@example.org","age":42,"male":false,"score":1.5,"tags":["vip"],"created":"2020-01-01T00:00:00Z","addr_index":3}"#;
+        let line = r#"{"name":"Dora","surname":"Ka","email":"dora.ka0@example.org","age":42,"male":false,"score":1.5,"tags":["vip"],"created":"2020-01-01T00:00:00Z","addr":"a00000003"}"#;
         let rows: Vec<UserRow> = rows(line).unwrap();
         assert_eq!(rows[0].tags, r#"["vip"]"#);
-        assert_eq!(rows[0].addr_index, Some(3));
+        assert_eq!(rows[0].addr_index(), Some(3));
         assert_eq!(Dataset::docs(line).unwrap()[0]["age"], 42);
     }
 

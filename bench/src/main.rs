@@ -216,7 +216,7 @@ fn compare(args: Args) -> Result<(), String> {
     // Addresses to delete: a different one per run, the same on both.
     let mut per_addr = vec![0u64; addrs];
     for u in ds.user_rows()? {
-        if let Some(a) = u.addr_index {
+        if let Some(a) = u.addr_index() {
             per_addr[a as usize] += 1;
         }
     }

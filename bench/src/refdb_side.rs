@@ -61,13 +61,8 @@ pub fn load(ds: &Dataset, path: &Path) -> Result<Loaded, String> {
     let start = Instant::now();
     let (aids, uids) = store
         .write(|tx| {
+            // Users name their address by `_id` already.
             let aids = tx.create_many("addrs", addrs)?;
-            let users = users.into_iter().map(|mut u| {
-                if let Some(i) = u.swap_remove("addr_index").and_then(|v| v.as_u64()) {
-                    u.insert("addr".into(), Value::String(aids[i as usize].clone()));
-                }
-                u
-            });
             let uids = tx.create_many("users", users)?;
             Ok((aids, uids))
         })

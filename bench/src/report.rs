@@ -131,7 +131,7 @@ pub fn render(run: &Run, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         s,
-        "- **Data**: `../shared/data/gen_dataset.py` with {} users and {} addresses \
+        "- **Data**: `refdb gen` (seed 42) with {} users and {} addresses \
          ({} of JSON Lines, cached in `target/{}`)",
         thousands(run.users as u64),
         thousands(run.addrs as u64),

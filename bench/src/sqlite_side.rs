@@ -151,7 +151,7 @@ pub fn load(ds: &Dataset, path: &Path) -> Result<Loaded, String> {
                 u.score,
                 u.tags,
                 u.created,
-                u.addr_index.map(|a| a + 1),
+                u.addr_index().map(|a| a + 1),
             ])
             .map_err(err)?;
         }

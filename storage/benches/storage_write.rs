@@ -1,7 +1,7 @@
 //! Storage write benches.
-//! Data set: the shared data set (`../shared/data/gen_dataset.py`), 1M users
+//! Data set: `refdb_gen` (the generator behind `refdb gen`), 1M users
 //! and 100k addresses by default (`REFDB_BENCH_USERS=100000` for a quick run),
-//! cached under `target/dataset-*`.
+//! cached under `target/dataset-gen-*`.
 //! Measures: bulk load of users with refs to addresses and two secondary
 //! indexes in one transaction; a single-document durable commit; on the
 //! loaded data set (the side-by-side schema: three indexed fields, two

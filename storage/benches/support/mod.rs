@@ -1,8 +1,7 @@
 //! Shared by the criterion benches of every crate (`storage/benches`,
 //! `query/benches` and the root `benches/` include this file by path): the
-//! shared 1M-user data set (generated once by
-//! `../shared/data/gen_dataset.py` and cached under `target/dataset-*` of
-//! the workspace), the benchmark schemas, a bulk loader, and the allocator
+//! 1M-user data set (generated once by [`refdb_gen`], the generator behind
+//! `refdb gen`, and cached under `target/dataset-gen-*` of the workspace), the benchmark schemas, a bulk loader, and the allocator
 //! of the `refdb` binary.
 #![allow(dead_code)]
 
@@ -41,24 +40,13 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory holding `users.jsonl` and `addrs.jsonl`, generated if missing.
+/// The directory holding `users.jsonl` and `addrs.jsonl` ([`refdb_gen`]:
+/// one address per ten users, seed 42), generated if missing.
 pub fn dataset(users: usize) -> PathBuf {
-    let root = workspace_root();
-    let dir = root.join(format!("target/dataset-{users}"));
+    let dir = workspace_root().join(format!("target/dataset-gen-{users}"));
     if !dir.join("users.jsonl").exists() {
-        let script = root.join("../shared/data/gen_dataset.py");
-        let status = std::process::Command::new("python3")
-            .arg(&script)
-            .arg(&dir)
-            .args([
-                "--users",
-                &users.to_string(),
-                "--addrs",
-                &(users / 10).max(1).to_string(),
-            ])
-            .status()
-            .expect("python3 runs gen_dataset.py");
-        assert!(status.success(), "gen_dataset.py failed");
+        refdb_gen::write(&dir, &refdb_gen::Spec::users(users as u64))
+            .expect("writing the data set");
     }
     dir
 }
@@ -95,7 +83,7 @@ pub fn read_lines(path: &Path) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-/// Loads addresses then users (`addr_index` → the address id) with
+/// Loads addresses then users (each `addr` names an address `_id`) with
 /// [`refdb_storage::Tx::create_many`], in
 /// transactions of `REFDB_BENCH_TXN` documents (default: all in one, the
 /// fastest; smaller transactions commit more often); returns the
@@ -122,13 +110,7 @@ pub fn load(store: &Store, dir: &Path) -> (Vec<String>, Vec<String>, Duration) {
     let mut uids = Vec::with_capacity(users.len());
     let mut users = users.into_iter().peekable();
     while users.peek().is_some() {
-        let aids = &aids;
-        let chunk = users.by_ref().take(per_txn).map(move |mut u| {
-            if let Some(i) = u.swap_remove("addr_index").and_then(|v| v.as_u64()) {
-                u.insert("addr".into(), Value::String(aids[i as usize].clone()));
-            }
-            u
-        });
+        let chunk = users.by_ref().take(per_txn);
         let ids = store
             .write(|tx| tx.create_many("users", chunk))
             .expect("load users");
