@@ -201,6 +201,8 @@ impl From<StoreError> for ApiError {
             StoreError::Patch(p) => return p.clone().into(),
             StoreError::Schema(_) | StoreError::SchemaMigration(_) => (S::BAD_REQUEST, "schema"),
             StoreError::CollectionFull(_) => (S::CONFLICT, "collection_full"),
+            StoreError::Refused { .. } => (S::BAD_REQUEST, "refused"),
+            StoreError::HookPanicked(_) => (S::INTERNAL_SERVER_ERROR, "hook_panicked"),
             // The store logs a disk fault once when writes start failing
             // and once when they resume, not per request.
             StoreError::NoSpace(_) => {

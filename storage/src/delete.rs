@@ -149,6 +149,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
             field: u.field.clone(),
         });
     }
+    run_hooks(tx, plan)?;
     for u in &plan.unlinked {
         let (c, cid) = tx.coll(&u.coll)?;
         let f = c.fields.get(&u.field).expect("planned from the schema");
@@ -163,6 +164,52 @@ pub(crate) fn apply(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
             continue;
         };
         tx.remove(cid, c, x, &doc)?;
+    }
+    Ok(())
+}
+
+/// Runs the hooks of a delete before anything is written, so a refusal
+/// leaves nothing to undo: `before_delete` for the document and each one
+/// its cascade deletes, `before_update` for each document an unlink
+/// rewrites (shown with the reference removed; a change the hook makes to
+/// such a document is not applied, only its refusal counts).
+fn run_hooks(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
+    use crate::hooks::Cause;
+    let hooks = tx.hooks.clone();
+    for (i, (xc, x)) in plan.deleted.iter().enumerate() {
+        let cause = if i == 0 {
+            Cause::Direct
+        } else {
+            Cause::Cascade
+        };
+        if hooks.has_before_delete(xc) {
+            let (_, cid) = tx.coll(xc)?;
+            if let Some(doc) = read::load(tx, cid, x)? {
+                let doc = crate::write::with_id(x, &doc);
+                hooks.run_before_delete(&tx.hook_ctx(xc, Some(x), cause), &doc)?;
+            }
+        }
+    }
+    for u in &plan.unlinked {
+        if !hooks.has_before_update(&u.coll) {
+            continue;
+        }
+        let (_, cid) = tx.coll(&u.coll)?;
+        let Some(doc) = read::load(tx, cid, &u.id)? else {
+            continue;
+        };
+        let old = crate::write::with_id(&u.id, &doc);
+        let mut new = old.clone();
+        match new.get_mut(&u.field) {
+            Some(serde_json::Value::Array(list)) => list.retain(|v| v.as_str() != Some(&u.target)),
+            Some(v) => *v = serde_json::Value::Null,
+            None => {}
+        }
+        hooks.run_before_update(
+            &tx.hook_ctx(&u.coll, Some(&u.id), Cause::Unlink),
+            &old,
+            &mut new,
+        )?;
     }
     Ok(())
 }

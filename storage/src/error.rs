@@ -106,6 +106,12 @@ pub enum Error {
     /// read-only open cannot repair it.
     #[error("{} was not closed cleanly (a crash or a failed write) and needs a repair, which only an open for writing makes: `refdb check` or `refdb serve` does it once no other process has the file open", .0.display())]
     NeedsRepair(std::path::PathBuf),
+    /// A hook refused the write (see [`crate::hooks`]).
+    #[error("{path}: {message}")]
+    Refused { path: String, message: String },
+    /// A hook panicked; the write was rolled back.
+    #[error("{0}")]
+    HookPanicked(String),
 }
 
 fn describe(by: &[Referrer]) -> String {
@@ -132,6 +138,7 @@ impl Error {
                 | Error::NoSpace(_)
                 | Error::Unavailable(_)
                 | Error::NeedsRepair(_)
+                | Error::HookPanicked(_)
         )
     }
 
@@ -146,6 +153,7 @@ impl Error {
         match self {
             Error::Invalid(v) => v.first().map(|i| i.path.as_str()),
             Error::BadInput { path, .. } => Some(path),
+            Error::Refused { path, .. } => Some(path),
             Error::NotFound { path, .. } => path.as_deref(),
             Error::Patch(p) => Some(&p.path),
             Error::Schema(s) => Some(&s.path),

@@ -24,6 +24,7 @@ use crate::changes::Change;
 use crate::codec::{self, StoredDoc};
 use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
+use crate::hooks::{Cause, Committed, HookCtx, Hooks};
 use crate::keys;
 use crate::patch::{self, PatchOp};
 use crate::postings::{self, Pending, ref_row_key};
@@ -34,6 +35,7 @@ use crate::undo::Undo;
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Who writes: recorded in `_meta.created_by` / `modified_by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +110,21 @@ pub struct Tx<'t> {
     appends: append::Appends,
     /// Documents found by existence checks (see [`append`]).
     known: append::Known,
+    /// The store's hooks as this transaction began ([`crate::hooks`]).
+    pub(crate) hooks: Arc<Hooks>,
+    /// Every document change so far, for `after_commit` hooks (kept only
+    /// when there are some).
+    pub(crate) committed: Vec<Committed>,
+}
+
+/// What a finished transaction hands to the commit.
+pub(crate) struct Finished {
+    /// For the [`crate::CommitObserver`]s.
+    pub changes: Vec<Change>,
+    /// The seq after its last change record, when it wrote any.
+    pub end: Option<u64>,
+    /// For the `after_commit` hooks.
+    pub committed: Vec<Committed>,
 }
 
 /// Pending postings rows beyond which they are applied even
@@ -212,12 +229,34 @@ impl<'t> Tx<'t> {
             last_ids: HashMap::new(),
             appends: append::Appends::default(),
             known: append::Known::default(),
+            hooks: store.hooks(),
+            committed: Vec::new(),
         })
+    }
+
+    /// Who writes, as hooks are told.
+    pub(crate) fn hook_actor(&self) -> Value {
+        self.actor.clone()
+    }
+
+    /// What the hooks are told about a write of `coll` by this transaction.
+    pub(crate) fn hook_ctx<'a>(
+        &'a self,
+        coll: &'a str,
+        id: Option<&'a str>,
+        cause: Cause,
+    ) -> HookCtx<'a> {
+        HookCtx {
+            coll,
+            id,
+            actor: &self.actor,
+            cause,
+        }
     }
 
     /// Writes the cached counters and hands out the changes; refuses a
     /// poisoned transaction.
-    pub(crate) fn finish(&mut self) -> Result<Vec<Change>> {
+    pub(crate) fn finish(&mut self) -> Result<Finished> {
         if self.poisoned {
             return Err(Error::Aborted);
         }
@@ -229,7 +268,11 @@ impl<'t> Tx<'t> {
             )?;
         }
         self.finish_log()?;
-        Ok(std::mem::take(&mut self.observed_changes))
+        Ok(Finished {
+            changes: std::mem::take(&mut self.observed_changes),
+            end: self.log_end(),
+            committed: std::mem::take(&mut self.committed),
+        })
     }
 
     /// Runs one operation, poisoning the transaction if it fails.
@@ -389,6 +432,18 @@ impl<'t> Tx<'t> {
             Some(m) if allow_same_meta && m == old.meta => {}
             Some(_) => return Err(Error::bad("$._meta", "_meta is maintained by the engine")),
         }
+        if self.hooks.has_before_update(coll) {
+            let hooks = self.hooks.clone();
+            let before = with_id(id, &old);
+            hooks.run_before_update(
+                &self.hook_ctx(coll, Some(id), Cause::Direct),
+                &before,
+                &mut full,
+            )?;
+            if full.contains_key("_id") || full.contains_key("_meta") {
+                return Err(Error::bad("$._id", "a hook may not set _id or _meta"));
+            }
+        }
         let derived = take_derived(c, &mut full)?;
         full.retain(|_, v| !v.is_null());
         check_valid(c, &full)?;
@@ -521,6 +576,24 @@ impl<'t> Tx<'t> {
         old: Option<&StoredDoc>,
         new: Option<&StoredDoc>,
     ) {
+        if self.hooks.wants_commits() {
+            let mut new = new.map(|d| with_id(id, d));
+            // A created row carries its `_meta` encoded apart (shared by
+            // every create of the transaction).
+            if let Some(d) = new.as_mut().filter(|d| d["_meta"].is_null()) {
+                d.insert(
+                    "_meta".into(),
+                    serde_json::json!({"ctime": self.now, "mtime": self.now,
+                        "created_by": self.actor, "modified_by": self.actor}),
+                );
+            }
+            self.committed.push(Committed {
+                coll: c.name.clone(),
+                id: id.to_string(),
+                old: old.map(|d| with_id(id, d)),
+                new,
+            });
+        }
         if !self.observed {
             return;
         }
@@ -663,4 +736,13 @@ fn merge_dict(old: &mut Map<String, Value>, new: Map<String, Value>) {
             }
         }
     }
+}
+
+/// A stored document as hooks see it: `_id`, the stored fields, `_meta`.
+pub(crate) fn with_id(id: &str, d: &StoredDoc) -> Document {
+    let mut doc = Map::with_capacity(d.body.len() + 2);
+    doc.insert("_id".into(), Value::String(id.to_string()));
+    doc.extend(d.body.iter().map(|(k, v)| (k.clone(), v.clone())));
+    doc.insert("_meta".into(), d.meta.clone());
+    doc
 }

@@ -9,6 +9,7 @@ use crate::changelog::{ChangeRecord, Retention};
 use crate::changes::CommitObserver;
 use crate::error::{Error, Result};
 use crate::fault::{self, FaultState};
+use crate::hooks::Hooks;
 
 mod recover;
 use crate::ids::IdGenerator;
@@ -19,7 +20,7 @@ use crate::schema::Schema;
 use crate::tables::{
     CHANGES, COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX, LATEST, META, REFS,
 };
-use crate::write::{Actor, BatchOp, BatchResult, Tx};
+use crate::write::{Actor, BatchOp, BatchResult, Finished, Tx};
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -173,6 +174,8 @@ pub struct Store {
     unresolved: Mutex<Option<(u64, Vec<crate::Change>)>>,
     /// The process-wide fault count last looked at by [`Store::read`].
     faults_checked: std::sync::atomic::AtomicU64,
+    /// The program's own rules ([`crate::hooks`]).
+    hooks: RwLock<Arc<Hooks>>,
 }
 
 /// How the page cache has served reads since the store opened.
@@ -362,6 +365,7 @@ impl Store {
             faults: Mutex::new(FaultState::default()),
             unresolved: Mutex::new(None),
             faults_checked: fault::seen().into(),
+            hooks: RwLock::new(Arc::new(Hooks::default())),
         })
     }
 
@@ -424,6 +428,7 @@ impl Store {
             faults: Mutex::new(FaultState::default()),
             unresolved: Mutex::new(None),
             faults_checked: fault::seen().into(),
+            hooks: RwLock::new(Arc::new(Hooks::default())),
         })
     }
 
@@ -458,6 +463,16 @@ impl Store {
     /// How much of the change log commits keep.
     pub(crate) fn retention(&self) -> Retention {
         self.retention
+    }
+
+    /// Installs the program's hooks ([`crate::hooks`]), replacing any
+    /// before; transactions begun from now on run them.
+    pub fn set_hooks(&self, hooks: Hooks) {
+        *self.hooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hooks);
+    }
+
+    pub(crate) fn hooks(&self) -> Arc<Hooks> {
+        self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Registers a derived index to tell about every later commit. It
@@ -551,12 +566,12 @@ impl Store {
         let faults_before = fault::seen();
         let done = (|| {
             let txn = self.begin_write()?;
-            let (result, changes, end) = {
+            let (result, finished) = {
                 let mut tx = Tx::open(self, &txn, actor)?;
                 let r = f(&mut tx)?;
-                (r, tx.finish()?, tx.log_end())
+                (r, tx.finish()?)
             };
-            self.commit(txn, changes, end)?;
+            self.commit(txn, finished)?;
             Ok(result)
         })();
         self.after_write(done, faults_before)
@@ -567,17 +582,20 @@ impl Store {
     /// after the transaction's last change record, when it wrote any: a
     /// commit that fails on the disk may still have reached the file, and
     /// the log read after reopening says whether it did.
-    fn commit(
-        &self,
-        txn: redb::WriteTransaction,
-        changes: Vec<crate::Change>,
-        end: Option<u64>,
-    ) -> Result<()> {
+    fn commit(&self, txn: redb::WriteTransaction, finished: Finished) -> Result<()> {
+        let Finished {
+            changes,
+            end,
+            committed,
+        } = finished;
         let failed = {
-            let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+            let gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
             match txn.commit() {
                 Ok(()) => {
                     self.notify(&changes);
+                    drop(gate);
+                    // Outside the gate: a hook may read the store.
+                    self.hooks().run_after_commit(&committed);
                     return Ok(());
                 }
                 Err(e) => Error::from(e),
@@ -628,7 +646,7 @@ impl Store {
         let faults_before = fault::seen();
         let done = (|| {
             let txn = self.begin_write()?;
-            let (results, changes, end) = {
+            let (results, finished) = {
                 let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
                 tx.enable_undo();
                 let mut results = Vec::with_capacity(ops.len());
@@ -636,7 +654,7 @@ impl Store {
                     tx.set_actor(&actor);
                     results.push(tx.run_undoable(op));
                 }
-                (results, tx.finish()?, tx.log_end())
+                (results, tx.finish()?)
             };
             // An operation that met a disk fault was undone alone, but
             // the handle is latched: the commit would only fail the same
@@ -650,7 +668,7 @@ impl Store {
                     other => Error::Unavailable(other.to_string()),
                 });
             }
-            self.commit(txn, changes, end)?;
+            self.commit(txn, finished)?;
             Ok(results)
         })();
         self.after_write(done, faults_before)
@@ -673,7 +691,7 @@ impl Store {
             let faults_before = fault::seen();
             let done = (|| {
                 let txn = self.begin_write()?;
-                let (changes, end) = {
+                let finished = {
                     let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
                     tx.apply_record(&first)?;
                     applied += 1;
@@ -681,9 +699,9 @@ impl Store {
                         tx.apply_record(&rec)?;
                         applied += 1;
                     }
-                    (tx.finish()?, tx.log_end())
+                    tx.finish()?
                 };
-                self.commit(txn, changes, end)
+                self.commit(txn, finished)
             })();
             self.after_write(done, faults_before)?;
         }

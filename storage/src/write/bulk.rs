@@ -52,16 +52,30 @@ impl<'t> Tx<'t> {
         let (c, cid) = self.coll(coll)?;
         let docs = docs.into_iter();
         let mut ids = Vec::with_capacity(docs.size_hint().0);
+        // Hooks run beside the checks, on the checking thread.
+        let hooks = self
+            .hooks
+            .has_before_create(coll)
+            .then(|| (self.hooks.clone(), self.hook_actor()));
         std::thread::scope(|scope| {
             let (send, recv) = sync_channel::<Vec<Result<Checked>>>(4);
             scope.spawn(move || {
                 let mut docs = docs;
+                let check = |mut d: Map<String, Value>| {
+                    if let Some((hooks, actor)) = &hooks {
+                        let id = d.get("_id").and_then(Value::as_str).map(str::to_string);
+                        let ctx = crate::hooks::HookCtx {
+                            coll: &c.name,
+                            id: id.as_deref(),
+                            actor,
+                            cause: crate::hooks::Cause::Direct,
+                        };
+                        hooks.run_before_create(&ctx, &mut d)?;
+                    }
+                    check_and_encode(c, d)
+                };
                 loop {
-                    let batch: Vec<_> = docs
-                        .by_ref()
-                        .take(BATCH)
-                        .map(|d| check_and_encode(c, d))
-                        .collect();
+                    let batch: Vec<_> = docs.by_ref().take(BATCH).map(check).collect();
                     // A closed channel means the writer stopped at an error.
                     if batch.is_empty() || send.send(batch).is_err() {
                         return;

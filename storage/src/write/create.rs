@@ -76,6 +76,13 @@ impl<'t> Tx<'t> {
         input: Map<String, Value>,
     ) -> Result<Prepared<'t>> {
         let (c, cid) = self.coll(coll)?;
+        let mut input = input;
+        if self.hooks.has_before_create(coll) {
+            let hooks = self.hooks.clone();
+            let id = input.get("_id").and_then(Value::as_str).map(str::to_string);
+            let ctx = self.hook_ctx(coll, id.as_deref(), crate::hooks::Cause::Direct);
+            hooks.run_before_create(&ctx, &mut input)?;
+        }
         let checked = check_input(c, input)?;
         self.prepare_checked(c, cid, checked)
     }

@@ -116,6 +116,7 @@ impl Tx<'_> {
             changes: self.observed_changes.len(),
             next_seq: self.log.next_seq,
         };
+        let committed = self.committed.len();
         // Each request of a group has its own records.
         self.log.new_unit();
         self.undo = Some(Vec::new());
@@ -132,6 +133,7 @@ impl Tx<'_> {
             self.pending_refs = Pending::default();
             crate::undo::replay(self, log)?;
             crate::undo::truncate(&mut self.observed_changes, &mark);
+            self.committed.truncate(committed);
             self.log.next_seq = mark.next_seq;
             self.log.new_unit();
             self.states = mark.states;
