@@ -59,8 +59,13 @@ fn start() -> TestServer {
     })
     .expect("auth");
     TestServer::start_with(&s, Limits::default(), |b: Builder| {
-        b.auth(auth)
-            .action("docs", "ping", |_, id, _| Ok(json!({"pong": id})))
+        b.auth(auth).action(
+            "docs",
+            "ping",
+            |call: &refdb::server::ActionCall<'_>, _: &mut refdb::Tx<'_>| {
+                Ok(json!({"pong": call.id}))
+            },
+        )
     })
 }
 

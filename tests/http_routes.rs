@@ -657,16 +657,20 @@ fn batch_commits_all_or_nothing() {
 #[test]
 fn actions_registered_from_rust() {
     let s = TestServer::start_with(TEST_SCHEMA, Limits::default(), |b| {
-        b.action("users", "birthday", |store, id, _body| {
-            let doc = store.get("users", id)?;
-            let age = doc["age"].as_i64().unwrap_or(0) + 1;
-            let doc = store.update(
-                "users",
-                id,
-                serde_json::from_value(json!({"age": age})).unwrap(),
-            )?;
-            Ok(json!({"age": doc["age"]}))
-        })
+        b.action(
+            "users",
+            "birthday",
+            |call: &refdb::server::ActionCall<'_>, tx: &mut refdb::Tx<'_>| {
+                let doc = tx.get("users", call.id)?;
+                let age = doc["age"].as_i64().unwrap_or(0) + 1;
+                tx.update(
+                    "users",
+                    call.id,
+                    serde_json::from_value(json!({"age": age})).unwrap(),
+                )?;
+                Ok(json!({"age": age}))
+            },
+        )
     });
     let uid = id(&s.create("users", json!({"name": "Ann", "age": 9})));
     let r = s.post(

@@ -273,6 +273,19 @@ impl Caller {
         }
     }
 
+    /// The right to run action `name` of `coll`: `rights.actions.<name>`
+    /// when the schema declares it, else the collection's `modify`.
+    pub fn check_action(&self, coll: &Collection, name: &str) -> Result<(), AuthError> {
+        match coll.rights.actions.get(name) {
+            Some(roles) if roles.allows(self.roles()) => Ok(()),
+            Some(_) => Err(self.denied(
+                format!("no right to run action {name:?} of \"{}\"", coll.name),
+                None,
+            )),
+            None => self.check(coll, Action::Modify),
+        }
+    }
+
     /// Whether the caller may read top-level field `f` of `coll`.
     pub fn may_read_field(&self, coll: &Collection, f: &str) -> bool {
         coll.fields

@@ -14,6 +14,7 @@
 //! - every request produces exactly one log line (method, path, status,
 //!   duration) and every failure a §7 JSON body (see [`error`]).
 
+pub mod action;
 pub mod auth;
 pub mod body;
 pub mod error;
@@ -31,7 +32,6 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use refdb_query::Engine;
 use refdb_storage::{Schema, Store};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -44,17 +44,14 @@ pub use crate::config::Limits;
 use body::Body;
 pub use error::{ApiError, ApiResult};
 
-/// An action callable at `POST /<app>/coll/<c>/_actions/<name>/<id>`: it
-/// gets the store, the document id and the JSON body (null if empty), runs
-/// on a blocking thread, and answers 200 with the value it returns.
-pub type ActionFn = dyn Fn(&Store, &str, Value) -> ApiResult<Value> + Send + Sync;
+pub use action::{ActionCall, ActionDef, ActionFn};
 
 /// Everything a request handler may use; shared by all connections.
 pub struct App {
     pub(crate) engine: Arc<Engine>,
     pub(crate) store: Arc<Store>,
     pub(crate) limits: Limits,
-    pub(crate) actions: HashMap<(String, String), Arc<ActionFn>>,
+    pub(crate) actions: HashMap<(String, String), ActionDef>,
     /// Every write request goes through it (group commit).
     pub(crate) writer: writer::Writer,
     /// The credentials accepted (from the schema's `auth`).
@@ -109,7 +106,7 @@ pub struct Server {
 pub struct Builder {
     engine: Engine,
     limits: Limits,
-    actions: HashMap<(String, String), Arc<ActionFn>>,
+    actions: HashMap<(String, String), ActionDef>,
     auth: Option<auth::Auth>,
 }
 
@@ -120,6 +117,12 @@ pub enum BuildError {
     Auth(#[from] auth::AuthSetupError),
     #[error("action {name:?} is registered on unknown collection {coll:?}")]
     UnknownCollection { coll: String, name: String },
+    #[error("the parameters of action {name:?} on {coll:?}: {message}")]
+    ActionParams {
+        coll: String,
+        name: String,
+        message: String,
+    },
 }
 
 impl Server {
@@ -196,17 +199,33 @@ impl Builder {
         self
     }
 
-    /// Registers an action on a collection (see [`ActionFn`]).
-    pub fn action<F>(mut self, coll: &str, name: &str, f: F) -> Builder
+    /// Registers an action on a collection, without declared parameters
+    /// (see [`action`]).
+    pub fn action<F>(self, coll: &str, name: &str, f: F) -> Builder
     where
-        F: Fn(&Store, &str, Value) -> ApiResult<Value> + Send + Sync + 'static,
+        F: Fn(&ActionCall<'_>, &mut refdb_storage::Tx<'_>) -> ApiResult<serde_json::Value>
+            + Send
+            + Sync
+            + 'static,
     {
+        self.action_def(coll, name, ActionDef::new(f))
+    }
+
+    /// Registers an action with its declared parameters.
+    pub fn action_def(mut self, coll: &str, name: &str, def: ActionDef) -> Builder {
         self.actions
-            .insert((coll.to_string(), name.to_string()), Arc::new(f));
+            .insert((coll.to_string(), name.to_string()), def);
         self
     }
 
-    pub fn build(self) -> Result<Server, BuildError> {
+    pub fn build(mut self) -> Result<Server, BuildError> {
+        for ((coll, name), def) in self.actions.iter_mut() {
+            def.prepare().map_err(|message| BuildError::ActionParams {
+                coll: coll.clone(),
+                name: name.clone(),
+                message,
+            })?;
+        }
         let store = self.engine.store().clone();
         let schema = store.schema();
         if let Some((coll, name)) = self

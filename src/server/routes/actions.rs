@@ -1,26 +1,21 @@
 //! `POST /<app>/coll/<c>/_actions/<name>/<id>`: runs an action that the
-//! embedding program registered with [`crate::server::Builder::action`].
-//!
-//! The action runs on a blocking thread with the store, the id and the JSON
-//! body (null when empty); it owns its transactions (so, unlike backo's, its
-//! writes are as atomic as it makes them) and answers 200 with its value.
-//! The document must exist when the action starts; an action may still
-//! delete it. Calling an action needs the collection's `modify` right.
+//! embedding program registered with [`crate::server::Builder::action`]
+//! (see [`crate::server::action`]): the right is checked, the body is
+//! checked against the declared parameters, and the action runs through
+//! the writer in one transaction as the caller, answering 200 with its
+//! value.
 
 use hyper::{Response, StatusCode};
 use refdb_storage::schema::validate::valid_id;
-use serde_json::Value;
 
+use crate::server::App;
+use crate::server::action::ActionCall;
 use crate::server::body::{Body, json_response};
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
-use crate::server::{App, blocking};
 
 pub async fn run(app: &App, c: &str, name: &str, id: &str, req: Req) -> ApiResult<Response<Body>> {
     let coll = app.collection(c)?;
-    // An action may change anything: it needs the modify right.
-    req.caller
-        .check(coll, crate::server::auth::Action::Modify)?;
     let action = app
         .actions
         .get(&(c.to_string(), name.to_string()))
@@ -31,16 +26,26 @@ pub async fn run(app: &App, c: &str, name: &str, id: &str, req: Req) -> ApiResul
                 format!("collection {c:?} has no action {name:?}"),
             )
         })?;
+    req.caller.check_action(coll, name)?;
     if !valid_id(id) {
         return Err(ApiError::not_found(format!("{c}/{id} not found")));
     }
     req.params(app, &[])?;
-    let input = req.json(app).await?.unwrap_or(Value::Null);
-    let (store, c, id) = (app.store.clone(), c.to_string(), id.to_string());
-    let out = blocking(move || {
-        store.get(&c, &id)?;
-        action(&store, &id, input)
-    })
-    .await?;
+    let caller = req.caller.clone();
+    let params = action.check(req.json(app).await?)?;
+    let (c, id) = (c.to_string(), id.to_string());
+    let out = app
+        .writer
+        .write(caller.actor(), move |tx| {
+            tx.get(&c, &id)?;
+            let call = ActionCall {
+                coll: &c,
+                id: &id,
+                params,
+                caller: caller.0.as_ref(),
+            };
+            (action.run)(&call, tx)
+        })
+        .await?;
     Ok(json_response(StatusCode::OK, &out))
 }

@@ -73,9 +73,13 @@ fn coll_json(schema: &Schema, c: &Collection, app: &App, caller: &Caller) -> Val
     }));
     let mut actions: Vec<Value> = app
         .actions
-        .keys()
-        .filter(|(coll, _)| *coll == c.name)
-        .map(|(_, name)| json!({"name": name, "types": ["Dict", "GenericType"], "sub_scheme": {}}))
+        .iter()
+        .filter(|((coll, _), _)| *coll == c.name)
+        .map(|((_, name), def)| {
+            json!({"name": name, "types": ["Dict", "GenericType"], "sub_scheme": {},
+                "params": def.params.clone().unwrap_or_else(|| json!({})),
+                "rights": {"run": caller.check_action(c, name).is_ok()}})
+        })
         .collect();
     actions.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
     json!({

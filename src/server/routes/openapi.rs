@@ -164,8 +164,20 @@ fn collection_paths(app: &App, base: &str, c: &Collection, paths: &mut Map<Strin
             json!({"get": get, "post": post}),
         );
     }
-    for (_, a) in app.actions.keys().filter(|(coll, _)| coll == name) {
-        let mut post = op(&format!("Action {a}"), Some(json!({})), ok_any());
+    for ((_, a), def) in app.actions.iter().filter(|((coll, _), _)| coll == name) {
+        // The declared parameters, as a document's input is described.
+        let body = def.params_collection().map_or_else(
+            || json!({"type": "object"}),
+            |params| {
+                let mut s = input_schema(params);
+                if let Some(p) = s["properties"].as_object_mut() {
+                    p.remove("_id");
+                }
+                s
+            },
+        );
+        let mut post = op(&format!("Action {a}"), Some(body), ok_any());
+        post["requestBody"]["required"] = json!(false);
         post["parameters"] = json!([id_param]);
         paths.insert(
             format!("{base}/coll/{name}/_actions/{a}/{{id}}"),

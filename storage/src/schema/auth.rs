@@ -54,6 +54,9 @@ pub struct CollRights {
     pub create: Option<Roles>,
     pub modify: Option<Roles>,
     pub delete: Option<Roles>,
+    /// Per action of the embedding program (`rights.actions.<name>`); an
+    /// action without one needs `modify`.
+    pub actions: BTreeMap<String, Roles>,
 }
 
 /// A field's `rights`.
@@ -147,12 +150,24 @@ fn opt_roles(
 /// A collection's `rights` (`path` names it).
 pub(super) fn coll_rights(v: &Value, path: &str) -> Result<CollRights, SchemaError> {
     let obj = rights_object(v, path)?;
-    only_keys(obj, path, &["read", "create", "modify", "delete"])?;
+    only_keys(
+        obj,
+        path,
+        &["read", "create", "modify", "delete", "actions"],
+    )?;
+    let mut actions = BTreeMap::new();
+    if let Some(v) = obj.get("actions") {
+        let apath = format!("{path}.actions");
+        for (name, r) in rights_object(v, &apath)? {
+            actions.insert(name.clone(), roles(r, &format!("{apath}.{name}"))?);
+        }
+    }
     Ok(CollRights {
         read: opt_roles(obj, "read", path)?,
         create: opt_roles(obj, "create", path)?,
         modify: opt_roles(obj, "modify", path)?,
         delete: opt_roles(obj, "delete", path)?,
+        actions,
     })
 }
 
