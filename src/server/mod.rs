@@ -20,6 +20,7 @@ pub mod body;
 pub mod error;
 pub mod metrics;
 mod request;
+pub mod route;
 mod router;
 mod routes;
 pub mod writer;
@@ -45,6 +46,7 @@ use body::Body;
 pub use error::{ApiError, ApiResult};
 
 pub use action::{ActionCall, ActionDef, ActionFn};
+pub use route::{RouteCall, RouteFn};
 
 /// Everything a request handler may use; shared by all connections.
 pub struct App {
@@ -52,6 +54,8 @@ pub struct App {
     pub(crate) store: Arc<Store>,
     pub(crate) limits: Limits,
     pub(crate) actions: HashMap<(String, String), ActionDef>,
+    /// The program's own routes, by method and name.
+    pub(crate) routes: HashMap<(hyper::Method, String), Arc<RouteFn>>,
     /// Every write request goes through it (group commit).
     pub(crate) writer: writer::Writer,
     /// The credentials accepted (from the schema's `auth`).
@@ -107,6 +111,7 @@ pub struct Builder {
     engine: Engine,
     limits: Limits,
     actions: HashMap<(String, String), ActionDef>,
+    routes: HashMap<(hyper::Method, String), Arc<RouteFn>>,
     auth: Option<auth::Auth>,
 }
 
@@ -117,6 +122,8 @@ pub enum BuildError {
     Auth(#[from] auth::AuthSetupError),
     #[error("action {name:?} is registered on unknown collection {coll:?}")]
     UnknownCollection { coll: String, name: String },
+    #[error("route {0:?} would shadow the API's own /<app>/{0} (or is not a path segment)")]
+    ReservedRoute(String),
     #[error("the parameters of action {name:?} on {coll:?}: {message}")]
     ActionParams {
         coll: String,
@@ -131,6 +138,7 @@ impl Server {
             engine,
             limits: Limits::default(),
             actions: HashMap::new(),
+            routes: HashMap::new(),
             auth: None,
         }
     }
@@ -211,6 +219,15 @@ impl Builder {
         self.action_def(coll, name, ActionDef::new(f))
     }
 
+    /// Serves `method /<app>/<name>[/…]` with `f` (see [`route`]).
+    pub fn route<F>(mut self, method: hyper::Method, name: &str, f: F) -> Builder
+    where
+        F: Fn(&RouteCall<'_>) -> ApiResult<serde_json::Value> + Send + Sync + 'static,
+    {
+        self.routes.insert((method, name.to_string()), Arc::new(f));
+        self
+    }
+
     /// Registers an action with its declared parameters.
     pub fn action_def(mut self, coll: &str, name: &str, def: ActionDef) -> Builder {
         self.actions
@@ -219,6 +236,11 @@ impl Builder {
     }
 
     pub fn build(mut self) -> Result<Server, BuildError> {
+        if let Some((_, name)) = self.routes.keys().find(|(_, n)| {
+            route::RESERVED.contains(&n.as_str()) || !refdb_storage::schema::validate::valid_id(n)
+        }) {
+            return Err(BuildError::ReservedRoute(name.clone()));
+        }
         for ((coll, name), def) in self.actions.iter_mut() {
             def.prepare().map_err(|message| BuildError::ActionParams {
                 coll: coll.clone(),
@@ -260,6 +282,7 @@ impl Builder {
                 store,
                 limits: self.limits,
                 actions: self.actions,
+                routes: self.routes,
             }),
         })
     }

@@ -77,6 +77,11 @@ pub async fn route(
         (M::PUT, ["coll", c, id]) => document::update(app, c, id, req).await,
         (M::PATCH, ["coll", c, id]) => document::patch(app, c, id, req).await,
         (M::DELETE, ["coll", c, id]) => document::delete(app, c, id, req).await,
+        (m, [name, more @ ..]) if app.routes.contains_key(&(m.clone(), name.to_string())) => {
+            let f = app.routes[&(m, name.to_string())].clone();
+            let rest: Vec<String> = more.iter().map(|s| s.to_string()).collect();
+            program_route(app, f, rest, req).await
+        }
         (_, rest) => {
             if let ["coll", c, ..] = rest {
                 app.collection(c)?;
@@ -104,4 +109,29 @@ pub fn allowed(rest: &[&str]) -> Option<&'static str> {
         ["coll", _, _] => "GET, PUT, PATCH, DELETE",
         _ => return None,
     })
+}
+
+/// A route of the embedding program (see [`super::route`]).
+async fn program_route(
+    app: &App,
+    f: std::sync::Arc<super::RouteFn>,
+    rest: Vec<String>,
+    req: Req,
+) -> ApiResult<Response<Body>> {
+    let caller = req.caller.clone();
+    let query = req.raw_query().to_string();
+    let body = req.json(app).await?;
+    let (engine, store) = (app.engine.clone(), app.store.clone());
+    let out = super::blocking(move || {
+        f(&super::RouteCall {
+            engine: &engine,
+            store: &store,
+            caller: &caller,
+            rest: &rest,
+            query: &query,
+            body,
+        })
+    })
+    .await?;
+    Ok(super::body::json_response(hyper::StatusCode::OK, &out))
 }
