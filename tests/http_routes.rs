@@ -415,7 +415,10 @@ fn error_statuses() {
     let r = s.post("/t/coll/users", &json!([1]));
     assert_eq!(r.status, 400);
     let r = s.post("/t/coll/users", &json!({"name": "B", "addr": "nowhere"}));
-    assert_eq!((r.status, r.error_path().as_deref()), (404, Some("$.addr")));
+    assert_eq!(
+        (r.status, r.error_code().as_str(), r.error_path().as_deref()),
+        (409, "missing_reference", Some("$.addr"))
+    );
     let r = s.post("/t/coll/users", &json!({"_id": uid, "name": "dup"}));
     assert_eq!((r.status, r.error_code().as_str()), (409, "already_exists"));
     let r = s.put(&format!("/t/coll/users/{uid}"), &json!({"_meta": {}}));

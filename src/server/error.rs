@@ -89,6 +89,11 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// The request conflicts with the state of the server (409).
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+
     pub fn precondition_failed() -> ApiError {
         ApiError::new(
             StatusCode::PRECONDITION_FAILED,
@@ -194,6 +199,10 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid(_) => (S::BAD_REQUEST, "invalid"),
             StoreError::BadInput { .. } => (S::BAD_REQUEST, "bad_input"),
             StoreError::UnknownCollection(_) => (S::NOT_FOUND, "unknown_collection"),
+            // A reference (at `path`) to a document that does not exist
+            // conflicts with the database as it is; the route's own
+            // document missing is a 404.
+            StoreError::NotFound { path: Some(_), .. } => (S::CONFLICT, "missing_reference"),
             StoreError::NotFound { .. } => (S::NOT_FOUND, "not_found"),
             StoreError::AlreadyExists { .. } => (S::CONFLICT, "already_exists"),
             StoreError::Referenced { .. } => (S::CONFLICT, "must_be_empty"),

@@ -29,15 +29,12 @@ pub async fn route(
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     // Health checks name no app and need no credentials: a load balancer
     // or an orchestrator asks them.
-    if let ["_health", check] = segs.as_slice()
-        && matches!(req.method(), &Method::GET | &Method::HEAD)
-    {
-        return health::check(app, check);
-    }
-    if let ["metrics"] = segs.as_slice()
-        && matches!(req.method(), &Method::GET | &Method::HEAD)
-    {
-        return health::metrics(app, &req);
+    let read = matches!(req.method(), &Method::GET | &Method::HEAD);
+    match segs.as_slice() {
+        ["_health", check] if read => return health::check(app, check),
+        ["metrics"] if read => return health::metrics(app, &req),
+        ["_health", _] | ["metrics"] => return Err(ApiError::method_not_allowed("GET")),
+        _ => {}
     }
     let Some((&name, rest)) = segs.split_first() else {
         return Err(ApiError::unknown(

@@ -446,6 +446,7 @@ impl<'t> Tx<'t> {
         }
         let derived = take_derived(c, &mut full)?;
         full.retain(|_, v| !v.is_null());
+        crate::schema::validate::normalize_ints(&c.fields, &mut full);
         check_valid(c, &full)?;
         let mut meta = old.meta.clone();
         if let Value::Object(m) = &mut meta {

@@ -144,9 +144,11 @@ pub async fn feed(app: &App, coll: Option<&str>, req: Req) -> ApiResult<Response
     }
     .min(most);
     let visible = visible(app, &req.caller, only.as_deref());
+    // Checked whatever the feed, though only events resume from it.
+    let last_event = super::sse::last_event_id(req.headers())?;
     if sse {
         // A reconnecting client resumes after the last event it received.
-        let since = match super::sse::last_event_id(req.headers())? {
+        let since = match last_event {
             Some(seq) => Since::Seq(seq),
             None => since,
         };
@@ -236,9 +238,11 @@ pub fn read_page(
     let last = next - 1;
     let since = match since {
         Since::Now => last,
+        // Ahead of this log: a seq from another database (a restored
+        // backup, another server) conflicts with its state.
         Since::Seq(s) if s > last => {
-            return Err(ApiError::bad_request(
-                "bad_query",
+            return Err(ApiError::conflict(
+                "since_ahead",
                 format!("`since` {s} is past the end of the change log ({last})"),
             )
             .at("$.since"));

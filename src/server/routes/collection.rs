@@ -75,6 +75,7 @@ pub async fn selection(app: &App, c: &str, name: &str, req: Req) -> ApiResult<Re
             }
         };
         for (key, value) in filter {
+            check_filter_type(coll, &key, &value)?;
             let pair = filter_pair(&key, value)?;
             if !raw.is_empty() {
                 raw.push('&');
@@ -104,6 +105,45 @@ fn page_response(page: refdb_query::JsonPage) -> Response<Body> {
     json_bytes_response(StatusCode::OK, body)
 }
 
+/// A body filter's values are JSON of the field's type: a string for
+/// string, datetime and reference fields and `_id`, a number for numbers,
+/// a boolean for booleans (the operand of `$in`/`$nin`, a list of them).
+fn check_filter_type(coll: &refdb_storage::Collection, key: &str, value: &Value) -> ApiResult<()> {
+    use refdb_storage::FieldType as T;
+    let expected = match coll.fields.get(key).map(|f| &f.ty) {
+        None if key == "_id" => "a string",
+        Some(T::String | T::Datetime | T::Ref(_)) => "a string",
+        Some(T::Int | T::Float) => "a number",
+        Some(T::Bool) => "a boolean",
+        // Other fields (and unknown ones) are the query language's to judge.
+        _ => return Ok(()),
+    };
+    let operand = match value {
+        Value::Array(items) => match items.as_slice() {
+            [Value::String(op), v] if op.starts_with('$') => v,
+            _ => return Ok(()),
+        },
+        v => v,
+    };
+    let fits = |v: &Value| kind(v) == expected;
+    let ok = match operand {
+        Value::Array(list) => list.iter().all(fits),
+        v => fits(v),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "bad_query",
+            format!(
+                "`{key}`: a filter value of this field is {expected}, got {}",
+                kind(operand)
+            ),
+        )
+        .at(format!("$.{key}")))
+    }
+}
+
 /// One body filter entry as an encoded `key=value` pair: a scalar is
 /// equality, `["$op", v]` an operator (a list operand, for `$in`/`$nin`,
 /// becomes the comma list of the query language).
@@ -117,7 +157,14 @@ fn filter_pair(key: &str, value: Value) -> ApiResult<String> {
     };
     let scalar = |v: &Value| match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        // An integral float (`28.0`) is an integer to JSON Schema, so to
+        // the query language too.
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if !n.is_i64() && !n.is_u64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                format!("{}", f as i64)
+            }
+            _ => n.to_string(),
+        }),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     };

@@ -17,6 +17,9 @@ use crate::server::App;
 use crate::server::body::{Body, json_response};
 use crate::server::error::ApiResult;
 
+/// What the server takes as a document id or a reference.
+const ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+
 pub fn document(app: &App) -> ApiResult<Response<Body>> {
     Ok(json_response(StatusCode::OK, &describe(app)))
 }
@@ -29,7 +32,8 @@ fn describe(app: &App) -> Value {
     for c in schema.collections() {
         schemas.insert(c.name.clone(), doc_schema(c));
         schemas.insert(format!("{}_input", c.name), input_schema(c));
-        schemas.insert(format!("{}_list", c.name), list_schema(&c.name));
+        schemas.insert(format!("{}_update", c.name), update_schema(c));
+        schemas.insert(format!("{}_list", c.name), list_schema(c));
         collection_paths(app, &base, c, &mut paths);
     }
     schemas.insert(
@@ -74,9 +78,22 @@ fn describe(app: &App) -> Value {
     paths.insert(
         format!("{base}/_batch"),
         json!({"post": op("Run create/update/patch/delete operations atomically",
-            Some(json!({"type": "object", "required": ["ops"], "properties": {"ops": {"type": "array", "items": {"type": "object"}}}})),
+            Some(batch_schema(schema)),
             ok_any())}),
     );
+    // Stable operation ids (`get_demo_coll_users`), for client generators
+    // and tools that select operations.
+    for (path, item) in paths.iter_mut() {
+        let stem: String = path
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        if let Value::Object(ops) = item {
+            for (method, o) in ops.iter_mut().filter(|(m, _)| *m != "parameters") {
+                o["operationId"] = json!(format!("{method}{}", stem.trim_end_matches('_')));
+            }
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": format!("refdb app {}", schema.app), "version": env!("CARGO_PKG_VERSION")},
@@ -94,71 +111,99 @@ fn collection_paths(app: &App, base: &str, c: &Collection, paths: &mut Map<Strin
     let doc_ref = json!({"$ref": format!("#/components/schemas/{name}")});
     let input_ref = json!({"$ref": format!("#/components/schemas/{name}_input")});
     let list_ref = json!({"$ref": format!("#/components/schemas/{name}_list")});
-    let id_param =
-        json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}});
+    let id_param = json!({"name": "id", "in": "path", "required": true,
+        "schema": {"type": "string", "pattern": ID_PATTERN}});
     let mut list = op(&format!("List {name}"), None, ok(&list_ref));
-    list["parameters"] = list_params();
-    let create = op(
+    list["parameters"] = list_params(c);
+    let mut create = op(
         &format!("Create a {name} document"),
-        Some(input_ref.clone()),
-        ok(&doc_ref),
+        Some(input_ref),
+        ok_any(),
     );
-    paths.insert(
-        format!("{base}/coll/{name}/_changes"),
-        json!({"get": changes_op(&format!("The change feed of {name}"))}),
-    );
+    create["responses"] =
+        json!({"201": ok(&doc_ref), "4XX": {"$ref": "#/components/responses/Error"}});
     paths.insert(
         format!("{base}/coll/{name}"),
         json!({"get": list, "post": create}),
     );
-    let mut one = Map::new();
-    one.insert("parameters".into(), json!([id_param]));
-    one.insert(
-        "get".into(),
-        op("Read one document (ETag)", None, ok(&doc_ref)),
-    );
-    one.insert(
-        "put".into(),
-        op(
-            "Merge fields into the document (If-Match)",
-            Some(input_ref),
-            ok(&doc_ref),
-        ),
-    );
-    one.insert(
-        "patch".into(),
-        op(
-            "Apply patch operations (If-Match)",
-            Some(json!({"type": ["array", "object"]})),
-            ok(&doc_ref),
-        ),
-    );
-    one.insert(
-        "delete".into(),
-        op(
-            "Delete, applying on_delete rules (?_dry_run=1 to preview)",
-            None,
-            ok(&json!({"$ref": "#/components/schemas/Deleted"})),
-        ),
-    );
-    paths.insert(format!("{base}/coll/{name}/{{id}}"), Value::Object(one));
-    paths.insert(
-        format!("{base}/coll/{name}/_check"),
-        json!({"post": op("Validate one field of a draft item",
-            Some(json!({"type": "object", "required": ["path"], "properties": {"item": {"type": "object"}, "path": {"type": "string"}}})),
-            ok(&json!({"type": "object", "properties": {"error": {"type": ["string", "null"]}}})))}),
-    );
-    paths.insert(
-        format!("{base}/coll/{name}/_meta"),
-        json!({"post": op("This collection's item tree", Some(json!({"type": "object"})), ok_any())}),
-    );
-    for s in c.selections.keys() {
-        let get = op(&format!("Selection {s}"), None, ok(&list_ref));
-        let post = op(
-            &format!("Selection {s}, extra filter in the body"),
-            Some(json!({"type": "object"})),
-            ok(&list_ref),
+    // The document routes; `_check`, `_meta` and `_changes` are also
+    // document ids for the methods their own routes do not take.
+    let doc_ops = |only: &[&str]| -> Map<String, Value> {
+        let mut ops = Map::new();
+        let mut add = |m: &str, o: Value| {
+            if only.contains(&m) {
+                ops.insert(m.into(), o);
+            }
+        };
+        add("get", op("Read one document (ETag)", None, ok(&doc_ref)));
+        add(
+            "put",
+            op(
+                "Merge fields into the document (If-Match)",
+                Some(json!({"$ref": format!("#/components/schemas/{name}_update")})),
+                ok(&doc_ref),
+            ),
         );
+        add(
+            "patch",
+            op(
+                "Apply JSON Patch operations (If-Match)",
+                Some(patch_op_schema(c)),
+                ok(&doc_ref),
+            ),
+        );
+        add(
+            "delete",
+            op(
+                "Delete, applying on_delete rules (?_dry_run=1 to preview)",
+                None,
+                ok(&json!({"$ref": "#/components/schemas/Deleted"})),
+            ),
+        );
+        ops
+    };
+    let mut one = doc_ops(&["get", "put", "patch", "delete"]);
+    one.insert("parameters".into(), json!([id_param]));
+    paths.insert(format!("{base}/coll/{name}/{{id}}"), Value::Object(one));
+    let mut feed = doc_ops(&["put", "patch", "delete"]);
+    feed.insert(
+        "get".into(),
+        changes_op(&format!("The change feed of {name}")),
+    );
+    paths.insert(format!("{base}/coll/{name}/_changes"), Value::Object(feed));
+    let mut check = doc_ops(&["get", "put", "patch", "delete"]);
+    check.insert(
+        "post".into(),
+        op(
+            "Validate one field of a draft item",
+            Some(
+                json!({"type": "object", "required": ["path"], "properties": {
+                "item": {"type": ["object", "null"]},
+                "path": {"type": "string", "pattern": check_path_pattern(c)}}}),
+            ),
+            ok(&json!({"type": "object", "properties": {"error": {"type": ["string", "null"]}}})),
+        ),
+    );
+    paths.insert(format!("{base}/coll/{name}/_check"), Value::Object(check));
+    let mut meta = doc_ops(&["get", "put", "patch", "delete"]);
+    let mut tree = op(
+        "This collection's item tree",
+        Some(json!({"type": "object"})),
+        ok_any(),
+    );
+    tree["requestBody"]["required"] = json!(false);
+    meta.insert("post".into(), tree);
+    paths.insert(format!("{base}/coll/{name}/_meta"), Value::Object(meta));
+    for (s, sel) in &c.selections {
+        let fields = sel.fields.clone().unwrap_or_default();
+        let listed = ok(&selection_list_schema(c, &fields));
+        let get = op(&format!("Selection {s}"), None, listed.clone());
+        let mut post = op(
+            &format!("Selection {s}, extra filter in the body"),
+            Some(filter_body_schema(c)),
+            listed,
+        );
+        post["requestBody"]["required"] = json!(false);
         paths.insert(
             format!("{base}/coll/{name}/_selections/{s}"),
             json!({"get": get, "post": post}),
@@ -213,18 +258,21 @@ fn changes_op(summary: &str) -> Value {
             "application/json": {"schema": {"type": "object", "required": ["changes", "last_seq"],
                 "properties": {"changes": {"type": "array", "items": record},
                     "last_seq": {"type": "integer", "minimum": 0}}}},
-            "text/event-stream": {"schema": {"type": "string"}}}}),
+            "text/event-stream": {"schema": {"type": "object", "properties": {
+                "id": {"type": "string"}, "event": {"enum": ["change", "reset", "heartbeat"]},
+                "data": {"type": "string"}, "retry": {"type": "integer"}}}}}}),
     );
     o["parameters"] = json!([
-        p("since", json!({"type": "string", "pattern": "^([0-9]+|now)$"}), "resume after this seq (0: the oldest kept; now: the end)"),
-        p("limit", json!({"type": "integer", "minimum": 1}), "records at most (default 1000, capped by the server's page limit)"),
+        p("since", json!({"type": "string", "pattern": "^([0-9]{1,19}|now)$"}), "resume after this seq (0: the oldest kept; now: the end)"),
+        p("limit", json!({"type": "integer", "minimum": 1, "maximum": i64::MAX}), "records at most (default 1000, capped by the server's page limit)"),
         p("include_docs", json!({"enum": ["0", "1", "true", "false", ""]}), "add each document after its change"),
         p("feed", json!({"enum": ["normal", "longpoll", "sse"]}), "longpoll: wait for the next commit; sse: a stream of events"),
-        p("timeout", json!({"type": "integer", "minimum": 0}), "long poll wait in ms (default 25000)"),
-        {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string"},
+        p("timeout", json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}), "long poll wait in ms (default 25000)"),
+        {"name": "Last-Event-ID", "in": "header", "required": false, "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
          "description": "events: resume after this seq"}
     ]);
     o["responses"]["410"] = json!({"$ref": "#/components/responses/Error"});
+    o["responses"]["409"] = json!({"$ref": "#/components/responses/Error"});
     o
 }
 
@@ -236,25 +284,69 @@ fn ok_any() -> Value {
     ok(&json!({}))
 }
 
-fn list_params() -> Value {
-    let p = |name: &str, ty: &str, desc: &str| json!({"name": name, "in": "query", "required": false, "schema": {"type": ty}, "description": desc});
+fn list_params(c: &Collection) -> Value {
+    let p = |name: &str, schema: Value, desc: &str| json!({"name": name, "in": "query", "required": false, "schema": schema, "description": desc});
+    let text = json!({"type": "string", "minLength": 1});
+    // Stored scalar top-level fields sort; any top-level field may be picked.
+    let sortable: Vec<&str> = std::iter::once("_id")
+        .chain(
+            c.fields
+                .iter()
+                .filter(|f| {
+                    f.is_stored()
+                        && !matches!(
+                            f.ty,
+                            FieldType::Refs(_)
+                                | FieldType::List(_)
+                                | FieldType::Dict(_)
+                                | FieldType::Any
+                        )
+                })
+                .map(|f| f.name.as_str()),
+        )
+        .collect();
+    let key = format!("-?({})", sortable.join("|"));
+    let names: Vec<&str> = std::iter::once("_id")
+        .chain(c.fields.iter().map(|f| f.name.as_str()))
+        .collect();
+    let pick = format!("({})", names.join("|"));
     json!([
-        p("_page", "integer", "page size (default 10; 0 = no limit)"),
-        p("_skip", "integer", "number of matches skipped"),
-        p("_sort", "string", "f,-g: sort keys"),
-        p("_view", "string", "view name (+NAME: only fields in NAME)"),
-        p("_fields", "string", "a,b.c: return only these fields"),
+        p(
+            "_page",
+            json!({"type": "integer", "minimum": 0}),
+            "page size (default 10; 0 = no limit)"
+        ),
+        p(
+            "_skip",
+            json!({"type": "integer", "minimum": 0}),
+            "number of matches skipped"
+        ),
+        p(
+            "_sort",
+            json!({"type": "string", "pattern": format!("^{key}(,{key})*$")}),
+            "f,-g: sort keys"
+        ),
+        p("_view", text, "view name (+NAME: only fields in NAME)"),
+        p(
+            "_fields",
+            json!({"type": "string", "pattern": format!("^{pick}(,{pick})*$")}),
+            "a,b: return only these fields"
+        ),
         p(
             "_after",
-            "string",
+            json!({"type": "string", "pattern": ID_PATTERN}),
             "keyset continuation: the last _id of the previous page"
         ),
     ])
 }
 
-fn list_schema(name: &str) -> Value {
-    json!({"type": "object", "properties": {
-        "result": {"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}},
+/// A list page: documents that `_fields` and `_view` may have narrowed
+/// (only `_id` is always there).
+fn list_schema(c: &Collection) -> Value {
+    let mut item = doc_schema(c);
+    item["required"] = json!(["_id"]);
+    json!({"type": "object", "required": ["result", "total", "_skip", "_page"], "properties": {
+        "result": {"type": "array", "items": item},
         "total": {"type": "integer"}, "_skip": {"type": "integer"}, "_page": {"type": "integer"}}})
 }
 
@@ -278,22 +370,129 @@ fn doc_schema(c: &Collection) -> Value {
     json!({"type": "object", "properties": props, "required": required})
 }
 
+/// What a create accepts: `_id` (or null for a generated one) and the
+/// fields, the required ones without a default required.
 fn input_schema(c: &Collection) -> Value {
-    let mut props = Map::new();
-    props.insert(
-        "_id".into(),
-        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
-    );
-    for f in c.fields.iter() {
-        props.insert(f.name.clone(), field_schema(f));
-    }
-    let required: Vec<&str> = c
+    let mut s = update_schema(c);
+    s["properties"]["_id"] = json!({"type": ["string", "null"], "pattern": ID_PATTERN});
+    s["required"] = c
         .fields
         .iter()
         .filter(|f| f.required && f.default.is_none())
-        .map(|f| f.name.as_str())
+        .map(|f| json!(f.name))
         .collect();
-    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+    s
+}
+
+/// What a PUT accepts: fields to merge (the `_id` is the path's).
+fn update_schema(c: &Collection) -> Value {
+    let props: Map<String, Value> = c
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), field_schema(f)))
+        .collect();
+    json!({"type": "object", "properties": props, "required": [], "additionalProperties": false})
+}
+
+/// A `_check` path into a draft: `$.field`, a key of a dict field, an
+/// item of a list field.
+fn check_path_pattern(c: &Collection) -> String {
+    let alts: Vec<String> = c
+        .fields
+        .iter()
+        .map(|f| match &f.ty {
+            FieldType::Dict(subs) => {
+                let names: Vec<&str> = subs.iter().map(|s| s.name.as_str()).collect();
+                format!(r"{}(\.({}))?", f.name, names.join("|"))
+            }
+            FieldType::List(_) => format!(r"{}(\[[0-9]+\])?", f.name),
+            _ => f.name.clone(),
+        })
+        .collect();
+    format!(r"^\$\.({})$", alts.join("|"))
+}
+
+/// One JSON Patch operation on a document of `c`: `add`/`replace`/`test`
+/// of a field (or of a key of a dict field, an item of a list field) with a
+/// value of its type, or `remove` of a field that is not required.
+fn patch_op_schema(c: &Collection) -> Value {
+    let mut ops = Vec::new();
+    // A path is a JSON Pointer (`/info/city`) or its `$.info.city` form.
+    let set = |path: String, value: Value| {
+        let dotted = format!("${}", path.replace('/', "."));
+        json!({"type": "object", "required": ["op", "path", "value"],
+            "properties": {"op": {"enum": ["add", "replace", "test"]}, "path": {"enum": [path, dotted]}, "value": value}})
+    };
+    for f in c.fields.iter().filter(|f| f.is_stored()) {
+        ops.push(set(format!("/{}", f.name), field_schema(f)));
+        match &f.ty {
+            FieldType::Dict(subs) => {
+                for sub in subs.iter() {
+                    ops.push(set(format!("/{}/{}", f.name, sub.name), field_schema(sub)));
+                }
+            }
+            FieldType::List(of) => ops.push(set(format!("/{}/-", f.name), field_schema(of))),
+            _ => {}
+        }
+        if !f.required {
+            ops.push(json!({"type": "object", "required": ["op", "path"],
+                "properties": {"op": {"const": "remove"},
+                    "path": {"enum": [format!("/{}", f.name), format!("$.{}", f.name)]}}}));
+        }
+    }
+    let one = json!({"oneOf": ops});
+    json!({"oneOf": [one, {"type": "array", "items": one}]})
+}
+
+/// A list page of a selection: `_id` and the selected fields.
+fn selection_list_schema(c: &Collection, fields: &[String]) -> Value {
+    let mut props = Map::new();
+    props.insert("_id".into(), json!({"type": "string"}));
+    for f in c
+        .fields
+        .iter()
+        .filter(|f| fields.is_empty() || fields.contains(&f.name))
+    {
+        props.insert(f.name.clone(), field_schema(f));
+    }
+    json!({"type": "object", "properties": {
+        "result": {"type": "array", "items": {"type": "object", "properties": props, "required": ["_id"]}},
+        "total": {"type": "integer"}, "_skip": {"type": "integer"}, "_page": {"type": "integer"}}})
+}
+
+/// A selection's extra filter in a POST body: per field, a value of its
+/// type (equality) or `["$op", value]`.
+fn filter_body_schema(c: &Collection) -> Value {
+    let mut props = Map::new();
+    props.insert(
+        "_id".into(),
+        json!({"type": "string", "pattern": ID_PATTERN}),
+    );
+    for f in c.fields.iter().filter(|f| f.is_stored()) {
+        let (ty, scalar) = match f.ty {
+            FieldType::String => ("string", json!({"type": "string"})),
+            FieldType::Datetime => ("string", json!({"type": "string", "format": "date-time"})),
+            FieldType::Ref(_) => ("string", json!({"type": "string", "pattern": ID_PATTERN})),
+            FieldType::Int => (
+                "integer",
+                json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
+            ),
+            FieldType::Float => ("number", json!({"type": "number"})),
+            FieldType::Bool => ("boolean", json!({"type": "boolean"})),
+            _ => continue,
+        };
+        let ops = if ty == "boolean" || matches!(f.ty, FieldType::Ref(_)) {
+            json!(["$eq", "$ne"])
+        } else {
+            json!(["$eq", "$ne", "$lt", "$lte", "$gt", "$gte"])
+        };
+        props.insert(
+            f.name.clone(),
+            json!({"oneOf": [scalar, {"type": "array", "prefixItems": [{"enum": ops}, scalar],
+                "minItems": 2, "maxItems": 2}]}),
+        );
+    }
+    json!({"type": "object", "properties": props, "additionalProperties": false})
 }
 
 fn field_schema(f: &Field) -> Value {
@@ -323,10 +522,14 @@ fn field_schema(f: &Field) -> Value {
         }
         FieldType::Ref(spec) => {
             s.insert("x-refdb-ref".into(), json!(spec.coll));
+            s.insert("pattern".into(), json!(ID_PATTERN));
             Some("string")
         }
         FieldType::Refs(spec) => {
-            s.insert("items".into(), json!({"type": "string"}));
+            s.insert(
+                "items".into(),
+                json!({"type": "string", "pattern": ID_PATTERN}),
+            );
             s.insert("uniqueItems".into(), Value::Bool(true));
             s.insert("x-refdb-ref".into(), json!(spec.coll));
             Some("array")
@@ -346,6 +549,11 @@ fn field_schema(f: &Field) -> Value {
             s.insert(max_key.into(), json!(m));
         }
     }
+    if matches!(f.ty, FieldType::Int) {
+        // What the server stores: a 64-bit signed integer.
+        s.entry("minimum").or_insert(json!(i64::MIN));
+        s.entry("maximum").or_insert(json!(i64::MAX));
+    }
     if let Some(re) = &f.regexp {
         s.insert("pattern".into(), json!(re.as_str()));
     }
@@ -359,7 +567,11 @@ fn field_schema(f: &Field) -> Value {
         s.insert("description".into(), json!(d));
     }
     if let Some(t) = ty {
-        let nullable = !f.required && !matches!(f.ty, FieldType::Refs(_));
+        // The server takes null for "absent" (an empty list for refs).
+        let nullable = !f.required;
+        if let (true, Some(Value::Array(e))) = (nullable, s.get_mut("enum")) {
+            e.push(Value::Null);
+        }
         s.insert(
             "type".into(),
             if nullable {
@@ -370,4 +582,47 @@ fn field_schema(f: &Field) -> Value {
         );
     }
     Value::Object(s)
+}
+
+/// A `_batch` body: each operation names its kind, its collection and
+/// what that kind needs.
+fn batch_schema(schema: &refdb_storage::Schema) -> Value {
+    let mut ops = Vec::new();
+    for c in schema.collections() {
+        let name = &c.name;
+        let id = json!({"type": "string", "pattern": ID_PATTERN});
+        let one = |op: &str, extra: Vec<(&str, Value)>| {
+            let mut props = json!({"op": {"const": op}, "coll": {"const": name}});
+            let mut required = vec!["op".to_string(), "coll".to_string()];
+            for (k, v) in extra {
+                props[k] = v;
+                required.push(k.to_string());
+            }
+            json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+        };
+        ops.push(one(
+            "create",
+            vec![(
+                "doc",
+                json!({"$ref": format!("#/components/schemas/{name}_input")}),
+            )],
+        ));
+        ops.push(one(
+            "update",
+            vec![
+                ("id", id.clone()),
+                (
+                    "doc",
+                    json!({"$ref": format!("#/components/schemas/{name}_update")}),
+                ),
+            ],
+        ));
+        ops.push(one(
+            "patch",
+            vec![("id", id.clone()), ("patch", patch_op_schema(c))],
+        ));
+        ops.push(one("delete", vec![("id", id)]));
+    }
+    json!({"type": "object", "required": ["ops"], "additionalProperties": false,
+        "properties": {"ops": {"type": "array", "items": {"oneOf": ops}}}})
 }

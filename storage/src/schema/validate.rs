@@ -110,6 +110,37 @@ fn validate_fields(
     }
 }
 
+/// Rewrites integral floats (`28.0`) of `int` fields as integers, at any
+/// depth: JSON Schema, and so every client generated from the OpenAPI
+/// document, counts `28.0` as an integer. Other values are left to the
+/// validation.
+pub fn normalize_ints(fields: &crate::schema::Fields, doc: &mut Map<String, Value>) {
+    for f in fields.iter() {
+        if let Some(v) = doc.get_mut(&f.name) {
+            normalize_value(f, v);
+        }
+    }
+}
+
+fn normalize_value(field: &Field, value: &mut Value) {
+    match (&field.ty, value) {
+        (FieldType::Int, v @ Value::Number(_)) => {
+            if let Some(f) = v.as_f64().filter(|_| !v.is_i64() && !v.is_u64())
+                && f.fract() == 0.0
+                && f >= i64::MIN as f64
+                && f < i64::MAX as f64
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        (FieldType::List(of), Value::Array(items)) => {
+            items.iter_mut().for_each(|i| normalize_value(of, i));
+        }
+        (FieldType::Dict(fields), Value::Object(m)) => normalize_ints(fields, m),
+        _ => {}
+    }
+}
+
 /// Validates one value against one field, returning every problem.
 pub fn validate_value(field: &Field, value: &Value, path: &str) -> Vec<Invalid> {
     let mut out = Vec::new();

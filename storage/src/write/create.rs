@@ -57,6 +57,7 @@ pub(crate) fn check_input(c: &Collection, mut input: Map<String, Value>) -> Resu
         }
     }
     input.retain(|_, v| !v.is_null());
+    crate::schema::validate::normalize_ints(&c.fields, &mut input);
     check_valid(c, &input)?;
     Ok(Checked {
         id,
