@@ -445,6 +445,7 @@ impl<'t> Tx<'t> {
             }
         }
         let derived = take_derived(c, &mut full)?;
+        create::refuse_unknown(c, &full)?;
         full.retain(|_, v| !v.is_null());
         crate::schema::validate::normalize_ints(&c.fields, &mut full);
         check_valid(c, &full)?;

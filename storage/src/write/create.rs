@@ -56,6 +56,7 @@ pub(crate) fn check_input(c: &Collection, mut input: Map<String, Value>) -> Resu
             input.insert(f.name.clone(), d.clone());
         }
     }
+    refuse_unknown(c, &input)?;
     input.retain(|_, v| !v.is_null());
     crate::schema::validate::normalize_ints(&c.fields, &mut input);
     check_valid(c, &input)?;
@@ -233,6 +234,24 @@ impl Tx<'_> {
         };
         self.last_ids.insert(cid, Some(newest));
         Ok((docno, at_end))
+    }
+}
+
+/// An unknown key is refused even with a null value, which would
+/// otherwise be dropped as "absent" before the validation sees it.
+pub(super) fn refuse_unknown(c: &Collection, body: &Map<String, Value>) -> Result<()> {
+    // Unknown keys with a value are reported with every other problem by
+    // the validation; only the null ones would slip through.
+    match body
+        .iter()
+        .find(|(k, v)| v.is_null() && c.fields.get(k).is_none())
+        .map(|(k, _)| k)
+    {
+        Some(k) => Err(Error::Invalid(vec![crate::Invalid::new(
+            format!("$.{k}"),
+            "unknown field",
+        )])),
+        None => Ok(()),
     }
 }
 
