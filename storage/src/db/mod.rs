@@ -524,13 +524,7 @@ impl Store {
     /// they commit, so it opens a fresh snapshot every time.
     pub fn read(&self) -> Result<ReadTxn<'_>> {
         self.check_faults();
-        let backend = self.backend();
-        if let Backend::ReadOnly(_) = &*backend {
-            return Ok(ReadTxn::new(
-                self,
-                Arc::new(Snapshot::open(backend.begin_read()?)?),
-            ));
-        }
+        // A read-only store never caches, so a hit is a writable store's.
         let generation = {
             let cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = &cache.current {
@@ -538,7 +532,15 @@ impl Store {
             }
             cache.generation
         };
+        // An unavailable file always misses the cache (a reopen clears it).
+        if self.unavailable() {
+            self.probe_if_free();
+        }
+        let backend = self.backend();
         let snap = Arc::new(Snapshot::open(backend.begin_read()?)?);
+        if let Backend::ReadOnly(_) = &*backend {
+            return Ok(ReadTxn::new(self, snap));
+        }
         let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
         // A commit since `generation` may be missing from `snap`: then it
         // serves this reader (who started before that commit) only.

@@ -202,7 +202,7 @@ impl Store {
         let _ = self.resolve_locked();
     }
 
-    fn unavailable(&self) -> bool {
+    pub(super) fn unavailable(&self) -> bool {
         matches!(&*self.backend(), Backend::Unavailable(_))
     }
 
@@ -210,13 +210,23 @@ impl Store {
     /// any store of the process), or the file is unavailable, recover.
     pub(super) fn check_faults(&self) {
         use std::sync::atomic::Ordering;
+        // A load first: every read passes here, and a store would make
+        // the readers' threads contend for the counter's cache line.
         let seen = fault::seen();
-        if self.faults_checked.swap(seen, Ordering::AcqRel) != seen || self.unavailable() {
-            // Never waits: a write in progress meets the latch itself, and
-            // an observer reading inside a commit holds the lock already.
-            if let Ok(_writer) = self.writer.try_lock() {
-                self.probe_locked();
-            }
+        if self.faults_checked.load(Ordering::Acquire) != seen
+            && self.faults_checked.swap(seen, Ordering::AcqRel) != seen
+        {
+            self.probe_if_free();
+        }
+    }
+
+    /// Probes the handle (reopening it if latched or unavailable) unless a
+    /// writer holds the lock. Never waits: a write in progress meets the
+    /// latch itself, and an observer reading inside a commit holds the
+    /// lock already.
+    pub(super) fn probe_if_free(&self) {
+        if let Ok(_writer) = self.writer.try_lock() {
+            self.probe_locked();
         }
     }
 
