@@ -204,15 +204,16 @@ mod tests {
 
     #[test]
     fn the_same_spec_gives_the_same_bytes_and_another_seed_others() {
-        let (a, b, c) = (tempfile_dir("a"), tempfile_dir("b"), tempfile_dir("c"));
+        let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
+        let [a, b, c] = [0, 1, 2].map(|i| dirs[i].path());
         let spec = Spec {
             users: 500,
             addrs: 50,
             seed: 7,
         };
-        write(&a, &spec).unwrap();
-        write(&b, &spec).unwrap();
-        write(&c, &Spec { seed: 8, ..spec }).unwrap();
+        write(a, &spec).unwrap();
+        write(b, &spec).unwrap();
+        write(c, &Spec { seed: 8, ..spec }).unwrap();
         for f in ["addrs.jsonl", "users.jsonl"] {
             let x = std::fs::read(a.join(f)).unwrap();
             assert_eq!(x, std::fs::read(b.join(f)).unwrap(), "{f}");
@@ -222,9 +223,10 @@ mod tests {
 
     #[test]
     fn ids_follow_lines_and_references_point_at_addresses() {
-        let dir = tempfile_dir("ids");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         write(
-            &dir,
+            dir,
             &Spec {
                 users: 2000,
                 addrs: 100,
@@ -232,8 +234,8 @@ mod tests {
             },
         )
         .unwrap();
-        let addrs = read(&dir, "addrs.jsonl");
-        let users = read(&dir, "users.jsonl");
+        let addrs = read(dir, "addrs.jsonl");
+        let users = read(dir, "users.jsonl");
         assert_eq!((addrs.len(), users.len()), (100, 2000));
         for (k, a) in addrs.iter().enumerate() {
             assert_eq!(a["_id"], addr_id(k as u64));
@@ -265,15 +267,5 @@ mod tests {
         // Roughly half male, as the coin says.
         let male = users.iter().filter(|u| u["male"] == json!(true)).count();
         assert!((800..1200).contains(&male), "{male}");
-    }
-
-    fn tempfile_dir(tag: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "refdb-gen-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
     }
 }
