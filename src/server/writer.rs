@@ -38,6 +38,8 @@ trait Job: Send {
 
 struct Pending<T, F> {
     actor: Actor,
+    /// Undo the writes even when `f` succeeds (a dry run).
+    rehearse: bool,
     f: Option<F>,
     out: Option<ApiResult<T>>,
     reply: oneshot::Sender<ApiResult<T>>,
@@ -55,11 +57,11 @@ where
     fn run(&mut self, tx: &mut Tx<'_>) -> refdb_storage::Result<()> {
         let f = self.f.take().expect("a job runs once");
         let out = f(tx);
-        let failed = out.is_err();
+        let undo = out.is_err() || self.rehearse;
         self.out = Some(out);
-        // The request's own error is kept above; this one only makes
+        // The request's own outcome is kept above; this error only makes
         // storage undo its writes.
-        if failed {
+        if undo {
             Err(StoreError::Aborted)
         } else {
             Ok(())
@@ -127,9 +129,29 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
     {
+        self.queue(actor, false, f).await
+    }
+
+    /// Runs `f` as [`Writer::write`] does, with every check and rule of a
+    /// real write, then undoes what it wrote: the answer says what the
+    /// write would do, and nothing changes.
+    pub async fn rehearse<T, F>(&self, actor: Actor, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+    {
+        self.queue(actor, true, f).await
+    }
+
+    async fn queue<T, F>(&self, actor: Actor, rehearse: bool, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
             actor,
+            rehearse,
             f: Some(f),
             out: None,
             reply,
@@ -241,6 +263,7 @@ mod tests {
             };
             let job: Box<dyn Job> = Box::new(Pending {
                 actor: Actor::anonymous(),
+                rehearse: false,
                 f: Some(f),
                 out: None,
                 reply,

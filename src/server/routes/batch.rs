@@ -1,5 +1,7 @@
 //! `POST /<app>/_batch`: `{"ops":[…]}` run in one transaction, all or
 //! nothing (docs/API.md §4), answering `{"results":[…]}` in order.
+//! `?_dry_run=1` runs the whole batch, every check and on-delete rule
+//! included, answers what it would return, and undoes it.
 //!
 //! Every operation's shape is checked before the transaction starts, so a
 //! malformed op at index 7 costs no write. Whatever fails, the error's
@@ -24,7 +26,7 @@ use crate::server::error::{ApiError, ApiResult};
 use crate::server::request::Req;
 
 pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
-    req.params(app, &[])?;
+    let dry_run = req.params(app, &["_dry_run"])?.flag("_dry_run")?;
     let caller = req.caller.clone();
     let mut body = req.object(app).await?;
     let ops = match body.shift_remove("ops") {
@@ -78,18 +80,20 @@ pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
             _ => "",
         })
         .collect();
-    let results = app
-        .writer
-        .write(caller.actor(), move |tx| {
-            tx.batch(parsed).map_err(|(i, e)| {
-                let err = ApiError::from(e);
-                match err.path {
-                    Some(_) => err.within(&format!("$.ops[{i}]{}", inner[i])),
-                    None => err.within(&format!("$.ops[{i}]")),
-                }
-            })
+    let batch = move |tx: &mut refdb_storage::Tx<'_>| {
+        tx.batch(parsed).map_err(|(i, e)| {
+            let err = ApiError::from(e);
+            match err.path {
+                Some(_) => err.within(&format!("$.ops[{i}]{}", inner[i])),
+                None => err.within(&format!("$.ops[{i}]")),
+            }
         })
-        .await?;
+    };
+    let results = if dry_run {
+        app.writer.rehearse(caller.actor(), batch).await?
+    } else {
+        app.writer.write(caller.actor(), batch).await?
+    };
     let results: Vec<Value> = results
         .into_iter()
         .zip(&colls)
@@ -103,7 +107,11 @@ pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
             BatchResult::Deleted(d) => deleted_json(&d),
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({"results": results})))
+    let body = match dry_run {
+        true => json!({"results": results, "dry_run": true}),
+        false => json!({"results": results}),
+    };
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// The rights one operation needs (an unknown collection is left to

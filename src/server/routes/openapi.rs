@@ -75,12 +75,13 @@ fn describe(app: &App) -> Value {
     );
     ready["responses"]["503"] = json!({"$ref": "#/components/responses/Error"});
     paths.insert("/_health/ready".into(), json!({"get": ready}));
-    paths.insert(
-        format!("{base}/_batch"),
-        json!({"post": op("Run create/update/patch/delete operations atomically",
-            Some(batch_schema(schema)),
-            ok_any())}),
+    let mut batch = op(
+        "Run create/update/patch/delete operations atomically (?_dry_run=1: run, answer, undo)",
+        Some(batch_schema(schema)),
+        ok_any(),
     );
+    batch["parameters"] = json!([dry_run_param()]);
+    paths.insert(format!("{base}/_batch"), json!({"post": batch}));
     // Stable operation ids (`get_demo_coll_users`), for client generators
     // and tools that select operations.
     for (path, item) in paths.iter_mut() {
@@ -152,14 +153,13 @@ fn collection_paths(app: &App, base: &str, c: &Collection, paths: &mut Map<Strin
                 ok(&doc_ref),
             ),
         );
-        add(
-            "delete",
-            op(
-                "Delete, applying on_delete rules (?_dry_run=1 to preview)",
-                None,
-                ok(&json!({"$ref": "#/components/schemas/Deleted"})),
-            ),
+        let mut delete = op(
+            "Delete, applying on_delete rules (?_dry_run=1 to preview)",
+            None,
+            ok(&json!({"$ref": "#/components/schemas/Deleted"})),
         );
+        delete["parameters"] = json!([dry_run_param()]);
+        add("delete", delete);
         ops
     };
     let mut one = doc_ops(&["get", "put", "patch", "delete"]);
@@ -582,6 +582,13 @@ fn field_schema(f: &Field) -> Value {
         );
     }
     Value::Object(s)
+}
+
+/// `_dry_run`: a flag (`1`/`true`/empty: on; `0`/`false`: off).
+fn dry_run_param() -> Value {
+    json!({"name": "_dry_run", "in": "query", "required": false,
+        "description": "answer what the write would do, and change nothing",
+        "schema": {"type": "string", "enum": ["", "0", "1", "false", "true"]}})
 }
 
 /// A `_batch` body: each operation names its kind, its collection and
