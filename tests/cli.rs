@@ -1,6 +1,8 @@
 //! The `refdb` binary end to end: import → export round trip, bad lines,
 //! and `check`/`export`/`backup` on a file a running `refdb serve` holds.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
@@ -35,15 +37,7 @@ fn serve_in(dir: &std::path::Path, stderr: Stdio) -> (std::process::Child, Strin
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("the listening line")
-        .to_string();
+    let addr = support::listening_addr(&mut server);
     (server, addr)
 }
 

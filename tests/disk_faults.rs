@@ -4,8 +4,10 @@
 //! skips. Every acknowledged write must survive, no request may get a 500
 //! or no answer, and the file must audit clean afterwards.
 
+mod support;
+
 use refdb_storage::Store;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -64,15 +66,7 @@ fn serve(db: &Path, log: &Path, wrapper: &[&str]) -> Served {
         .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("no listening line: {line:?}"))
-        .to_string();
+    let addr = support::listening_addr(&mut child);
     Served { child, addr }
 }
 

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use refdb::server::{Builder, Limits};
 use refdb::{Server, refdb_query::Engine, refdb_storage::Schema, refdb_storage::Store};
 use serde_json::Value;
@@ -365,4 +367,18 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(start + size + 2).min(b.len())..];
     }
     out
+}
+
+/// The address a `refdb serve --listen 127.0.0.1:0` child prints on its
+/// first stdout line (`listening on http://ADDR`); takes its stdout.
+pub fn listening_addr(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("a piped stdout"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("no listening line: {line:?}"))
+        .to_string()
 }
