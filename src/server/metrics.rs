@@ -141,6 +141,7 @@ pub fn route_label(app: &App, path: &str) -> String {
     let rest = match segs.as_slice() {
         ["_health", "live" | "ready"] => return path.to_string(),
         ["metrics"] => return "/metrics".into(),
+        [""] | ["_admin", ..] => return "/_admin/".into(),
         [app_name, rest @ ..] if *app_name == app.schema().app => rest,
         _ => return "{unknown}".into(),
     };

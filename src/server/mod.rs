@@ -15,6 +15,7 @@
 //!   duration) and every failure a §7 JSON body (see [`error`]).
 
 pub mod action;
+mod admin;
 pub mod auth;
 pub mod body;
 pub mod error;

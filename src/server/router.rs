@@ -9,12 +9,15 @@
 //! another method is a 405 whose `Allow` header [`allowed`] computes, and a
 //! test checks that every method it lists is routed.
 //!
+//! `/` and `/_admin/…` are the admin page's static files ([`admin`]).
+//!
 //! Credentials are resolved once, after the app is known and before any
 //! handler runs; each handler checks the rights its route needs.
 
 use hyper::{Method, Response};
 
 use super::App;
+use super::admin;
 use super::body::Body;
 use super::error::{ApiError, ApiResult};
 use super::request::Req;
@@ -24,6 +27,16 @@ pub async fn route(
     app: &App,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> ApiResult<Response<Body>> {
+    // The admin page is static and public: what it shows, it fetches from
+    // the routes below with the user's credentials.
+    if let Some(page) = admin::serve(
+        &app.schema().app,
+        req.method(),
+        req.uri().path(),
+        req.headers(),
+    ) {
+        return page;
+    }
     let req = Req::new(req);
     let segs = req.segments()?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
