@@ -184,7 +184,8 @@ impl Store {
 
     /// Makes the store usable again after a disk fault met outside a
     /// write (a read's I/O error latches the handle too): probes the
-    /// handle and reopens it if latched. Waits for a write in progress.
+    /// handle and reopens it if latched. Waits for a write in progress;
+    /// safe under the gate.
     pub fn recover(&self) {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         self.probe_locked();
@@ -198,8 +199,9 @@ impl Store {
         } else if self.backend().latched() {
             self.reopen_locked();
         }
-        // Reads then see the derived state follow the file at once.
-        let _ = self.resolve_locked();
+        // Reads then see the derived state follow the file at once (when
+        // the gate is free: the caller may be a query holding it).
+        let _ = self.try_resolve_locked();
     }
 
     pub(super) fn unavailable(&self) -> bool {
@@ -236,6 +238,22 @@ impl Store {
     /// `Ok(None)`: nothing to settle; an error: the log is unreadable yet,
     /// and no later commit may be announced before this one is settled.
     pub(super) fn resolve_locked(&self) -> Result<Option<bool>> {
+        self.settle_locked(|| Some(self.gate.write().unwrap_or_else(|e| e.into_inner())))
+    }
+
+    /// [`Store::resolve_locked`] from a probe, whose caller may hold the
+    /// gate for reading (a query reads its snapshot under it): taking it
+    /// for writing there would wait on itself. So the commit is announced
+    /// only if the gate is free at once; else it stays unresolved, for the
+    /// next write (which settles before it begins) or the next probe.
+    fn try_resolve_locked(&self) -> Result<Option<bool>> {
+        self.settle_locked(|| self.gate.try_write().ok())
+    }
+
+    fn settle_locked<'g>(
+        &'g self,
+        gate: impl FnOnce() -> Option<std::sync::RwLockWriteGuard<'g, ()>>,
+    ) -> Result<Option<bool>> {
         let mut unresolved = self.unresolved.lock().unwrap_or_else(|e| e.into_inner());
         let Some((end, _)) = &*unresolved else {
             return Ok(None);
@@ -243,16 +261,56 @@ impl Store {
         let snapshot = Snapshot::open(self.backend().begin_read()?)?;
         let (_, next) = ReadTxn::new(self, Arc::new(snapshot)).change_log_extent()?;
         let landed = next >= *end;
+        if !landed {
+            *unresolved = None;
+            return Ok(Some(false));
+        }
+        let Some(_gate) = gate() else {
+            return Ok(None);
+        };
         let (_, changes) = unresolved.take().expect("checked above");
         drop(unresolved);
-        if landed {
-            tracing::warn!(
-                file = %self.path.display(),
-                "a commit the disk reported as failed is in the file: it stands"
-            );
-            let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
-            self.notify(&changes);
-        }
-        Ok(Some(landed))
+        tracing::warn!(
+            file = %self.path.display(),
+            "a commit the disk reported as failed is in the file: it stands"
+        );
+        self.notify(&changes);
+        Ok(Some(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Postmortem: a query (holding the gate for reading) probed after a
+    /// fault and settled a failed-but-landed commit by taking the gate for
+    /// writing: it waited on itself with the writer lock held, and every
+    /// write of the server hung (found by the libfiu test, 1 run in ~30).
+    #[test]
+    fn a_probe_under_the_gate_never_waits_on_the_gate() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path().join("p.db"), None).unwrap());
+        // A commit that failed on the disk but whose records are in the
+        // file (the log's end is past seq 0).
+        *store.unresolved.lock().unwrap() = Some((0, Vec::new()));
+        let s = store.clone();
+        let (done, probed) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _gate = s.gate();
+            s.probe_if_free();
+            done.send(()).unwrap();
+        });
+        probed
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the probe waited on the gate its own thread holds");
+        assert!(
+            store.unresolved.lock().unwrap().is_some(),
+            "left for a caller that can take the gate"
+        );
+        // The next write settles it before it begins.
+        store.write(|_| Ok(())).unwrap();
+        assert!(store.unresolved.lock().unwrap().is_none());
     }
 }
