@@ -63,6 +63,8 @@ pub struct App {
     pub(crate) auth: auth::Auth,
     /// Counts commits, for change feeds waiting on the next one.
     pub(crate) commits: tokio::sync::watch::Sender<u64>,
+    /// Change-feed pages shared by the event streams of one view.
+    pub(crate) feed_pages: Arc<routes::sse::PageCache>,
     /// Request and commit counters for `GET /metrics`.
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// Turns true when the server stops accepting: event streams end, so
@@ -272,6 +274,7 @@ impl Builder {
             app: Arc::new(App {
                 stopping: tokio::sync::watch::channel(false).0,
                 commits,
+                feed_pages: Default::default(),
                 auth,
                 engine: Arc::new(self.engine),
                 writer: writer::Writer::start(

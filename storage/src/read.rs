@@ -486,7 +486,10 @@ impl<'s> ReadTxn<'s> {
     /// `after`, in order (see [`crate::changelog`]).
     pub fn changes(&self, after: u64, limit: usize) -> Result<Vec<ChangeRecord>> {
         let table = self.snap.txn.open_table(CHANGES)?;
-        let mut out = Vec::with_capacity(limit.min(4096));
+        // Grown as records come: a follower at the end of the log asks for
+        // many and gets a few, and a large reservation per call costs a
+        // fresh zeroed mapping from the allocator each time.
+        let mut out = Vec::new();
         let Some(from) = after.checked_add(1) else {
             return Ok(out);
         };

@@ -8,7 +8,11 @@
 //! The stream reads the durable change log, never an in-memory queue of
 //! events: a slow subscriber only falls behind in the log (the channel to
 //! its connection holds a few events), so it can neither slow writers nor
-//! grow memory. If it falls behind the retention, it gets `event: reset`
+//! grow memory. Streams that follow the same view (the same caller's
+//! rights, filter and `include_docs`) from the same position share the
+//! read of the log: a commit wakes them all, the first reads and renders
+//! the page, the others take it from a small [`PageCache`]. If it falls
+//! behind the retention, it gets `event: reset`
 //! (with the oldest seq kept) and the stream ends: the client must read the
 //! documents again.
 
@@ -21,12 +25,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-use super::changes::{ChangeQuery, Since, Visible, read_page};
+use super::changes::{ChangeQuery, Page, Since, Visible, read_page};
 use crate::server::App;
 use crate::server::body::Body;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::metrics::Metrics;
 use http_body_util::BodyExt;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Events buffered towards one connection.
@@ -36,6 +41,69 @@ const BATCH: usize = 256;
 /// A comment line this often while nothing is committed, so proxies and
 /// clients see the connection is alive.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Pages kept for streams that ask the same read.
+const PAGES: usize = 64;
+
+/// The last pages read by streams, by (view, position): a commit makes
+/// every stream of a view ask for the same page, rendered once. A page
+/// answers a later asker only if it was full (not the end of the log) or
+/// the log has not grown since it was read, so no stream ever waits for
+/// the next commit while records it could send exist.
+#[derive(Default)]
+pub struct PageCache(std::sync::Mutex<std::collections::VecDeque<Cached>>);
+
+struct Cached {
+    view: Arc<str>,
+    since: u64,
+    /// The end of the log (its next seq) when the page was read.
+    end: u64,
+    page: Arc<Page>,
+}
+
+impl PageCache {
+    fn get(&self, view: &Arc<str>, since: u64, end: u64) -> Option<Arc<Page>> {
+        let pages = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        pages
+            .iter()
+            .find(|c| {
+                c.since == since && *c.view == **view && (c.end == end || !c.page.scanned_to_end)
+            })
+            .map(|c| c.page.clone())
+    }
+
+    fn put(&self, view: Arc<str>, since: u64, end: u64, page: Arc<Page>) {
+        let mut pages = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pages.len() == PAGES {
+            pages.pop_front();
+        }
+        pages.push_back(Cached {
+            view,
+            since,
+            end,
+            page,
+        });
+    }
+}
+
+/// What a stream shows, as a key: two streams with equal keys read equal
+/// pages from equal positions. A filtered stream is its own view.
+fn view_key(q: &ChangeQuery, visible: &Visible) -> Arc<str> {
+    let mut colls: Vec<String> = visible
+        .iter()
+        .map(|(c, hidden)| match hidden {
+            None => format!("{c}:-"),
+            Some(h) => {
+                let mut h: Vec<&str> = h.iter().map(String::as_str).collect();
+                h.sort_unstable();
+                format!("{c}:{}", h.join(","))
+            }
+        })
+        .collect();
+    colls.sort_unstable();
+    let filter = q.filter.as_ref().map_or(0, |f| Arc::as_ptr(f) as usize);
+    format!("{}|{filter:x}|{}", q.include_docs, colls.join(";")).into()
+}
 
 /// A response body fed by a channel: the stream task sends, hyper polls.
 pub struct ChannelBody(mpsc::Receiver<Bytes>);
@@ -69,12 +137,14 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
         Err(e) => return Err(e),
     };
     let store = app.store.clone();
+    let cache = app.feed_pages.clone();
+    let view = view_key(&q, &visible);
     let mut commits = app.commits.subscribe();
     let metrics = app.metrics.clone();
     let mut stopping = app.stopping.subscribe();
     tokio::spawn(async move {
         let _open = Open::new(&metrics);
-        let mut page = first;
+        let mut page = Arc::new(first);
         loop {
             for (seq, json) in &page.changes {
                 let mut text = format!("id: {seq}\nevent: change\ndata: ").into_bytes();
@@ -110,21 +180,34 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
                     }
                 }
             }
-            let (store, v) = (store.clone(), visible.clone());
+            // The log's end now, then the page: from the cache when a
+            // stream of the same view read it already, else read here.
+            let end = match store.read().and_then(|r| r.change_log_extent()) {
+                Ok((_, end)) => end,
+                Err(_) => return,
+            };
+            if let Some(p) = cache.get(&view, pos, end) {
+                page = p;
+                continue;
+            }
             let next_q = ChangeQuery {
                 since: Since::Seq(pos),
                 ..q.clone()
             };
-            let next = tokio::task::spawn_blocking(move || read_page(&store, next_q, &v)).await;
-            page = match next {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) if e.code == "changes_expired" => {
+            // On this worker, not the blocking pool: a page is at most
+            // BATCH records from one snapshot, and a hop per commit per
+            // stream cost more than the read (and churned the pool's
+            // threads, each with a fresh allocator heap).
+            page = match read_page(&store, next_q, &visible) {
+                Ok(p) => Arc::new(p),
+                Err(e) if e.code == "changes_expired" => {
                     metrics.stream_resets.fetch_add(1, Ordering::Relaxed);
                     let _ = tx.send(reset_event(&e)).await;
                     return;
                 }
                 _ => return,
             };
+            cache.put(view.clone(), pos, end, page.clone());
         }
     });
     Ok(event_stream(rx))
