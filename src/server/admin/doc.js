@@ -27,7 +27,7 @@ export async function docView(root, coll, id) {
     form.append(h('label', { for: ed.input?.id }, '_id'), h('div', {}, ed.el, h('div', { class: 'hint' }, 'optional: generated when empty')));
   }
   for (const [name, spec] of fields(meta)) {
-    const readOnly = !canModify(spec) || (!isNew && false);
+    const readOnly = !canModify(spec);
     const label = h('label', {}, name, spec.required ? h('span', { class: 'req', title: 'required' }, ' *') : null);
     if (isDerived(spec)) {
       if (!isNew) form.append(label, reverseList(spec, doc[name] || [], doc._id));
@@ -153,7 +153,7 @@ export async function docView(root, coll, id) {
       await api('DELETE', docPath(coll, id), { ifMatch: etag });
       navigate(encodeURIComponent(coll), { replace: true });
     } catch (e) {
-      fill(banner, h('div', { class: e.status === 412 ? 'banner conflict' : 'banner conflict', id: e.status === 412 ? 'conflict' : null }, e.message));
+      fill(banner, h('div', { class: 'banner conflict', id: e.status === 412 ? 'conflict' : null }, e.message));
     }
   }
   return null;

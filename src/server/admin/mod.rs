@@ -7,8 +7,9 @@
 //! and the page doubles as proof that the API is enough to administer a
 //! database.
 //!
-//! Assets are answered with a strong `ETag` (a hash of the bytes) and `Cache-Control: no-cache`, so a browser revalidates and
-//! gets a 304 until the binary changes; a `Content-Security-Policy` allows
+//! Assets are answered with a strong `ETag` (a hash of the bytes, taken
+//! once per asset) and `Cache-Control: no-cache`, so a browser revalidates
+//! and gets a 304 until the binary changes; a `Content-Security-Policy` allows
 //! scripts, styles and connections from this origin only.
 
 use hyper::header::{
@@ -17,6 +18,7 @@ use hyper::header::{
 };
 use hyper::{HeaderMap, Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
 
 use super::body::{Body, text_response};
 use super::error::{ApiError, ApiResult};
@@ -96,14 +98,11 @@ fn redirect(method: &Method) -> ApiResult<Response<Body>> {
 
 fn respond(asset: &Asset, app: &str, headers: &HeaderMap) -> Response<Body> {
     // The page learns its app from the HTML, the one thing not fixed at
-    // build time.
-    let text = match asset.name {
-        "" => asset.text.replace("{{APP}}", &escape(app)),
-        _ => asset.text.to_string(),
+    // build time: its tag covers the app's name too.
+    let etag = match asset.name {
+        "" => tag_of(&[static_tag(asset).as_bytes(), app.as_bytes()]),
+        _ => static_tag(asset).to_string(),
     };
-    let hash = Sha256::digest(text.as_bytes());
-    let etag: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let etag = format!("\"{etag}\"");
     let fresh = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -111,6 +110,10 @@ fn respond(asset: &Asset, app: &str, headers: &HeaderMap) -> Response<Body> {
     let mut resp = if fresh {
         text_response(StatusCode::NOT_MODIFIED, asset.content_type, String::new())
     } else {
+        let text = match asset.name {
+            "" => asset.text.replace("{{APP}}", &escape(app)),
+            _ => asset.text.to_string(),
+        };
         text_response(StatusCode::OK, asset.content_type, text)
     };
     let h = resp.headers_mut();
@@ -122,6 +125,33 @@ fn respond(asset: &Asset, app: &str, headers: &HeaderMap) -> Response<Body> {
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
+}
+
+/// The tag of an asset's bytes, hashed once per process.
+fn static_tag(asset: &Asset) -> &'static str {
+    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| tag_of(&[a.text.as_bytes()]))
+            .collect()
+    });
+    let i = ASSETS
+        .iter()
+        .position(|a| a.name == asset.name)
+        .expect("an asset of the table");
+    &tags[i]
+}
+
+/// `"<16 hex digits of the SHA-256 of the parts>"`.
+fn tag_of(parts: &[&[u8]]) -> String {
+    let mut hash = Sha256::new();
+    parts.iter().for_each(|p| hash.update(p));
+    let hex: String = hash.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("\"{hex}\"")
 }
 
 /// Text for an HTML attribute or element.
