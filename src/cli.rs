@@ -178,6 +178,12 @@ pub enum Command {
         #[arg(required = true)]
         queries: Vec<String>,
     },
+    /// Give the file's free pages back to the file system (as SQLite's
+    /// VACUUM); needs the file to itself: stop the server first.
+    Compact {
+        #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
+        db: PathBuf,
+    },
     /// Write a consistent copy of the database to a new file, even while a
     /// server runs.
     Backup {

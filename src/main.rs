@@ -56,6 +56,7 @@ fn main() -> ExitCode {
                 batch,
                 skip_invalid,
             };
+            let path = db.clone();
             Config {
                 db,
                 schema,
@@ -64,7 +65,11 @@ fn main() -> ExitCode {
             }
             .open_store()
             .map_err(Into::into)
-            .and_then(|store| refdb::tools::import(&store, &coll, &file, &opts))
+            .and_then(|store| {
+                let ok = refdb::tools::import(&store, &coll, &file, &opts)?;
+                refdb::tools::compact_after_import(store, &path)?;
+                Ok(ok)
+            })
             .map(|ok| {
                 if ok {
                     ExitCode::SUCCESS
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
             warmup,
             queries,
         } => refdb::bench::bench(&db, &queries, runs, warmup),
+        Command::Compact { db } => refdb::tools::compact(&db).map(|_| ExitCode::SUCCESS),
         Command::Backup { db, out } => refdb::tools::backup(&db, &out).map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

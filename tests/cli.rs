@@ -159,6 +159,13 @@ fn check_export_and_backup_work_beside_a_running_server() {
         "{}",
         text(&o)
     );
+    // So does compacting it.
+    let o = refdb(&["compact"], d);
+    assert!(
+        !o.status.success() && text(&o).contains("another process"),
+        "{}",
+        text(&o)
+    );
     server.kill().unwrap();
     server.wait().unwrap();
     let o = refdb(&["check", "--db", "copy.db"], d);
@@ -435,4 +442,59 @@ fn gen_import_and_bench_from_the_binary() {
     let o = refdb(&["bench", "users?age.$zz=1"], d);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("error"), "{}", text(&o));
+}
+
+/// `refdb compact` gives a file's free pages back and keeps every document
+/// (the audit digest covers every table); `check` prints each table's size.
+#[test]
+fn compact_shrinks_the_file_and_keeps_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let o = refdb(&["gen", "--users", "3000", "data"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    for coll in ["addrs", "users"] {
+        let o = refdb(&["import", coll, &format!("data/{coll}.jsonl")], d);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let digest = |o: &std::process::Output| {
+        let said = text(o);
+        assert!(o.status.success(), "{said}");
+        said.split("digest ").nth(1).unwrap()[..16].to_string()
+    };
+    let check = refdb(&["check"], d);
+    let before = digest(&check);
+    let said = text(&check);
+    assert!(
+        said.contains("table docs ") && said.contains("bytes in pages"),
+        "{said}"
+    );
+    // Deleting most users leaves their pages free in the file.
+    let store = refdb_storage::Store::open(d.join("refdb.db"), None).unwrap();
+    let ids: Vec<String> = store
+        .read()
+        .unwrap()
+        .scan("users", None)
+        .unwrap()
+        .map(|e| e.unwrap().0)
+        .skip(100)
+        .collect();
+    store
+        .write(|tx| {
+            ids.iter()
+                .try_for_each(|id| tx.delete("users", id).map(drop))
+        })
+        .unwrap();
+    drop(store);
+    let deleted = digest(&refdb(&["check"], d));
+    assert_ne!(deleted, before);
+    let len = || std::fs::metadata(d.join("refdb.db")).unwrap().len();
+    let grown = len();
+    let o = refdb(&["compact"], d);
+    assert!(
+        o.status.success() && text(&o).contains("compacted"),
+        "{}",
+        text(&o)
+    );
+    assert!(len() < grown, "{} then {}", grown, len());
+    assert_eq!(digest(&refdb(&["check"], d)), deleted);
 }

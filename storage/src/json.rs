@@ -75,7 +75,7 @@ pub(crate) fn write_doc<T: Tables>(
         }
     }
     out.extend_from_slice(b",\"_meta\":");
-    Msgpack::new(meta).value(out, 0)?;
+    crate::stamp::write_json(meta, out)?;
     out.push(b'}');
     Ok(())
 }
@@ -111,7 +111,7 @@ pub fn write_stored(
         rd.value(out, 0)?;
     }
     out.extend_from_slice(b",\"_meta\":");
-    Msgpack::new(meta).value(out, 0)?;
+    crate::stamp::write_json(meta, out)?;
     out.push(b'}');
     Ok(())
 }
@@ -152,6 +152,11 @@ fn quoted(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     out.extend_from_slice(s);
     out.push(b'"');
+}
+
+/// Appends the JSON text of one msgpack value to `out`.
+pub(crate) fn transcode(msgpack: &[u8], out: &mut Vec<u8>) -> Result<()> {
+    Msgpack::new(msgpack).value(out, 0)
 }
 
 /// serde_json's serializer over `out`, for numbers and strings: the same

@@ -36,6 +36,8 @@ pub mod postings;
 pub mod read;
 mod refs;
 pub mod schema;
+pub mod space;
+mod stamp;
 pub mod tables;
 mod undo;
 pub mod write;

@@ -32,6 +32,11 @@ impl<'r> Msgpack<'r> {
         Msgpack { buf }
     }
 
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'r [u8] {
+        self.buf
+    }
+
     pub(crate) fn take(&mut self, n: usize) -> Result<&'r [u8]> {
         if self.buf.len() < n {
             return Err(corrupt("truncated value"));

@@ -254,6 +254,16 @@ impl<'s> ReadTxn<'s> {
         ReadTxn { store, snap }
     }
 
+    /// The redb transaction under the snapshot.
+    pub(crate) fn redb_txn(&self) -> &ReadTransaction {
+        &self.snap.txn
+    }
+
+    /// The space each table of the file takes, largest first.
+    pub fn space(&self) -> Result<Vec<crate::space::TableSpace>> {
+        crate::space::tables(self)
+    }
+
     pub fn schema(&self) -> &Schema {
         self.store.schema()
     }

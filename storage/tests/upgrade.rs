@@ -6,8 +6,8 @@ mod common;
 
 use common::{assert_clean, doc, dump, library_schema, open};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
-use refdb_storage::Store;
 use refdb_storage::tables::{DOCS, DOCS_V2, META};
+use refdb_storage::{Document, Store};
 use serde_json::json;
 
 /// Rewrites a format 3 file as format 2 was: what an older refdb wrote.
@@ -83,4 +83,89 @@ fn a_format_2_file_is_upgraded_on_open_with_nothing_lost() {
     drop(store);
     let again = Store::open_read_only(&path).unwrap();
     assert_clean(&again);
+}
+
+/// Rewrites every row's `_meta` block as msgpack, as refdb wrote it before
+/// the packed form; returns how many bytes the rows grew by.
+fn unpack_meta_blocks(path: &std::path::Path, docs_before: &[(String, Document)]) -> usize {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    let mut grew = 0;
+    {
+        let mut docs = txn.open_table(DOCS).unwrap();
+        let rows: Vec<_> = docs
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                (k.value().0, k.value().1.to_string(), v.value().to_vec())
+            })
+            .collect();
+        for (cid, id, row) in rows {
+            let meta = &docs_before
+                .iter()
+                .find(|(_, d)| d["_id"] == id.as_str())
+                .unwrap()
+                .1["_meta"];
+            let fields_end = 8 + u32::from_be_bytes(row[4..8].try_into().unwrap()) as usize;
+            let mut old = row[..fields_end].to_vec();
+            old.extend_from_slice(&rmp_serde::to_vec(meta).unwrap());
+            grew += old.len() - row.len();
+            docs.insert((cid, id.as_str()), old.as_slice()).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+    grew
+}
+
+#[test]
+fn rows_with_a_msgpack_meta_read_and_update_as_before() {
+    let t = open(library_schema());
+    t.store
+        .write(|tx| {
+            tx.create(
+                "authors",
+                doc(json!({"_id": "hugo", "name": "Victor Hugo"})),
+            )?;
+            for i in 0..20 {
+                tx.create(
+                    "books",
+                    doc(
+                        json!({"_id": format!("b{i}"), "title": format!("t{i}"), "author": "hugo"}),
+                    ),
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    t.store
+        .update("books", "b3", doc(json!({"title": "changed"})))
+        .unwrap();
+    let before = dump(&t.store);
+    let path = t.dir.path().join("t.db");
+    drop(t.store);
+    // A packed anonymous stamp is 10 or 18 bytes; msgpack about 140.
+    assert!(unpack_meta_blocks(&path, &before) > 21 * 100);
+
+    let store = Store::open(&path, None).unwrap();
+    assert_eq!(dump(&store), before);
+    assert_clean(&store);
+    store
+        .update("books", "b5", doc(json!({"title": "again"})))
+        .unwrap();
+    assert_clean(&store);
+    assert_eq!(
+        store.get("books", "b5").unwrap()["_meta"]["ctime"],
+        before.iter().find(|(_, d)| d["_id"] == "b5").unwrap().1["_meta"]["ctime"]
+    );
+    drop(store);
+    // The updated row is written packed again; the others keep msgpack.
+    let db = redb::Database::open(&path).unwrap();
+    let docs = db.begin_read().unwrap().open_table(DOCS).unwrap();
+    let row = |id: &str| {
+        let rows = docs.iter().unwrap().map(Result::unwrap);
+        let mut it = rows.filter(|(k, _)| k.value().1 == id);
+        it.next().unwrap().1.value().len()
+    };
+    assert!(row("b5") + 100 < row("b6"), "{} {}", row("b5"), row("b6"));
 }

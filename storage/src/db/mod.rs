@@ -87,7 +87,7 @@ impl Backend {
 
 /// Opens the file for writing; a file left unclean (a crash, a failed
 /// write) is repaired back to its last commit, and the log says so.
-fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
+pub(crate) fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
     let shown = path.display().to_string();
     let said = std::sync::atomic::AtomicBool::new(false);
     // SingleWriter: this process writes, and other processes (`refdb

@@ -25,9 +25,9 @@ use std::sync::mpsc::sync_channel;
 /// costs nothing per document, small enough to keep both threads busy.
 pub(crate) const BATCH: usize = 256;
 
-/// Encoded `_meta` bytes are about this long; the worker leaves room for
+/// Encoded `_meta` bytes are at most this long when packed (a named writer); the worker leaves room for
 /// them so that appending them does not reallocate.
-const META_ROOM: usize = 160;
+const META_ROOM: usize = 48;
 
 /// [`check_input`], then the row encoded with docno 0 and without `_meta`
 /// (the writing thread fills in both).
