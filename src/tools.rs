@@ -242,12 +242,8 @@ pub fn check(db: &Path) -> Result<ExitCode> {
     };
     let report = store.audit()?;
     println!(
-        "{} documents, {} references, {} index rows, {} change records; digest {:016x}",
-        report.documents,
-        report.references,
-        report.index_rows,
-        report.change_records,
-        report.digest
+        "{} documents, {} references, {} change records; digest {:016x}",
+        report.documents, report.references, report.change_records, report.digest
     );
     for t in store.read()?.space()? {
         println!(

@@ -6,7 +6,7 @@
 
 use crate::db::Store;
 use crate::error::{Error, Result};
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, META, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, META, REFS};
 use redb::{Database, ReadableTable, TableDefinition};
 use std::path::Path;
 
@@ -28,7 +28,6 @@ pub fn backup(store: &Store, out: &Path) -> Result<u64> {
     rows += copy_table(&snapshot, &txn, DOCS)?;
     rows += copy_table(&snapshot, &txn, DOCNOS)?;
     rows += copy_table(&snapshot, &txn, REFS)?;
-    rows += copy_table(&snapshot, &txn, INDEX)?;
     rows += copy_table(&snapshot, &txn, CHANGES)?;
     rows += copy_table(&snapshot, &txn, LATEST)?;
     txn.commit()?;

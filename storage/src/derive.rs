@@ -1,9 +1,8 @@
-//! The derived tables recomputed from documents alone: what `INDEX` and
-//! `REFS` must hold. The audit compares them with the file; a schema
+//! The derived table recomputed from documents alone: what `REFS` must
+//! hold. The audit compares them with the file; a schema
 //! migration writes them.
 
 use crate::codec::StoredDoc;
-use crate::keys;
 use crate::postings;
 use crate::schema::Collection;
 use crate::write::targets_of;
@@ -14,14 +13,12 @@ pub(crate) type RefRow = (u32, String, u32, String, u16);
 
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Derived {
-    /// Index row key (with chunk) → low docno bits.
-    pub index: BTreeMap<Vec<u8>, RoaringBitmap>,
     /// Reverse-index row key → low docno bits.
     pub refs: BTreeMap<RefRow, RoaringBitmap>,
 }
 
 impl Derived {
-    /// Adds one document's index and reference postings; `coll_id` maps a
+    /// Adds one document's reference postings; `coll_id` maps a
     /// collection name to its id (None: the target collection is gone).
     pub fn add(
         &mut self,
@@ -33,14 +30,6 @@ impl Derived {
         let (chunk, low) = postings::split(doc.docno);
         for f in c.fields.iter() {
             let v = doc.body.get(&f.name);
-            if f.index {
-                for k in keys::index_values(cid, &f.name, &f.ty, v) {
-                    self.index
-                        .entry(keys::with_chunk(&k, chunk))
-                        .or_default()
-                        .insert(low);
-                }
-            }
             if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
                 let Some(tcid) = coll_id(&spec.coll) else {
                     continue;

@@ -1,8 +1,6 @@
-//! Order-preserving encoding of secondary-index keys.
-//!
-//! A key is `collection id (u32 BE) | field name | 0x00 | value | docno (u32 BE)`.
-//! Comparing two keys bytewise compares (collection, field, value, docno),
-//! so equality is a prefix scan and a range of values is a key range:
+//! Order-preserving encoding of index values: the query engine's value
+//! indexes are ordered maps from these keys to docno bitmaps. Comparing two
+//! keys bytewise compares the values, so a range of values is a key range:
 //! - null `0x01`; false `0x02`; true `0x03`;
 //! - int `0x10` + i64 big-endian with the sign bit flipped;
 //! - float `0x11` + f64 bits, sign-flipped when positive, all bits flipped
@@ -10,22 +8,11 @@
 //! - datetime `0x12` + microseconds since the epoch, as an int;
 //! - string `0x20` + UTF-8 bytes with 0x00 escaped as 0x00 0xFF, ended by
 //!   0x00 0x01, so that a string sorts before its extensions.
-//!
-//! Field names never contain 0x00 (they are `A-Za-z0-9_-`).
 
 use crate::schema::{FieldType, validate::parse_datetime};
 use serde_json::Value;
 
 pub const TAG_NULL: u8 = 0x01;
-
-/// The prefix shared by all keys of one indexed field.
-pub fn field_prefix(coll: u32, field: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(4 + field.len() + 1 + 16);
-    k.extend_from_slice(&coll.to_be_bytes());
-    k.extend_from_slice(field.as_bytes());
-    k.push(0);
-    k
-}
 
 /// Encodes one scalar value of a field of type `ty` (the element type for
 /// lists), or `None` when the value does not have that type.
@@ -101,45 +88,6 @@ pub fn value_keys(ty: &FieldType, v: Option<&Value>) -> Vec<Vec<u8>> {
     keys.sort();
     keys.dedup();
     keys
-}
-
-/// [`value_keys`], each behind the field's [`field_prefix`].
-pub fn index_values(coll: u32, field: &str, ty: &FieldType, v: Option<&Value>) -> Vec<Vec<u8>> {
-    let prefix = field_prefix(coll, field);
-    value_keys(ty, v)
-        .into_iter()
-        .map(|k| [prefix.as_slice(), &k].concat())
-        .collect()
-}
-
-/// The row key of one chunk of an encoded value's postings.
-pub fn with_chunk(value_key: &[u8], chunk: u16) -> Vec<u8> {
-    let mut k = Vec::with_capacity(value_key.len() + 2);
-    k.extend_from_slice(value_key);
-    k.extend_from_slice(&chunk.to_be_bytes());
-    k
-}
-
-/// Splits a row key into its encoded value (with the field prefix) and chunk.
-pub fn split_chunk(row_key: &[u8]) -> (&[u8], u16) {
-    let n = row_key.len();
-    (
-        &row_key[..n - 2],
-        u16::from_be_bytes([row_key[n - 2], row_key[n - 1]]),
-    )
-}
-
-/// The smallest key strictly greater than every key starting with `prefix`
-/// (the exclusive end of a prefix scan), or `None` if there is none.
-pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xFF {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

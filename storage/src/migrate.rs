@@ -18,7 +18,7 @@ use crate::error::{Error, Invalid, Result};
 use crate::postings;
 use crate::schema::Schema;
 use crate::schema::validate::validate_document;
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, REFS};
 use crate::write::targets_of;
 use redb::{ReadableTable, WriteTransaction};
 use std::collections::HashSet;
@@ -92,17 +92,12 @@ pub(crate) fn migrate(
         docs.insert((*cid, id.as_str()), codec::encode(doc).as_slice())?;
     }
     let mut refs = txn.open_table(REFS)?;
-    let mut index = txn.open_table(INDEX)?;
     refs.retain(|_, _| false)?;
-    index.retain(|_, _| false)?;
     for ((tc, t, sc, sf, chunk), bits) in &derived.refs {
         refs.insert(
             (*tc, t.as_str(), *sc, sf.as_str(), *chunk),
             postings::encode(bits).as_slice(),
         )?;
-    }
-    for (k, bits) in &derived.index {
-        index.insert(k.as_slice(), postings::encode(bits).as_slice())?;
     }
     if !problems.is_empty() {
         return Err(Error::SchemaMigration(problems));

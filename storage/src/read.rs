@@ -12,7 +12,7 @@ use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::postings;
 use crate::schema::{Collection, Schema};
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, META, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, META, REFS};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
@@ -30,11 +30,9 @@ pub(crate) trait Tables {
     type Docs: ReadableTable<DocsKey, &'static [u8]>;
     type Docnos: ReadableTable<(u32, u32), &'static str>;
     type Refs: ReadableTable<RefsKey, &'static [u8]>;
-    type Index: ReadableTable<&'static [u8], &'static [u8]>;
     fn docs(&self) -> &Self::Docs;
     fn docnos(&self) -> &Self::Docnos;
     fn refs(&self) -> &Self::Refs;
-    fn index(&self) -> &Self::Index;
     fn store(&self) -> &Store;
 }
 
@@ -203,7 +201,6 @@ pub(crate) struct Snapshot {
     docs: ReadOnlyTable<DocsKey, &'static [u8]>,
     docnos: ReadOnlyTable<(u32, u32), &'static str>,
     refs: ReadOnlyTable<RefsKey, &'static [u8]>,
-    index: ReadOnlyTable<&'static [u8], &'static [u8]>,
     colls: ReadOnlyTable<u32, &'static [u8]>,
     txn: ReadTransaction,
 }
@@ -214,7 +211,6 @@ impl Snapshot {
             docs: txn.open_table(DOCS)?,
             docnos: txn.open_table(DOCNOS)?,
             refs: txn.open_table(REFS)?,
-            index: txn.open_table(INDEX)?,
             colls: txn.open_table(COLLS)?,
             txn,
         })
@@ -231,7 +227,6 @@ impl Tables for ReadTxn<'_> {
     type Docs = ReadOnlyTable<DocsKey, &'static [u8]>;
     type Docnos = ReadOnlyTable<(u32, u32), &'static str>;
     type Refs = ReadOnlyTable<RefsKey, &'static [u8]>;
-    type Index = ReadOnlyTable<&'static [u8], &'static [u8]>;
     fn docs(&self) -> &Self::Docs {
         &self.snap.docs
     }
@@ -240,9 +235,6 @@ impl Tables for ReadTxn<'_> {
     }
     fn refs(&self) -> &Self::Refs {
         &self.snap.refs
-    }
-    fn index(&self) -> &Self::Index {
-        &self.snap.index
     }
     fn store(&self) -> &Store {
         self.store
@@ -428,32 +420,6 @@ impl<'s> ReadTxn<'s> {
                 let (k, v) = e?;
                 Ok((k.value().1.to_string(), codec::docno(v.value())?))
             }))
-    }
-
-    /// The postings of an indexed field: every encoded value (see
-    /// [`crate::keys::encode_value`], without the field prefix) with the
-    /// docnos having it, in value order.
-    pub fn index_postings(&self, coll: &str, field: &str) -> Result<Vec<(Vec<u8>, RoaringBitmap)>> {
-        let prefix = crate::keys::field_prefix(self.store.coll_id(coll)?, field);
-        let end = crate::keys::prefix_end(&prefix).expect("a prefix ends with 0x00");
-        let mut out: Vec<(Vec<u8>, RoaringBitmap)> = Vec::new();
-        for e in self
-            .snap
-            .index
-            .range::<&[u8]>(prefix.as_slice()..end.as_slice())?
-        {
-            let (k, v) = e?;
-            let (value, chunk) = crate::keys::split_chunk(k.value());
-            let value = &value[prefix.len()..];
-            let bits = postings::decode(v.value())?;
-            match out.last_mut() {
-                Some((last, set)) if last.as_slice() == value => {
-                    set.extend(postings::join(chunk, &bits))
-                }
-                _ => out.push((value.to_vec(), postings::join(chunk, &bits).collect())),
-            }
-        }
-        Ok(out)
     }
 
     /// The docnos of `scoll` documents whose `sfield` references `tcoll/tid`.

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::read::ReadTxn;
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, META, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, META, REFS};
 use redb::{ReadTransaction, ReadableTableMetadata, TableDefinition};
 use std::path::Path;
 
@@ -47,7 +47,6 @@ pub(crate) fn tables(r: &ReadTxn<'_>) -> Result<Vec<TableSpace>> {
         table(txn, DOCS, "docs")?,
         table(txn, DOCNOS, "docnos")?,
         table(txn, REFS, "refs")?,
-        table(txn, INDEX, "index")?,
         table(txn, CHANGES, "changes")?,
         table(txn, LATEST, "latest_change")?,
         table(txn, COLLS, "colls")?,

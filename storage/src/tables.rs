@@ -6,8 +6,6 @@
 //! - `DOCS[(c, id)]` starts with docno `n` ⇔ `DOCNOS[(c, n)] == id`;
 //! - for every stored reference value `id → t` of field `f`, the docno of
 //!   `id` is in the `REFS[(tc, t, c, f, chunk)]` postings, and nothing else;
-//! - for every `index: true` field, `INDEX` holds exactly the postings
-//!   [`crate::keys::index_values`] gives for the stored documents;
 //! - `CHANGES` keys are below `META["changes"].next_seq`; the latest
 //!   record of each document agrees with `DOCS` (its row, or its absence
 //!   after a delete); a record that refers to `DOCS` for its row is its
@@ -21,7 +19,7 @@ use std::cmp::Ordering;
 
 /// Bumped on any incompatible change of the tables below. A file of the
 /// previous format is upgraded when a writer opens it ([`crate::db`]).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Database-wide facts: `format` (u32 LE), `schema` (the schema JSON),
 /// `catalog` (msgpack map collection name → collection id), `changes` (the
@@ -46,9 +44,11 @@ pub const DOCNOS: TableDefinition<(u32, u32), &str> = TableDefinition::new("docn
 /// source field, docno chunk) → postings of the referencing docnos.
 pub const REFS: TableDefinition<(u32, &str, u32, &str, u16), &[u8]> = TableDefinition::new("refs");
 
-/// Secondary indexes: field prefix | encoded value | docno chunk (u16 BE)
-/// (see [`crate::keys`]) → postings of the docnos having that value.
-pub const INDEX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index");
+/// Format 4's secondary indexes (field prefix | encoded value | docno
+/// chunk → postings), written by every commit and read by no query: the
+/// query engine derives its value indexes from the change log. Deleted when
+/// a file is upgraded.
+pub const INDEX_V4: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index");
 
 /// The change log: seq (u64) → one [`crate::changelog::ChangeRecord`]
 /// (txn, time, op, collection, `_id`, the row after the change). Appended

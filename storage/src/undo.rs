@@ -27,19 +27,12 @@ pub(crate) enum Undo {
         docno: u32,
         old: Option<String>,
     },
-    Index {
-        key: Vec<u8>,
-        old: Option<Vec<u8>>,
-    },
     Refs {
         key: (u32, String, u32, String, u16),
         old: Option<Vec<u8>>,
     },
     /// A change log record (see [`crate::changelog`]).
-    Change {
-        seq: u64,
-        old: Option<Vec<u8>>,
-    },
+    Change { seq: u64, old: Option<Vec<u8>> },
     /// A document's latest record number.
     Latest {
         cid: u32,
@@ -75,14 +68,6 @@ pub(crate) fn replay(tx: &mut Tx<'_>, log: Vec<Undo>) -> Result<()> {
                 }
                 None => {
                     tx.docnos.remove((cid, docno))?;
-                }
-            },
-            Undo::Index { key, old } => match old {
-                Some(v) => {
-                    tx.index.insert(key.as_slice(), v.as_slice())?;
-                }
-                None => {
-                    tx.index.remove(key.as_slice())?;
                 }
             },
             Undo::Refs {

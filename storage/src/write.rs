@@ -1,11 +1,12 @@
 //! The write transaction: every mutation goes through [`Tx`], which keeps
-//! documents, the docno map, secondary indexes and the reverse-reference
-//! index in step inside one redb write transaction.
+//! documents, the docno map, the reverse-reference index and the change
+//! log in step inside one redb write transaction. (Value indexes and
+//! n-grams are the query engine's, derived from the changes it observes.)
 //!
 //! Invariants:
 //! - [`Tx::put`] and [`Tx::remove`] are the only writers of `DOCS`; they
-//!   derive the `INDEX` and `REFS` changes from the old and new stored
-//!   bodies, so the indexes cannot drift from the documents;
+//!   derive the `REFS` changes from the old and new stored bodies, so the
+//!   reverse index cannot drift from the documents;
 //! - an operation that fails poisons the transaction ([`Tx::finish`]
 //!   refuses to commit it), so a failed operation, cascade or batch leaves
 //!   nothing behind even if the caller ignores the error.
@@ -25,12 +26,11 @@ use crate::codec::{self, StoredDoc};
 use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::hooks::{Cause, Committed, HookCtx, Hooks};
-use crate::keys;
 use crate::patch::{self, PatchOp};
 use crate::postings::{self, Pending, ref_row_key};
 use crate::read::{self, DocsKey, Document, RefsKey, Tables};
 use crate::schema::{Collection, Schema};
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, INDEX, LATEST, META, REFS};
+use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, META, REFS};
 use crate::undo::Undo;
 use redb::{ReadableTable, Table, WriteTransaction};
 use serde_json::{Map, Value};
@@ -69,7 +69,6 @@ pub struct Tx<'t> {
     pub(crate) docs: Table<'t, DocsKey, &'static [u8]>,
     pub(crate) docnos: Table<'t, (u32, u32), &'static str>,
     pub(crate) refs: Table<'t, RefsKey, &'static [u8]>,
-    pub(crate) index: Table<'t, &'static [u8], &'static [u8]>,
     colls: Table<'t, u32, &'static [u8]>,
     pub(crate) meta: Table<'t, &'static str, &'static [u8]>,
     pub(crate) changes: Table<'t, u64, &'static [u8]>,
@@ -83,19 +82,13 @@ pub struct Tx<'t> {
     pub(crate) touched: BTreeSet<(String, String)>,
     /// Every document change so far, for [`crate::CommitObserver`]s.
     observed_changes: Vec<Change>,
-    /// Index and reverse-index changes not yet applied ([`Tx::flush`]):
-    /// a bulk load then writes each postings row once instead of once per
-    /// document. Nothing reads `INDEX` inside a write, so its changes wait
-    /// for the commit (a batch of a thousand creates rewrites each index
-    /// row once, not a thousand times); every path that reads `REFS`
-    /// applies the pending reverse-index changes first
-    /// ([`Tx::flush_for_read`]).
-    pending_index: Pending,
-    /// Row keys as [`postings::ref_row_key`] bytes.
+    /// Reverse-index changes not yet applied: a bulk load then writes each
+    /// postings row once instead of once per document; every path that
+    /// reads `REFS` applies them first ([`Tx::flush`]). Row keys as
+    /// [`postings::ref_row_key`] bytes.
     pending_refs: Pending,
-    /// In group mode, the postings changes of the group's finished
+    /// In group mode, the reverse-index changes of the group's finished
     /// operations (see [`Tx::run_undoable`]).
-    group_index: Pending,
     group_refs: Pending,
     /// Reused to build pending row keys without allocating.
     scratch: Vec<u8>,
@@ -135,7 +128,6 @@ impl<'t> Tables for Tx<'t> {
     type Docs = Table<'t, DocsKey, &'static [u8]>;
     type Docnos = Table<'t, (u32, u32), &'static str>;
     type Refs = Table<'t, RefsKey, &'static [u8]>;
-    type Index = Table<'t, &'static [u8], &'static [u8]>;
     fn docs(&self) -> &Self::Docs {
         &self.docs
     }
@@ -148,9 +140,6 @@ impl<'t> Tables for Tx<'t> {
             "REFS read before a flush"
         );
         &self.refs
-    }
-    fn index(&self) -> &Self::Index {
-        &self.index
     }
     fn store(&self) -> &Store {
         self.store
@@ -209,7 +198,6 @@ impl<'t> Tx<'t> {
             docs: txn.open_table(DOCS)?,
             docnos: txn.open_table(DOCNOS)?,
             refs: txn.open_table(REFS)?,
-            index: txn.open_table(INDEX)?,
             colls: txn.open_table(COLLS)?,
             meta,
             changes: txn.open_table(CHANGES)?,
@@ -219,9 +207,7 @@ impl<'t> Tx<'t> {
             poisoned: false,
             touched: BTreeSet::new(),
             observed_changes: Vec::new(),
-            pending_index: Pending::default(),
             pending_refs: Pending::default(),
-            group_index: Pending::default(),
             group_refs: Pending::default(),
             scratch: Vec::new(),
             observed: store.is_observed(),
@@ -309,7 +295,7 @@ impl<'t> Tx<'t> {
 
     /// Reads a document as this transaction sees it.
     pub fn get(&mut self, coll: &str, id: &str) -> Result<Document> {
-        self.flush_for_read()?;
+        self.flush()?;
         let (c, cid) = self.coll(coll)?;
         let doc = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
         read::materialize(self, c, id, doc)
@@ -357,7 +343,7 @@ impl<'t> Tx<'t> {
     /// deleted (collection, id), the document itself first.
     pub fn delete(&mut self, coll: &str, id: &str) -> Result<Vec<(String, String)>> {
         self.guard(|tx| {
-            tx.flush_for_read()?;
+            tx.flush()?;
             let plan = crate::delete::plan(tx, coll, id)?;
             crate::delete::apply(tx, &plan)?;
             Ok(plan.deleted)
@@ -478,7 +464,7 @@ impl<'t> Tx<'t> {
         Ok(())
     }
 
-    /// Writes a document's stored row, keeping `DOCNOS`, `INDEX` and `REFS`
+    /// Writes a document's stored row, keeping `DOCNOS` and `REFS`
     /// in step with the change from `old` to `new`.
     pub(crate) fn put(
         &mut self,
@@ -539,7 +525,7 @@ impl<'t> Tx<'t> {
         self.sync_derived(cid, c, old, Some(new))
     }
 
-    /// Deletes a document's row and every index entry it owns.
+    /// Deletes a document's row and every reverse-index entry it owns.
     pub(crate) fn remove(
         &mut self,
         cid: u32,
@@ -628,34 +614,13 @@ impl<'t> Tx<'t> {
     ) -> Result<()> {
         for f in c.fields.iter() {
             let stored_ref = f.ty.ref_spec().is_some() && f.is_stored();
-            if !f.index && !stored_ref {
+            if !stored_ref {
                 continue;
             }
             let ov = old.and_then(|d| d.body.get(&f.name));
             let nv = new.and_then(|d| d.body.get(&f.name));
             if old.is_some() && new.is_some() && ov == nv {
                 continue;
-            }
-            if f.index {
-                let ok = old
-                    .map(|_| keys::index_values(cid, &f.name, &f.ty, ov))
-                    .unwrap_or_default();
-                let nk = new
-                    .map(|_| keys::index_values(cid, &f.name, &f.ty, nv))
-                    .unwrap_or_default();
-                if let Some(d) = old {
-                    let (chunk, low) = postings::split(d.docno);
-                    for k in ok.iter().filter(|k| !nk.contains(k)) {
-                        self.pending_index.remove(&keys::with_chunk(k, chunk), low);
-                    }
-                }
-                if let Some(d) = new {
-                    let (chunk, low) = postings::split(d.docno);
-                    for mut k in nk.into_iter().filter(|k| !ok.contains(k)) {
-                        k.extend_from_slice(&chunk.to_be_bytes());
-                        self.pending_index.add(&k, low);
-                    }
-                }
             }
             if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
                 let tcid = self.store.coll_id(&spec.coll)?;
@@ -677,7 +642,7 @@ impl<'t> Tx<'t> {
                 self.scratch = key;
             }
         }
-        if self.pending_index.len() + self.pending_refs.len() > FLUSH_AT {
+        if self.pending_refs.len() > FLUSH_AT {
             self.flush()?;
         }
         Ok(())

@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_clean, doc, dump, library_schema, open};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
-use refdb_storage::tables::{DOCS, DOCS_V2, META};
+use refdb_storage::tables::{DOCS, DOCS_V2, INDEX_V4, META};
 use refdb_storage::{Document, Store};
 use serde_json::json;
 
@@ -168,4 +168,49 @@ fn rows_with_a_msgpack_meta_read_and_update_as_before() {
         it.next().unwrap().1.value().len()
     };
     assert!(row("b5") + 100 < row("b6"), "{} {}", row("b5"), row("b6"));
+}
+
+/// Format 4 had an `index` table (postings of every indexed field) that
+/// every commit wrote and no query read; a writer drops it and says format
+/// 5; a reader accepts format 4 as it is.
+#[test]
+fn a_format_4_file_loses_its_unread_index_table_on_open() {
+    let t = open(library_schema());
+    t.store
+        .create(
+            "authors",
+            doc(json!({"_id": "hugo", "name": "Victor Hugo"})),
+        )
+        .unwrap();
+    let before = dump(&t.store);
+    let digest = t.store.audit().unwrap().digest;
+    let path = t.dir.path().join("t.db");
+    drop(t.store);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(INDEX_V4)
+            .unwrap()
+            .insert(b"\0\0\0\x01name\0x".as_slice(), b"postings".as_slice())
+            .unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("format", 4u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(dump(&reader), before);
+    drop(reader);
+
+    let store = Store::open(&path, None).unwrap();
+    assert_eq!(dump(&store), before);
+    assert_clean(&store);
+    assert_eq!(store.audit().unwrap().digest, digest);
+    drop(store);
+    let db = redb::Database::open(&path).unwrap();
+    let r = db.begin_read().unwrap();
+    assert!(r.open_table(INDEX_V4).is_err(), "the index table is gone");
+    let format = r.open_table(META).unwrap().get("format").unwrap().unwrap();
+    assert_eq!(format.value(), 5u32.to_le_bytes());
 }

@@ -18,7 +18,7 @@ use crate::read::Document;
 use crate::read::{ReadTxn, Snapshot};
 use crate::schema::Schema;
 use crate::tables::{
-    CHANGES, COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX, LATEST, META, REFS,
+    CHANGES, COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX_V4, LATEST, META, REFS,
 };
 use crate::write::{Actor, BatchOp, BatchResult, Finished, Tx};
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
@@ -247,7 +247,6 @@ impl Store {
             txn.open_table(DOCS)?;
             txn.open_table(DOCNOS)?;
             txn.open_table(REFS)?;
-            txn.open_table(INDEX)?;
             txn.open_table(COLLS)?;
             txn.open_table(CHANGES)?;
             txn.open_table(LATEST)?;
@@ -263,9 +262,12 @@ impl Store {
                         upgrade_from_v2(&txn)?;
                         upgraded = true;
                     }
-                    if found == 2 || found == 3 {
-                        // Format 4 adds the change log, opened empty
-                        // above: it starts at this upgrade.
+                    if (2..FORMAT_VERSION).contains(&found) {
+                        // Format 4 added the change log, opened empty
+                        // above: it starts at this upgrade. Format 5 drops
+                        // the `index` table nothing read (its pages are
+                        // reused by later writes).
+                        txn.delete_table(INDEX_V4)?;
                         meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
                     } else if found != FORMAT_VERSION {
                         return Err(Error::Corrupt(format!(
@@ -396,7 +398,8 @@ impl Store {
                 )));
             }
         }
-        if format.value() != FORMAT_VERSION.to_le_bytes() {
+        // Format 4 differs only by a table this refdb ignores.
+        if format.value() != FORMAT_VERSION.to_le_bytes() && format.value() != 4u32.to_le_bytes() {
             return Err(Error::Corrupt(format!(
                 "file format is not {FORMAT_VERSION}"
             )));

@@ -1,5 +1,5 @@
 //! The write transaction's postings flush and group mode: applying the
-//! pending index and reverse-index changes, and running one request of a
+//! pending reverse-index changes, and running one request of a
 //! group commit undoably ([`crate::Store::write_each`]).
 //!
 //! Invariant: a finished request's postings join the group's pending set
@@ -14,53 +14,17 @@ use crate::undo::{Mark, Undo};
 use redb::ReadableTable;
 
 impl Tx<'_> {
-    /// Applies the pending index and reverse-index changes, row by row in
-    /// key order: first those of the group's finished operations (nothing
-    /// to undo there), then the current operation's (logged for undo, so
-    /// undoing it restores rows to the group's state).
+    /// Applies buffered appends and the pending reverse-index changes, row
+    /// by row in key order: first those of the group's finished operations
+    /// (nothing to undo there), then the current operation's (logged for
+    /// undo, so undoing it restores rows to the group's state). Every read
+    /// of `REFS` inside the transaction comes after one.
     pub(crate) fn flush(&mut self) -> Result<()> {
         self.flush_appends()?;
-        let group_index = std::mem::take(&mut self.group_index);
-        let group_refs = std::mem::take(&mut self.group_refs);
-        self.apply_index(group_index, false)?;
-        self.apply_refs(group_refs, false)?;
-        let index = std::mem::take(&mut self.pending_index);
-        let refs = std::mem::take(&mut self.pending_refs);
-        self.apply_index(index, true)?;
-        self.apply_refs(refs, true)
-    }
-
-    /// Applies what a read inside the transaction needs: buffered appends
-    /// and the reverse-index changes. `INDEX` is never read inside a write,
-    /// so its changes stay pending until the commit.
-    pub(crate) fn flush_for_read(&mut self) -> Result<()> {
-        self.flush_appends()?;
         let group_refs = std::mem::take(&mut self.group_refs);
         self.apply_refs(group_refs, false)?;
         let refs = std::mem::take(&mut self.pending_refs);
         self.apply_refs(refs, true)
-    }
-
-    fn apply_index(&mut self, mut pending: Pending, log: bool) -> Result<()> {
-        for (key, adds, removes) in pending.take_sorted() {
-            let stored = self.index.get(key.as_slice())?.map(|v| v.value().to_vec());
-            if let (true, Some(undo)) = (log, &mut self.undo) {
-                undo.push(Undo::Index {
-                    key: key.clone(),
-                    old: stored.clone(),
-                });
-            }
-            match postings::apply(stored.as_deref(), &adds, &removes)? {
-                Some(row) => {
-                    self.index.insert(key.as_slice(), row.as_slice())?;
-                }
-                None if stored.is_some() => {
-                    self.index.remove(key.as_slice())?;
-                }
-                None => {}
-            }
-        }
-        Ok(())
     }
 
     fn apply_refs(&mut self, mut pending: Pending, log: bool) -> Result<()> {
@@ -129,7 +93,6 @@ impl Tx<'_> {
         });
         if r.is_err() {
             let log = self.undo.take().unwrap_or_default();
-            self.pending_index = Pending::default();
             self.pending_refs = Pending::default();
             crate::undo::replay(self, log)?;
             crate::undo::truncate(&mut self.observed_changes, &mark);
@@ -142,11 +105,8 @@ impl Tx<'_> {
             self.poisoned = false;
         } else {
             // The operation stands: its postings join the group's, written
-            // once for the whole group (a bool index row of half a million
-            // documents is rewritten once per commit, not per request).
-            let index = std::mem::take(&mut self.pending_index);
+            // once for the whole group.
             let refs = std::mem::take(&mut self.pending_refs);
-            self.group_index.merge(index);
             self.group_refs.merge(refs);
         }
         self.undo = Some(Vec::new());
