@@ -169,6 +169,29 @@ impl SearchIndex {
         Ok(out)
     }
 
+    /// Steps over what [`SearchIndex::read_from`] would read, reading only
+    /// counts and lengths: the checkpoint loader finds each index's bytes
+    /// this way and parses them on several threads.
+    pub(crate) fn skip(r: &mut &[u8]) -> std::io::Result<()> {
+        use super::checkpoint::{get_u32, get_u64, skip};
+        for gram in [2, 4] {
+            for _ in 0..get_u32(r)? {
+                skip(r, gram)?;
+                let len = get_u32(r)?;
+                skip(r, len as usize)?;
+            }
+        }
+        for _ in 0..get_u64(r)? {
+            let mut tag = [0; 1];
+            std::io::Read::read_exact(r, &mut tag)?;
+            if tag[0] != 0 {
+                let len = get_u32(r)?;
+                skip(r, len as usize)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Documents holding one gram (2 or 3 bytes).
     fn gram(&self, g: &[u8]) -> Option<&RoaringBitmap> {
         match *g {
