@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             .map_err(Into::into)
             .and_then(|store| {
                 let ok = refdb::tools::import(&store, &coll, &file, &opts)?;
-                refdb::tools::compact_after_import(store, &path)?;
+                refdb::tools::compact_after_import(&store, &path)?;
                 Ok(ok)
             })
             .map(|ok| {

@@ -81,21 +81,27 @@ pub fn import(store: &Store, coll: &str, file: &Path, opts: &ImportOptions) -> R
 /// quarter of the file (and over 16 MiB: redb keeps some room of its own)
 /// is unused, the file is compacted (0.7 s per million documents).
 /// Smaller imports into a large file skip it.
-pub fn compact_after_import(store: Store, path: &Path) -> Result<()> {
+pub fn compact_after_import(store: &Store, path: &Path) -> Result<()> {
     let tables = store.read()?.space()?;
     let unused = refdb_storage::space::unused_bytes(path, &tables)?;
     let len = std::fs::metadata(path)?.len();
-    drop(store);
     if unused > len / 4 && unused > 16 << 20 {
-        compact(path)?;
+        compact_store(store, path)?;
     }
     Ok(())
 }
 
 /// Compacts the file (`refdb compact`), saying how much it gave back.
 pub fn compact(db: &Path) -> Result<()> {
+    if !db.exists() {
+        return Err(format!("{} does not exist", db.display()).into());
+    }
+    compact_store(&Store::open(db, None)?, db)
+}
+
+fn compact_store(store: &Store, db: &Path) -> Result<()> {
     let started = Instant::now();
-    let (before, after) = refdb_storage::space::compact_file(db)?;
+    let (before, after) = store.compact()?;
     println!(
         "compacted {}: {:.1} MiB -> {:.1} MiB in {:.2} s",
         db.display(),

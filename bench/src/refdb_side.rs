@@ -38,7 +38,7 @@ pub struct Refdb {
 pub struct Loaded {
     pub db: Refdb,
     /// Documents, references and indexes written and durably committed,
-    /// then the engine's in-memory indexes built.
+    /// the file compacted, then the engine's in-memory indexes built.
     pub total: Duration,
     pub engine: Duration,
 }
@@ -67,6 +67,8 @@ pub fn load(ds: &Dataset, path: &Path) -> Result<Loaded, String> {
             Ok((aids, uids))
         })
         .map_err(err)?;
+    // As `refdb import` does: give back the free pages the load left.
+    store.compact().map_err(err)?;
     let engine_start = Instant::now();
     let engine = Engine::new(store).map_err(err)?;
     let engine_took = engine_start.elapsed();

@@ -308,7 +308,8 @@ directory (same disk); refdb first, then SQLite, for each workload.
 - **Bulk load**: the JSON Lines are parsed before the clock starts (refdb: into JSON \
 objects; SQLite: into typed rows), so both figures are database work only: refdb's one \
 write transaction (documents, `addr` references and their reverse index, the `name`, \
-`age`, `male` indexes, the n-grams' source; durable commit) plus `Engine::new` (the \
+`age`, `male` indexes, the n-grams' source; durable commit), the compaction that gives \
+back the free pages the load left (as `refdb import` does), plus `Engine::new` (the \
 in-memory derived indexes: live set, value indexes, n-grams of `name` and `email`); \
 SQLite's `CREATE TABLE`s and the `age`/`addr_id` indexes before the inserts, one \
 transaction of prepared INSERTs with `foreign_keys=ON`, the FTS5 trigram table on `name`, \

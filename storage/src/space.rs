@@ -56,27 +56,10 @@ pub(crate) fn tables(r: &ReadTxn<'_>) -> Result<Vec<TableSpace>> {
 }
 
 /// Bytes of the file at `path` that hold no table's pages: free pages and
-/// redb's own bookkeeping, roughly what [`compact_file`] would give back.
+/// redb's own bookkeeping, roughly what [`crate::Store::compact`] would give back.
 pub fn unused_bytes(path: &Path, tables: &[TableSpace]) -> Result<u64> {
     let len = std::fs::metadata(path)
         .map_err(|e| Error::Storage(format!("{}: {e}", path.display())))?
         .len();
     Ok(len.saturating_sub(tables.iter().map(|t| t.page_bytes).sum()))
-}
-
-/// Rewrites the file so that its free pages go back to the file system
-/// (redb's compaction: pages move down, the file is truncated). Needs the
-/// file to itself: no server or other process may have it open. Returns
-/// the file's length before and after.
-pub fn compact_file(path: &Path) -> Result<(u64, u64)> {
-    let len = || {
-        std::fs::metadata(path)
-            .map(|m| m.len())
-            .map_err(|e| Error::Storage(format!("{}: {e}", path.display())))
-    };
-    let before = len()?;
-    let mut db = crate::db::open_database(path, 64 << 20)?;
-    db.compact()?;
-    drop(db);
-    Ok((before, len()?))
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::fault::{self, FaultState};
 use crate::hooks::Hooks;
 
+mod compact;
 mod recover;
 use crate::ids::IdGenerator;
 use crate::patch::PatchOp;
@@ -87,7 +88,7 @@ impl Backend {
 
 /// Opens the file for writing; a file left unclean (a crash, a failed
 /// write) is repaired back to its last commit, and the log says so.
-pub(crate) fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
+fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
     let shown = path.display().to_string();
     let said = std::sync::atomic::AtomicBool::new(false);
     // SingleWriter: this process writes, and other processes (`refdb

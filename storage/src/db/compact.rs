@@ -1,0 +1,66 @@
+//! Compacting an open store: redb moves the pages in use down and
+//! truncates the file, which needs its handle to itself, so the store
+//! swaps the handle out as a reopen after a disk fault does
+//! ([`super::recover`]), compacts it and puts it back.
+//!
+//! Invariant: nothing a reader can see changes; the writer lock and the
+//! gate are held throughout, so no write commits and no new snapshot
+//! begins meanwhile.
+
+use super::{Backend, Store};
+use crate::error::{Error, Result};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+impl Store {
+    /// Gives the file's free pages back to the file system (as SQLite's
+    /// `VACUUM`): writes and new reads wait until it is done. A snapshot
+    /// a reader still holds (a [`crate::ReadTxn`]) makes it fail, with
+    /// nothing changed. Returns the file's length before and after.
+    pub fn compact(&self) -> Result<(u64, u64)> {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        let len = || {
+            std::fs::metadata(&self.path)
+                .map(|m| m.len())
+                .map_err(|e| Error::Storage(format!("{}: {e}", self.path.display())))
+        };
+        let before = len()?;
+        {
+            // The snapshot cached for readers is a read transaction.
+            let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            cache.generation += 1;
+            cache.current = None;
+        }
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        let shared = std::mem::replace(
+            &mut *slot,
+            Arc::new(Backend::Unavailable("the file is being compacted".into())),
+        );
+        // Readers hold the handle only while they begin a snapshot.
+        let mut shared = Some(shared);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut backend = loop {
+            match Arc::try_unwrap(shared.take().expect("put back below")) {
+                Ok(backend) => break backend,
+                Err(arc) if Instant::now() < deadline => {
+                    shared = Some(arc);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(arc) => {
+                    *slot = arc;
+                    return Err(Error::Storage("the database handle is in use".into()));
+                }
+            }
+        };
+        let done = match &mut backend {
+            Backend::Writable(db) => db.compact().map(drop).map_err(Error::from),
+            Backend::ReadOnly(_) => Err(Error::ReadOnly),
+            Backend::Unavailable(why) => Err(Error::Unavailable(why.clone())),
+        };
+        *slot = Arc::new(backend);
+        drop(slot);
+        done?;
+        Ok((before, len()?))
+    }
+}
