@@ -118,15 +118,15 @@ pub struct MemIndexes {
     pub text_overlay_max: u64,
 }
 
-/// Adds a docno to a bitmap. Docnos mostly arrive in increasing order (a
-/// build scans documents in docno order when ids are generated; a new
-/// document has the largest docno), so `try_push`, which appends in O(1),
-/// usually succeeds, where `insert` would binary-search every time: at a
-/// million documents with n-grams that search dominated the build.
+/// Adds a docno to a bitmap. `insert` finds the container (a binary search
+/// over at most a few dozen) and, in an array container, the position (at
+/// most twelve steps); `try_push` looked cheaper for docnos arriving in
+/// increasing order, but in a bitmap container it first scans for the
+/// container's largest value from the end, up to 1024 words for every
+/// docno. Measured at 1M users (release, the bench schema): building the
+/// derived indexes at start went from 5.7-6.0 s to 4.0-4.6 s.
 pub(crate) fn add_docno(bitmap: &mut RoaringBitmap, docno: u32) {
-    if bitmap.try_push(docno).is_err() {
-        bitmap.insert(docno);
-    }
+    bitmap.insert(docno);
 }
 
 impl MemIndexes {
