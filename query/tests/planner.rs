@@ -281,6 +281,28 @@ fn merged_ranges_match_brute_force() {
     }
 }
 
+/// Postmortem (a shrunk differential case): the planner intersected two
+/// ranges on a list field into one, so `tags` = `["b", "a"]` failed
+/// `tags.$lt=b&tags.$gte=b` although one element passes each filter.
+#[test]
+fn ranges_on_a_list_field_are_not_merged() {
+    let db = open(1 << 20);
+    let s = db.engine.store().clone();
+    s.create("people", obj(json!({"_id": "ba", "tags": ["b", "a"]})))
+        .unwrap();
+    s.create("people", obj(json!({"_id": "c", "tags": ["c"]})))
+        .unwrap();
+    let q = |q: &str| {
+        ids(&db
+            .engine
+            .list("people", &refdb_query::parse(q).unwrap())
+            .unwrap())
+    };
+    assert_eq!(q("tags.$lt=b&tags.$gte=b"), ["ba"]);
+    assert_eq!(q("tags.$lte=a&tags.$gt=b"), Vec::<String>::new());
+    assert_eq!(q("tags.$gte=b&tags.$lt=z"), ["ba", "c"]);
+}
+
 /// Extreme paging values never panic or overflow, in every page strategy.
 #[test]
 fn huge_skip_and_page() {

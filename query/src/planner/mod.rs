@@ -54,7 +54,7 @@ pub fn plan(coll: &Collection, q: &Query, max_page: u64) -> Result<Plan, QueryEr
             None => residual.push(i),
         }
     }
-    let access = merge_ranges(access);
+    let access = merge_ranges(coll, access);
     let order = plan_order(coll, q)?;
     if let Some(a) = &q.after {
         if !valid_id(a) {
@@ -352,16 +352,24 @@ fn check_projection(coll: &Collection, path: &[String]) -> Result<(), QueryError
     }
 }
 
-/// Merges the range lookups on one indexed field (`age.$gte=30&age.$lt=40`)
-/// into one lookup of the intersected range, so the executor unions 10
-/// buckets instead of 120 and 40 and intersects them.
-fn merge_ranges(access: Vec<(Access, Vec<usize>)>) -> Vec<(Access, Vec<usize>)> {
+/// Merges the range lookups on one indexed scalar field
+/// (`age.$gte=30&age.$lt=40`) into one lookup of the intersected range, so
+/// the executor unions 10 buckets instead of 120 and 40 and intersects
+/// them. Not on a list field: each filter holds when *some* element
+/// passes it, and two filters may be passed by two different elements
+/// (`tags` = `["a", "b"]` passes `tags.$lt=b` and `tags.$gte=b`), so
+/// their lookups stay apart and are intersected.
+fn merge_ranges(coll: &Collection, access: Vec<(Access, Vec<usize>)>) -> Vec<(Access, Vec<usize>)> {
     let mut out: Vec<(Access, Vec<usize>)> = Vec::with_capacity(access.len());
     for (a, is) in access {
         if let Access::Index {
             field,
             test: IndexTest::Range(lo, hi),
         } = &a
+            && !matches!(
+                coll.fields.get(field).map(|f| &f.ty),
+                Some(FieldType::List(_))
+            )
         {
             let same = out.iter_mut().find(|(b, _)| {
                 matches!(b, Access::Index { field: g, test: IndexTest::Range(..) } if g == field)
