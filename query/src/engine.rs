@@ -526,11 +526,13 @@ impl Drop for Engine {
         if let Some(saver) = self.saver.take() {
             let _ = saver.join();
         }
-        // Closing its wake-up channel ends the flusher after its round.
-        self.indexes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .flush_signal = None;
+        // Closing its wake-up channel ends the flusher after its round,
+        // which `closing` cuts short.
+        {
+            let mut ix = self.indexes.write().unwrap_or_else(|e| e.into_inner());
+            ix.flush_signal = None;
+            ix.closing = true;
+        }
         if let Some(flusher) = self.flusher.take() {
             let _ = flusher.join();
         }

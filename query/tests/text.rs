@@ -223,3 +223,34 @@ fn changes_during_a_flush_stay_in_the_overlay() {
         assert_eq!(q(&db, &format!("name.$text={other}")).1, 0, "round {round}");
     }
 }
+
+/// A closing engine's full-text flush stops at its next chunk, commits
+/// nothing and leaves every document in the overlay (so answers stay
+/// exact), instead of a shutdown waiting for the whole initial build.
+#[test]
+fn a_flush_stops_when_the_engine_closes() {
+    use refdb_query::memindex::{MemIndexes, text};
+    let (_dir, store) = store_with_cities();
+    for i in 0..50 {
+        store
+            .create("people", obj(json!({"name": format!("name {i}")})))
+            .unwrap();
+    }
+    let dirty = |ix: &std::sync::RwLock<MemIndexes>| {
+        ix.read().unwrap().colls["people"]
+            .text
+            .as_ref()
+            .unwrap()
+            .dirty_len()
+    };
+    let mut built = MemIndexes::build(store.schema(), &store.read().unwrap()).unwrap();
+    built.closing = true;
+    let ix = std::sync::RwLock::new(built);
+    let before = dirty(&ix);
+    assert!(before >= 50, "{before}");
+    assert!(text::flush(&ix, "people").is_err());
+    assert_eq!(dirty(&ix), before);
+    ix.write().unwrap().closing = false;
+    assert_eq!(text::flush(&ix, "people").unwrap(), before);
+    assert_eq!(dirty(&ix), 0);
+}

@@ -348,6 +348,11 @@ fn write_tantivy(
         }
         let docs = {
             let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
+            if ix.closing {
+                return Err(QueryError::Internal(
+                    "the engine is closing: the full-text flush stopped".into(),
+                ));
+            }
             let Some(ci) = ix.colls.get(coll) else {
                 return Err(QueryError::UnknownCollection(coll.to_string()));
             };
