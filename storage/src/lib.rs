@@ -7,8 +7,9 @@
 //! 2. **References ⇄ reverse index**: every stored reference has exactly
 //!    one reverse-index entry, no reference dangles, and both sides of a
 //!    two-way pair agree.
-//! 3. **Indexes ⇄ documents**: secondary indexes hold exactly the entries
-//!    the stored documents imply.
+//! 3. **Change log ⇄ documents**: every commit's changes are recorded in
+//!    the same transaction, and the latest record of each document agrees
+//!    with it.
 //! 4. **Schema-valid documents only**.
 //!
 //! Entry point: [`Store`]. Reading goes through [`ReadTxn`] snapshots,

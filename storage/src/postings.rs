@@ -1,17 +1,17 @@
 //! Postings: sets of docnos stored as chunked roaring bitmaps.
 //!
-//! Both the secondary indexes and the reverse-reference index map a key
-//! (a field value, or a referenced document) to the set of documents that
-//! have it. Storing one row per (key, document) made a million-document
-//! load insert three million scattered rows; storing the set as a roaring
-//! bitmap per key makes it one write per distinct key, and lets readers
-//! (the query engine) take whole bitmaps instead of walking entries.
+//! The reverse-reference index maps a referenced document to the set of
+//! documents that reference it. Storing one row per (target, document)
+//! made a million-document load insert a million scattered rows; storing
+//! the set as a roaring bitmap per target makes it one write per distinct
+//! target, and lets readers (the query engine) take whole bitmaps instead
+//! of walking entries.
 //!
 //! A set is split in chunks of 2^20 docnos, each chunk a row holding the
 //! low 20 bits as a serialized [`RoaringBitmap`]: a single-document change
-//! rewrites at most one chunk (16 containers, at most 128 KiB for a value
-//! half the documents share), while a bulk load of a million documents
-//! writes each distinct value's postings once.
+//! rewrites at most one chunk (16 containers, at most 128 KiB for a target
+//! half the documents reference), while a bulk load of a million
+//! documents writes each target's postings once.
 //!
 //! Inside a transaction, changes are collected in a [`Pending`] set of
 //! additions and removals per row key (the last change of a docno wins)
