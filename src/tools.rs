@@ -266,12 +266,17 @@ pub fn check(db: &Path) -> Result<ExitCode> {
         "{} documents, {} references, {} change records; digest {:016x}",
         report.documents, report.references, report.change_records, report.digest
     );
-    for t in store.read()?.space()? {
+    let tables = store.read()?.space()?;
+    for t in &tables {
         println!(
             "table {:<14} {:>10} entries {:>12} bytes stored {:>12} bytes in pages",
             t.name, t.entries, t.stored_bytes, t.page_bytes
         );
     }
+    println!(
+        "free pages and redb's own: {} bytes (`refdb compact` gives free pages back)",
+        refdb_storage::space::unused_bytes(db, &tables)?
+    );
     for p in &report.problems {
         println!("problem: {p}");
     }

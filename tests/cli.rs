@@ -468,6 +468,10 @@ fn compact_shrinks_the_file_and_keeps_its_content() {
         said.contains("table docs ") && said.contains("bytes in pages"),
         "{said}"
     );
+    let free = |said: &str| -> u64 {
+        let line = said.lines().find(|l| l.starts_with("free pages")).unwrap();
+        line.split_whitespace().nth(5).unwrap().parse().unwrap()
+    };
     // Deleting most users leaves their pages free in the file.
     let store = refdb_storage::Store::open(d.join("refdb.db"), None).unwrap();
     let ids: Vec<String> = store
@@ -489,6 +493,7 @@ fn compact_shrinks_the_file_and_keeps_its_content() {
     assert_ne!(deleted, before);
     let len = || std::fs::metadata(d.join("refdb.db")).unwrap().len();
     let grown = len();
+    let free_before = free(&text(&refdb(&["check"], d)));
     let o = refdb(&["compact"], d);
     assert!(
         o.status.success() && text(&o).contains("compacted"),
@@ -496,5 +501,7 @@ fn compact_shrinks_the_file_and_keeps_its_content() {
         text(&o)
     );
     assert!(len() < grown, "{} then {}", grown, len());
-    assert_eq!(digest(&refdb(&["check"], d)), deleted);
+    let after = refdb(&["check"], d);
+    assert_eq!(digest(&after), deleted);
+    assert!(free(&text(&after)) < free_before, "{}", text(&after));
 }
