@@ -41,11 +41,31 @@ pub struct Position {
     pub last_hash: u64,
 }
 
-/// The hash a checkpoint keeps of the record it ends at.
+/// The hash a checkpoint keeps of the record it ends at: over the record's
+/// fields in a fixed layout of its own (the log's first storage layout),
+/// not over how the log stores them, so that a change of the log's
+/// encoding does not disown every saved checkpoint.
 pub fn record_hash(rec: &refdb_storage::ChangeRecord) -> u64 {
+    use refdb_storage::Op;
     let mut h = BlockHash::default();
     h.update(&rec.seq.to_le_bytes());
-    h.update(&rec.encode());
+    h.update(&rec.txn.to_be_bytes());
+    h.update(&rec.time_us.to_be_bytes());
+    h.update(&[match rec.op {
+        Op::Create => 1,
+        Op::Update => 2,
+        Op::Delete => 3,
+    }]);
+    h.update(&rec.docno.to_be_bytes());
+    h.update(&rec.prev.to_be_bytes());
+    for s in [&rec.coll, &rec.id] {
+        h.update(&(s.len() as u16).to_be_bytes());
+        h.update(s.as_bytes());
+    }
+    if let Some(row) = &rec.row {
+        h.update(&[1]);
+        h.update(row);
+    }
     h.finish()
 }
 
