@@ -307,14 +307,17 @@ impl<'a> Reader<'a> {
     /// A string behind a LEB128 length.
     fn short_string(&mut self) -> Option<String> {
         let len = usize::try_from(self.varint()?).ok()?;
-        let s = self.take(len)?;
-        String::from_utf8(s.to_vec()).ok()
+        self.utf8(len)
     }
 
+    /// A string behind a u16 BE length (the first layout).
     fn string(&mut self) -> Option<String> {
         let len = u16::from_be_bytes(self.take(2)?.try_into().ok()?);
-        let s = self.take(usize::from(len))?;
-        String::from_utf8(s.to_vec()).ok()
+        self.utf8(usize::from(len))
+    }
+
+    fn utf8(&mut self, len: usize) -> Option<String> {
+        String::from_utf8(self.take(len)?.to_vec()).ok()
     }
 }
 

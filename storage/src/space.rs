@@ -19,8 +19,6 @@ pub struct TableSpace {
     pub stored_bytes: u64,
     /// Bytes of the pages that hold it: data, page metadata and fragments.
     pub page_bytes: u64,
-    /// Bytes of its pages holding neither data nor metadata.
-    pub fragmented_bytes: u64,
 }
 
 fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -35,7 +33,6 @@ fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
         entries: t.len()?,
         stored_bytes: s.stored_bytes(),
         page_bytes: s.stored_bytes() + s.metadata_bytes() + s.fragmented_bytes(),
-        fragmented_bytes: s.fragmented_bytes(),
     })
 }
 

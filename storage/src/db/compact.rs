@@ -7,10 +7,10 @@
 //! gate are held throughout, so no write commits and no new snapshot
 //! begins meanwhile.
 
+use super::recover::sole_backend;
 use super::{Backend, Store};
 use crate::error::{Error, Result};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 impl Store {
     /// Gives the file's free pages back to the file system (as SQLite's
@@ -26,31 +26,17 @@ impl Store {
                 .map_err(|e| Error::Storage(format!("{}: {e}", self.path.display())))
         };
         let before = len()?;
-        {
-            // The snapshot cached for readers is a read transaction.
-            let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-            cache.generation += 1;
-            cache.current = None;
-        }
+        self.forget_snapshot();
         let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
         let shared = std::mem::replace(
             &mut *slot,
             Arc::new(Backend::Unavailable("the file is being compacted".into())),
         );
-        // Readers hold the handle only while they begin a snapshot.
-        let mut shared = Some(shared);
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut backend = loop {
-            match Arc::try_unwrap(shared.take().expect("put back below")) {
-                Ok(backend) => break backend,
-                Err(arc) if Instant::now() < deadline => {
-                    shared = Some(arc);
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(arc) => {
-                    *slot = arc;
-                    return Err(Error::Storage("the database handle is in use".into()));
-                }
+        let mut backend = match sole_backend(shared) {
+            Ok(backend) => backend,
+            Err(shared) => {
+                *slot = shared;
+                return Err(Error::Storage("the database handle is in use".into()));
             }
         };
         let done = match &mut backend {

@@ -623,13 +623,17 @@ impl Store {
         }
     }
 
+    /// Outdates the snapshot cached for readers (a read transaction), so
+    /// that the next [`Store::read`] begins a new one.
+    fn forget_snapshot(&self) {
+        let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        cache.current = None;
+    }
+
     /// Outdates the cached snapshot and tells the observers about a commit.
     fn notify(&self, changes: &[crate::Change]) {
-        {
-            let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-            cache.generation += 1;
-            cache.current = None;
-        }
+        self.forget_snapshot();
         // Every commit, even one that changed no indexed or searched value:
         // an observer may wait for commits as such (a change feed).
         for o in self

@@ -11,6 +11,23 @@ use crate::fault::{self, WriteFault};
 use crate::read::{ReadTxn, Snapshot};
 use std::sync::Arc;
 
+/// The backend of `handle` once no one else holds it — readers hold it
+/// just while they begin a snapshot — or, after 2 s, the handle still
+/// shared.
+pub(super) fn sole_backend(mut handle: Arc<Backend>) -> std::result::Result<Backend, Arc<Backend>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match Arc::try_unwrap(handle) {
+            Ok(backend) => return Ok(backend),
+            Err(arc) if std::time::Instant::now() < deadline => {
+                handle = arc;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(arc) => return Err(arc),
+        }
+    }
+}
+
 impl Store {
     /// The current redb handle (see [`crate::fault`] for when it changes).
     pub(crate) fn backend(&self) -> Arc<Backend> {
@@ -116,27 +133,10 @@ impl Store {
             &mut *self.db.write().unwrap_or_else(|e| e.into_inner()),
             Arc::new(Backend::Unavailable("the file is being reopened".into())),
         );
-        {
-            let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-            cache.generation += 1;
-            cache.current = None;
-        }
-        // Closing takes the only handle; readers hold it just while they
-        // begin a snapshot.
-        let mut old = Some(old);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while let Some(arc) = old.take() {
-            match Arc::try_unwrap(arc) {
-                Ok(backend) => drop(backend),
-                Err(arc) if std::time::Instant::now() < deadline => {
-                    old = Some(arc);
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-                Err(arc) => {
-                    tracing::error!("the failed database handle is still in use; it is left open");
-                    drop(arc);
-                }
-            }
+        self.forget_snapshot();
+        // Closing takes the only handle.
+        if sole_backend(old).is_err() {
+            tracing::error!("the failed database handle is still in use; it is left open");
         }
         let started = std::time::Instant::now();
         let next = match open_database(&self.path, self.cache_size) {
