@@ -331,6 +331,22 @@ pub(crate) struct Counters {
 
 pub(crate) const COUNTERS_KEY: &str = "changes";
 
+/// `META` key of the position in a shared log the file reflects (u64 LE),
+/// kept in the transaction that applies the entry at that position.
+pub(crate) const LOG_POSITION_KEY: &str = "log_position";
+
+/// Reads a `META[LOG_POSITION_KEY]` value.
+pub(crate) fn decode_position(bytes: Option<Vec<u8>>) -> Result<u64> {
+    match bytes {
+        None => Ok(0),
+        Some(b) => Ok(u64::from_le_bytes(
+            b.as_slice()
+                .try_into()
+                .map_err(|_| Error::Corrupt("log_position".into()))?,
+        )),
+    }
+}
+
 impl Default for Counters {
     /// Numbers start at 1, so that 0 can mean "before everything".
     fn default() -> Self {

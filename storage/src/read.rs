@@ -552,6 +552,15 @@ impl<'s> ReadTxn<'s> {
         Ok((first, counters.next_seq))
     }
 
+    /// The position in a shared log this snapshot reflects (0: none).
+    pub fn log_position(&self) -> Result<u64> {
+        let meta = self.snap.txn.open_table(META)?;
+        crate::changelog::decode_position(
+            meta.get(crate::changelog::LOG_POSITION_KEY)?
+                .map(|v| v.value().to_vec()),
+        )
+    }
+
     pub fn plan_delete(&self, coll: &str, id: &str) -> Result<crate::DeletePlan> {
         crate::delete::plan(self, coll, id)
     }

@@ -13,6 +13,7 @@ use crate::hooks::Hooks;
 
 mod compact;
 mod recover;
+mod shared_log;
 use crate::ids::IdGenerator;
 use crate::patch::PatchOp;
 use crate::read::Document;
@@ -652,6 +653,16 @@ impl Store {
     /// fails is undone (its result is its error) and the others still
     /// commit. The outer `Result` is the commit's.
     pub fn write_each<R>(&self, ops: Vec<GroupOp<'_, R>>) -> Result<Vec<Result<R>>> {
+        self.write_group(ops, |_| Ok(()))
+    }
+
+    /// [`Store::write_each`], with `before_commit` run on the transaction
+    /// once every operation ran: an error from it rolls back the group.
+    fn write_group<R>(
+        &self,
+        ops: Vec<GroupOp<'_, R>>,
+        before_commit: impl FnOnce(&mut Tx<'_>) -> Result<()>,
+    ) -> Result<Vec<Result<R>>> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let faults_before = fault::seen();
         let done = (|| {
@@ -664,20 +675,21 @@ impl Store {
                     tx.set_actor(&actor);
                     results.push(tx.run_undoable(op));
                 }
+                // An operation that met a disk fault was undone alone, but
+                // the handle is latched: the commit would only fail the same
+                // way, after the work of the others.
+                if let Some(Err(e)) = results
+                    .iter()
+                    .find(|r| matches!(r, Err(e) if e.is_disk_fault()))
+                {
+                    return Err(match e {
+                        Error::NoSpace(m) => Error::NoSpace(m.clone()),
+                        other => Error::Unavailable(other.to_string()),
+                    });
+                }
+                before_commit(&mut tx)?;
                 (results, tx.finish()?)
             };
-            // An operation that met a disk fault was undone alone, but
-            // the handle is latched: the commit would only fail the same
-            // way, after the work of the others.
-            if let Some(Err(e)) = results
-                .iter()
-                .find(|r| matches!(r, Err(e) if e.is_disk_fault()))
-            {
-                return Err(match e {
-                    Error::NoSpace(m) => Error::NoSpace(m.clone()),
-                    other => Error::Unavailable(other.to_string()),
-                });
-            }
             self.commit(txn, finished)?;
             Ok(results)
         })();

@@ -273,6 +273,56 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// The change records this transaction wrote so far, rows included,
+    /// in seq order: what a shared log is sent before the commit.
+    pub(crate) fn written_records(&mut self) -> Result<Vec<ChangeRecord>> {
+        self.flush()?;
+        let mut out = Vec::new();
+        for e in self
+            .changes
+            .range(self.log.found.next_seq..self.log.next_seq)?
+        {
+            let (k, v) = e?;
+            let raw = RawRecord::decode(k.value(), v.value())?;
+            let mut rec = raw.head;
+            rec.row = match raw.body {
+                RawBody::Deleted => None,
+                RawBody::Row(row) => Some(row.to_vec()),
+                RawBody::Current => {
+                    let cid = self.store.coll_id(&rec.coll)?;
+                    let row = self.docs.get((cid, rec.id.as_str()))?;
+                    Some(row.map(|v| v.value().to_vec()).ok_or_else(|| {
+                        Error::Corrupt(format!(
+                            "change record {} refers to {}/{}, which is not stored",
+                            rec.seq, rec.coll, rec.id
+                        ))
+                    })?)
+                }
+            };
+            out.push(rec);
+        }
+        Ok(out)
+    }
+
+    /// The position in a shared log this file reflects (0: none).
+    pub(crate) fn log_position(&self) -> Result<u64> {
+        crate::changelog::decode_position(
+            self.meta
+                .get(crate::changelog::LOG_POSITION_KEY)?
+                .map(|v| v.value().to_vec()),
+        )
+    }
+
+    /// Records that this transaction brings the file to `position` of a
+    /// shared log.
+    pub(crate) fn set_log_position(&mut self, position: u64) -> Result<()> {
+        self.meta.insert(
+            crate::changelog::LOG_POSITION_KEY,
+            position.to_le_bytes().as_slice(),
+        )?;
+        Ok(())
+    }
+
     /// Applies one record of another store's log: the document's row
     /// becomes the record's (or goes, for a delete), with every index kept
     /// in step, and this store's log gets the same record under the same
