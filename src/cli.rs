@@ -24,6 +24,33 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Cluster mode: the node follows (and writes through) a shared log on
+/// NATS JetStream.
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    /// NATS server URLs, comma-separated (`nats://127.0.0.1:4222,…`):
+    /// run as a node of a cluster whose log is a JetStream stream.
+    #[arg(long, env = "REFDB_CLUSTER", value_delimiter = ',')]
+    pub cluster: Vec<String>,
+    /// This node's name (unique in the cluster).
+    #[arg(long, env = "REFDB_NODE", requires = "cluster")]
+    pub node: Option<String>,
+    /// The JetStream stream that holds the log (subject `<stream>.log`).
+    #[arg(long, env = "REFDB_CLUSTER_STREAM", default_value = "refdb")]
+    pub cluster_stream: String,
+    /// Copies JetStream keeps of the log (1, 3 or 5).
+    #[arg(long, env = "REFDB_CLUSTER_REPLICAS", default_value_t = 3)]
+    pub cluster_replicas: usize,
+    /// Milliseconds a write waits for the log to take it before it is
+    /// answered 503 `outcome_unknown`.
+    #[arg(long, env = "REFDB_CLUSTER_WRITE_TIMEOUT", default_value_t = 10_000)]
+    pub cluster_write_timeout: u64,
+    /// Store a snapshot and truncate the log every this many log
+    /// positions (0: never).
+    #[arg(long, env = "REFDB_SNAPSHOT_EVERY", default_value_t = 100_000)]
+    pub snapshot_every: u64,
+}
+
 /// The server's limits, each with its default (see [`refdb::Limits`]).
 #[derive(clap::Args)]
 pub struct LimitArgs {
@@ -90,6 +117,8 @@ pub enum Command {
         changes_retention: refdb::refdb_storage::Retention,
         #[command(flatten)]
         limits: LimitArgs,
+        #[command(flatten)]
+        cluster: ClusterArgs,
     },
     /// Print the SHA-256 (hex) of an API key, for `auth.users.<login>.api_key_sha256`.
     HashKey {

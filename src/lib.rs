@@ -30,6 +30,7 @@
 //!    [`logging`]'s bounded queue, which drops rather than blocks.
 
 pub mod bench;
+pub mod cluster;
 pub mod config;
 pub mod logging;
 pub mod server;

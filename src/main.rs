@@ -33,14 +33,18 @@ fn main() -> ExitCode {
             insecure_listen,
             changes_retention,
             limits,
-        } => serve(Config {
-            db,
-            schema,
-            listen,
-            insecure_listen,
-            changes_retention,
-            limits: limits.limits(),
-        }),
+            cluster,
+        } => serve(
+            Config {
+                db,
+                schema,
+                listen,
+                insecure_listen,
+                changes_retention,
+                limits: limits.limits(),
+            },
+            cluster,
+        ),
         Command::HashKey { key } => refdb::tools::hash_key(&key),
         Command::Check { db } => refdb::tools::check(&db),
         Command::Import {
@@ -110,7 +114,11 @@ fn main() -> ExitCode {
     })
 }
 
-fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn serve(
+    config: Config,
+    cluster: cli::ClusterArgs,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let log = join_cluster(&config, &cluster)?;
     let store = Arc::new(config.open_store()?);
     let opts = refdb::EngineOptions {
         max_page: config.limits.max_page,
@@ -118,6 +126,7 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ..refdb::EngineOptions::default()
     };
     let started = std::time::Instant::now();
+    let position = store.log_position()?;
     let engine = refdb::Engine::with_options(store, opts)?;
     match engine.index_start() {
         refdb::refdb_query::IndexStart::Built => tracing::info!(
@@ -131,9 +140,17 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
             config.index_checkpoint().display()
         ),
     }
-    let server = Server::builder(engine)
-        .limits(config.limits.clone())
-        .build()?;
+    let mut builder = Server::builder(engine).limits(config.limits.clone());
+    if let Some(log) = log {
+        tracing::info!(position, "cluster: following the log");
+        builder = builder.cluster(refdb::cluster::node::ClusterLink {
+            log,
+            node: Arc::new(refdb::cluster::node::NodeState::new(position)),
+            name: cluster.node.clone().unwrap_or_default(),
+            snapshot_every: cluster.snapshot_every,
+        });
+    }
+    let server = builder.build()?;
     let auth = server.app().auth_enabled();
     refdb::config::check_listen(&config.listen, auth, config.insecure_listen)?;
     if let Some(cfg) = server.app().schema().auth.as_ref() {
@@ -179,6 +196,38 @@ fn serve(config: Config) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     tracing::info!("shut down cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `--cluster`: connects to the log and makes the file ready to
+/// follow it (from a snapshot when the log no longer holds what it lacks).
+fn join_cluster(
+    config: &Config,
+    args: &cli::ClusterArgs,
+) -> Result<Option<Arc<dyn refdb::cluster::log::SharedLog>>, Box<dyn std::error::Error>> {
+    if args.cluster.is_empty() {
+        return Ok(None);
+    }
+    let Some(node) = args.node.as_deref() else {
+        return Err("--cluster needs --node NAME (unique in the cluster)".into());
+    };
+    if node.is_empty()
+        || !node
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(format!("--node {node:?}: letters, digits, '-' and '_' only").into());
+    }
+    let log = refdb::cluster::jetstream::JetStreamLog::connect(
+        refdb::cluster::jetstream::JetStreamOptions {
+            servers: args.cluster.clone(),
+            stream: args.cluster_stream.clone(),
+            replicas: args.cluster_replicas,
+            write_timeout: std::time::Duration::from_millis(args.cluster_write_timeout),
+        },
+        std::time::Duration::from_secs(30),
+    )?;
+    refdb::cluster::node::prepare_file(&log, &config.db)?;
+    Ok(Some(Arc::new(log)))
 }
 
 /// SIGINT or SIGTERM.

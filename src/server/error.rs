@@ -148,6 +148,28 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", message)
     }
 
+    /// Cluster mode: the shared log did not take the write, and says so.
+    pub fn log_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "log_unavailable", message)
+    }
+
+    /// Cluster mode: the shared log did not answer in time; the write may
+    /// still appear (a read, or `Refdb-Min-Seq`, tells).
+    pub fn outcome_unknown(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "outcome_unknown", message)
+    }
+
+    /// Cluster mode: the node did not reach the log position a request
+    /// asked for (`Refdb-Min-Seq`) in time.
+    pub fn not_caught_up(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_caught_up", message)
+    }
+
+    /// Cluster mode: a transaction the shared log cannot hold.
+    pub fn entry_too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", message)
+    }
+
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }

@@ -278,6 +278,29 @@ pub fn render(app: &App) -> String {
         "counter",
         stats.commits.load(std::sync::atomic::Ordering::Relaxed),
     );
+    if let Some(node) = &app.cluster {
+        gauge(
+            &mut out,
+            "refdb_log_position",
+            "The shared log position this node's file reflects.",
+            "gauge",
+            node.position(),
+        );
+        gauge(
+            &mut out,
+            "refdb_log_last_position",
+            "The shared log's last position when it last answered.",
+            "gauge",
+            node.log_last(),
+        );
+        gauge(
+            &mut out,
+            "refdb_log_conflicts_total",
+            "Groups run again because another node appended to the log first.",
+            "counter",
+            stats.conflicts.load(Ordering::Relaxed),
+        );
+    }
     let m = &app.metrics;
     gauge(
         &mut out,

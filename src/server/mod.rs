@@ -18,6 +18,7 @@ pub mod action;
 mod admin;
 pub mod auth;
 pub mod body;
+mod cluster_http;
 pub mod error;
 pub mod metrics;
 mod request;
@@ -67,6 +68,8 @@ pub struct App {
     pub(crate) feed_pages: Arc<routes::sse::PageCache>,
     /// Request and commit counters for `GET /metrics`.
     pub(crate) metrics: Arc<metrics::Metrics>,
+    /// Cluster mode: the node's place in the shared log.
+    pub(crate) cluster: Option<Arc<crate::cluster::node::NodeState>>,
     /// Turns true when the server stops accepting: event streams end, so
     /// that the graceful shutdown is not kept waiting by them.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
@@ -116,6 +119,7 @@ pub struct Builder {
     actions: HashMap<(String, String), ActionDef>,
     routes: HashMap<(hyper::Method, String), Arc<RouteFn>>,
     auth: Option<auth::Auth>,
+    cluster: Option<crate::cluster::node::ClusterLink>,
 }
 
 /// Why a [`Builder`] refused its configuration.
@@ -143,6 +147,7 @@ impl Server {
             actions: HashMap::new(),
             routes: HashMap::new(),
             auth: None,
+            cluster: None,
         }
     }
 
@@ -167,7 +172,16 @@ impl Server {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let app = &self.app;
-        let routed = router::route(app, req);
+        let min_seq = match &app.cluster {
+            Some(_) => cluster_http::min_seq(req.headers()),
+            None => Ok(None),
+        };
+        let routed = async {
+            if let (Some(node), Some(seq)) = (&app.cluster, min_seq?) {
+                cluster_http::wait_for(node, seq, app.limits.request_timeout).await?;
+            }
+            router::route(app, req).await
+        };
         // Reads are safe to abandon; a write's storage work is bounded by
         // its body (whose upload has its own timeout) and must not be
         // answered as failed while it may still commit.
@@ -179,7 +193,10 @@ impl Server {
         } else {
             routed.await
         };
-        let resp = result.unwrap_or_else(ApiError::into_response);
+        let mut resp = result.unwrap_or_else(ApiError::into_response);
+        if let Some(node) = &app.cluster {
+            cluster_http::stamp(node, resp.headers_mut());
+        }
         app.metrics.observe_request(
             metrics::route_label(app, &path),
             &method,
@@ -238,6 +255,13 @@ impl Builder {
         self
     }
 
+    /// Runs the server as a node of a cluster: writes go through the
+    /// shared log, and the node applies what other nodes append.
+    pub fn cluster(mut self, link: crate::cluster::node::ClusterLink) -> Builder {
+        self.cluster = Some(link);
+        self
+    }
+
     pub fn build(mut self) -> Result<Server, BuildError> {
         if let Some((_, name)) = self.routes.keys().find(|(_, n)| {
             route::RESERVED.contains(&n.as_str()) || !refdb_storage::schema::validate::valid_id(n)
@@ -281,7 +305,9 @@ impl Builder {
                     store.clone(),
                     self.limits.group_commit,
                     metrics.clone(),
+                    self.cluster.clone(),
                 ),
+                cluster: self.cluster.map(|c| c.node),
                 metrics,
                 store,
                 limits: self.limits,

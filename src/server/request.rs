@@ -200,3 +200,17 @@ impl Params {
         }
     }
 }
+
+/// A header holding a whole number: `Ok(None)` when absent, `Err(())`
+/// when it holds anything else (the caller names the header in its error).
+pub fn number_header(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ()> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or(()),
+    }
+}

@@ -47,7 +47,7 @@ pub use audit::AuditReport;
 pub use changelog::{ChangeRecord, Op, Retention};
 pub use changes::{Change, CommitObserver};
 pub use codec::StoredDoc;
-pub use db::{CacheUse, CollState, Gate, GroupOp, OpenOptions, Store};
+pub use db::{CacheUse, CollState, Gate, GroupOp, LoggedGroup, OpenOptions, Store};
 pub use delete::{DeletePlan, Unlink};
 pub use error::{Error, Invalid, Referrer, Result};
 pub use fault::{FaultKind, WriteFault};

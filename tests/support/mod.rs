@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod cluster;
 
 use refdb::server::{Builder, Limits};
 use refdb::{Server, refdb_query::Engine, refdb_storage::Schema, refdb_storage::Store};
@@ -292,7 +293,7 @@ pub struct Resp {
 }
 
 impl Resp {
-    fn parse(raw: &[u8]) -> Option<Resp> {
+    pub fn parse(raw: &[u8]) -> Option<Resp> {
         let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = std::str::from_utf8(&raw[..end]).ok()?;
         let mut lines = head.split("\r\n");

@@ -73,7 +73,7 @@ async fn write_checked<T, F>(
 ) -> ApiResult<T>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Tx<'_>, &str, &str) -> refdb_storage::Result<T> + Send + 'static,
+    F: FnOnce(&mut Tx<'_>, &str, &str) -> refdb_storage::Result<T> + Clone + Send + 'static,
 {
     check_id(c, id)?;
     let hidden = caller.hidden(app.collection(c)?);

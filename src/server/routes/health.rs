@@ -42,11 +42,25 @@ pub fn check(app: &App, which: &str) -> ApiResult<Response<Body>> {
                     f.message
                 )));
             }
+            let log = app.cluster.as_ref().map(|node| {
+                json!({
+                    "position": node.position(),
+                    "log_last": node.log_last(),
+                    "stale_ms": node.stale(std::time::Duration::ZERO)
+                        .map_or(0, |d| d.as_millis() as u64),
+                })
+            });
+            if let Some(why) = app.cluster.as_ref().and_then(|n| n.failure()) {
+                return Err(ApiError::not_ready(format!(
+                    "this node no longer follows the cluster's log: {why}"
+                )));
+            }
             if app.engine.caught_up() {
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"status": "ready", "text_lag": lag}),
-                ))
+                let mut body = json!({"status": "ready", "text_lag": lag});
+                if let Some(log) = log {
+                    body["log"] = log;
+                }
+                Ok(json_response(StatusCode::OK, &body))
             } else {
                 Err(ApiError::not_ready(format!(
                     "the full-text index is catching up: {lag} documents to index"

@@ -246,18 +246,10 @@ impl Drop for Open<'_> {
 
 /// The seq of a `Last-Event-ID` header, if sent.
 pub fn last_event_id(headers: &hyper::HeaderMap) -> ApiResult<Option<u64>> {
-    match headers.get("last-event-id") {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_header",
-                    "Last-Event-ID is the seq of the last event received",
-                )
-            }),
-    }
+    crate::server::request::number_header(headers, "last-event-id").map_err(|()| {
+        ApiError::bad_request(
+            "bad_header",
+            "Last-Event-ID is the seq of the last event received",
+        )
+    })
 }

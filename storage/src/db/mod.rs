@@ -25,6 +25,7 @@ use crate::tables::{
 use crate::write::{Actor, BatchOp, BatchResult, Finished, Tx};
 use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
+pub use shared_log::LoggedGroup;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};

@@ -17,6 +17,11 @@ use crate::error::{Error, Result};
 use crate::fault;
 use crate::write::{Actor, Tx};
 
+/// A group committed through the log: each operation's result, and the
+/// log position the group took (`None`: it changed nothing, so nothing was
+/// appended).
+pub type LoggedGroup<R> = (Vec<Result<R>>, Option<u64>);
+
 impl Store {
     /// Group commit through a shared log: runs `ops` as
     /// [`Store::write_each`] does, then hands the change records they wrote
@@ -29,7 +34,7 @@ impl Store {
         &self,
         ops: Vec<GroupOp<'_, R>>,
         publish: impl FnOnce(&[ChangeRecord]) -> std::result::Result<u64, E>,
-    ) -> Result<std::result::Result<(Vec<Result<R>>, Option<u64>), E>> {
+    ) -> Result<std::result::Result<LoggedGroup<R>, E>> {
         let mut refused = None;
         let mut position = None;
         let done = self.write_group(ops, |tx: &mut Tx<'_>| {

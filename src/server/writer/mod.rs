@@ -17,6 +17,10 @@
 //! - a panic inside storage fails that group's requests with a 500 and the
 //!   writer goes on; no request is left waiting forever.
 
+mod logged;
+
+use crate::cluster::log::Entry;
+use crate::cluster::node::ClusterLink;
 use refdb_storage::{Actor, Error as StoreError, GroupOp, Store, Tx};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -29,8 +33,9 @@ use super::error::{ApiError, ApiResult};
 trait Job: Send {
     fn actor(&self) -> &Actor;
     /// Runs the request in `tx`, keeping its outcome; an `Err` tells
-    /// storage to undo what it wrote.
-    fn run(&mut self, tx: &mut Tx<'_>) -> refdb_storage::Result<()>;
+    /// storage to undo what it wrote. With `again`, the request keeps what
+    /// it needs to run once more (its transaction may not take).
+    fn run(&mut self, tx: &mut Tx<'_>, again: bool) -> refdb_storage::Result<()>;
     /// Sends the outcome of the run (its transaction has committed).
     fn answer(self: Box<Self>);
     fn fail(self: Box<Self>, e: ApiError);
@@ -48,14 +53,18 @@ struct Pending<T, F> {
 impl<T, F> Job for Pending<T, F>
 where
     T: Send,
-    F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send,
+    F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send,
 {
     fn actor(&self) -> &Actor {
         &self.actor
     }
 
-    fn run(&mut self, tx: &mut Tx<'_>) -> refdb_storage::Result<()> {
-        let f = self.f.take().expect("a job runs once");
+    fn run(&mut self, tx: &mut Tx<'_>, again: bool) -> refdb_storage::Result<()> {
+        let f = match again {
+            true => self.f.clone(),
+            false => self.f.take(),
+        }
+        .expect("a job runs until it commits");
         let out = f(tx);
         let undo = out.is_err() || self.rehearse;
         self.out = Some(out);
@@ -88,11 +97,21 @@ pub struct WriteStats {
     pub requests: AtomicU64,
     /// Transactions committed.
     pub commits: AtomicU64,
+    /// Cluster mode: groups run again because another node appended to the
+    /// log first.
+    pub conflicts: AtomicU64,
+}
+
+/// What the writer thread is handed: a request, or (in cluster mode) an
+/// entry of the shared log to apply.
+enum Work {
+    Job(Box<dyn Job>),
+    Entry(Entry),
 }
 
 /// The handle the request handlers use; see the module doc.
 pub struct Writer {
-    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    queue: Option<mpsc::Sender<Work>>,
     thread: Option<std::thread::JoinHandle<()>>,
     pub stats: Arc<WriteStats>,
 }
@@ -101,19 +120,32 @@ pub struct Writer {
 const QUEUE: usize = 4096;
 
 impl Writer {
-    /// Starts the writer thread; `max_group` requests at most share a commit.
+    /// Starts the writer thread; `max_group` requests at most share a
+    /// commit. With `cluster`, every group is appended to the shared log
+    /// before it commits, and the log's entries are applied in order
+    /// between groups ([`logged`]).
     pub fn start(
         store: Arc<Store>,
         max_group: usize,
         metrics: Arc<super::metrics::Metrics>,
+        cluster: Option<ClusterLink>,
     ) -> Writer {
         let (queue, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(WriteStats::default());
         let s = stats.clone();
-        let thread = std::thread::Builder::new()
-            .name("refdb-writer".into())
-            .spawn(move || writer_loop(&store, rx, max_group.max(1), &s, &metrics))
-            .expect("spawning the writer thread");
+        let max_group = max_group.max(1);
+        let thread = match cluster {
+            None => std::thread::Builder::new()
+                .name("refdb-writer".into())
+                .spawn(move || writer_loop(&store, rx, max_group, &s, &metrics)),
+            Some(link) => {
+                logged::follow(&link, queue.downgrade());
+                std::thread::Builder::new()
+                    .name("refdb-writer".into())
+                    .spawn(move || logged::writer_loop(&store, rx, max_group, &s, &metrics, link))
+            }
+        }
+        .expect("spawning the writer thread");
         Writer {
             queue: Some(queue),
             thread: Some(thread),
@@ -124,10 +156,14 @@ impl Writer {
     /// Runs `f` in a write transaction as `actor`, possibly shared with
     /// other requests, and returns its result once committed. If `f`
     /// fails, everything it wrote is undone (and nothing else is).
+    ///
+    /// In cluster mode `f` may run more than once (a copy each time): when
+    /// another node appended to the log first, the group is run again on
+    /// the state that includes that entry.
     pub async fn write<T, F>(&self, actor: Actor, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
     {
         self.queue(actor, false, f).await
     }
@@ -138,7 +174,7 @@ impl Writer {
     pub async fn rehearse<T, F>(&self, actor: Actor, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
     {
         self.queue(actor, true, f).await
     }
@@ -146,7 +182,7 @@ impl Writer {
     async fn queue<T, F>(&self, actor: Actor, rehearse: bool, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Pending {
@@ -157,7 +193,7 @@ impl Writer {
             reply,
         });
         let queue = self.queue.as_ref().expect("the queue lives until drop");
-        if queue.send(job).await.is_err() {
+        if queue.send(Work::Job(job)).await.is_err() {
             return Err(ApiError::internal("the writer has stopped"));
         }
         answer
@@ -179,17 +215,18 @@ impl Drop for Writer {
 
 fn writer_loop(
     store: &Store,
-    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    mut rx: mpsc::Receiver<Work>,
     max_group: usize,
     stats: &WriteStats,
     metrics: &super::metrics::Metrics,
 ) {
-    while let Some(first) = rx.blocking_recv() {
+    while let Some(Work::Job(first)) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < max_group {
             match rx.try_recv() {
-                Ok(j) => group.push(j),
-                Err(_) => break,
+                Ok(Work::Job(j)) => group.push(j),
+                // Only a cluster's writer is sent entries.
+                Ok(Work::Entry(_)) | Err(_) => break,
             }
         }
         stats
@@ -207,7 +244,7 @@ fn run_group(store: &Store, mut group: Vec<Box<dyn Job>>, stats: &WriteStats) {
         let ops: Vec<GroupOp<'_, ()>> = group
             .iter_mut()
             .map(|job| -> GroupOp<'_, ()> {
-                (job.actor().clone(), Box::new(move |tx| job.run(tx)))
+                (job.actor().clone(), Box::new(move |tx| job.run(tx, false)))
             })
             .collect();
         store.write_each(ops)
@@ -246,7 +283,7 @@ mod tests {
     fn failures_do_not_undo_the_rest_of_the_group() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("w.db"), None).unwrap();
-        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(64);
+        let (tx, rx) = mpsc::channel::<Work>(64);
         let mut answers = Vec::new();
         for i in 0..10 {
             let (reply, answer) = oneshot::channel();
@@ -268,7 +305,7 @@ mod tests {
                 out: None,
                 reply,
             });
-            tx.try_send(job).ok().unwrap();
+            tx.try_send(Work::Job(job)).ok().unwrap();
             answers.push(answer);
         }
         drop(tx);

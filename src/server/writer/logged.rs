@@ -1,0 +1,265 @@
+//! The writer of a cluster node: group commit through the shared log.
+//!
+//! Between groups the thread applies the log's entries (sent by a
+//! follower thread through the same queue as requests, so one thread
+//! writes the store). A group runs on the state at the position the node
+//! has read up to, `S`; its change records are appended with "the log
+//! must end at `S`", and the group commits locally only once the log took
+//! them. If another node appended first, the log refuses; the thread
+//! applies what it missed and runs the group again, so every write is
+//! judged on the state it lands after (no lost update). An append the log
+//! does not answer in time has an unknown outcome, and is answered so.
+//!
+//! Invariants: the entries a node applies and the ones it appends form
+//! one sequence, the log's; a request is answered only after the log
+//! holds its records and the local file too.
+
+use super::{Job, Work, WriteStats};
+use crate::cluster::entry::{self, EntryError};
+use crate::cluster::log::AppendError;
+use crate::cluster::node::{Applier, ClusterLink};
+use crate::server::error::ApiError;
+use refdb_storage::{ChangeRecord, GroupOp, Store};
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{self, error::TryRecvError};
+
+/// How often a group is run again after other nodes appended first.
+const MAX_ATTEMPTS: usize = 50;
+/// How long the writer waits to read the entries another node appended.
+const CATCH_UP: Duration = Duration::from_secs(15);
+/// How long the follower may stay silent before the writer reads the
+/// entries it needs from the log itself.
+const FOLLOWER_QUIET: Duration = Duration::from_millis(100);
+
+/// Why the log did not take a group.
+enum Refusal {
+    Append(AppendError),
+    TooLarge(EntryError),
+}
+
+/// Forwards the log's entries after the node's position to the writer.
+pub(super) fn follow(link: &ClusterLink, queue: mpsc::WeakSender<Work>) {
+    let mut entries = match link.log.follow(link.node.position()) {
+        Ok(r) => r,
+        Err(e) => return link.node.fail(format!("following the log: {e}")),
+    };
+    std::thread::Builder::new()
+        .name("refdb-follow".into())
+        .spawn(move || {
+            while let Some(e) = entries.blocking_recv() {
+                let Some(q) = queue.upgrade() else { break };
+                if q.blocking_send(Work::Entry(e)).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawning the follower thread");
+}
+
+pub(super) fn writer_loop(
+    store: &std::sync::Arc<Store>,
+    mut rx: mpsc::Receiver<Work>,
+    max_group: usize,
+    stats: &WriteStats,
+    metrics: &crate::server::metrics::Metrics,
+    link: ClusterLink,
+) {
+    crate::cluster::node::start_watchers(&link, store);
+    let mut w = LoggedWriter {
+        store,
+        applier: Applier::new(link.node.clone()),
+        waiting: VecDeque::new(),
+        boot: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        attempt: 0,
+        link,
+    };
+    loop {
+        let first = match w.waiting.pop_front() {
+            Some(j) => j,
+            None => match rx.blocking_recv() {
+                None => break,
+                Some(Work::Entry(e)) => {
+                    w.applier.apply(store, e);
+                    continue;
+                }
+                Some(Work::Job(j)) => j,
+            },
+        };
+        let mut group = vec![first];
+        while group.len() < max_group {
+            if let Some(j) = w.waiting.pop_front() {
+                group.push(j);
+                continue;
+            }
+            match rx.try_recv() {
+                Ok(Work::Job(j)) => group.push(j),
+                Ok(Work::Entry(e)) => w.applier.apply(store, e),
+                Err(_) => break,
+            }
+        }
+        stats
+            .requests
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        let (started, size) = (Instant::now(), group.len());
+        if w.run_group(&mut group, &mut rx, stats) {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        metrics.observe_commit(started.elapsed().as_secs_f64(), size);
+    }
+    w.link.node.stop();
+}
+
+struct LoggedWriter<'s> {
+    store: &'s Store,
+    applier: Applier,
+    /// Requests that arrived while the writer caught up with the log.
+    waiting: VecDeque<Box<dyn Job>>,
+    link: ClusterLink,
+    /// Entry ids are `<node>-<boot>-<attempt>-<part>`: unique across
+    /// restarts, the same for the retries of one append.
+    boot: u64,
+    attempt: u64,
+}
+
+impl LoggedWriter<'_> {
+    /// Runs `group` until the log takes it (or refuses for good) and
+    /// answers every request in it; true if it committed.
+    fn run_group(
+        &mut self,
+        group: &mut Vec<Box<dyn Job>>,
+        rx: &mut mpsc::Receiver<Work>,
+        stats: &WriteStats,
+    ) -> bool {
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(why) = self.link.node.failure() {
+                answer_all(group, Err(ApiError::log_unavailable(why)));
+                return false;
+            }
+            self.attempt += 1;
+            let id = format!("{}-{}-{}", self.link.name, self.boot, self.attempt);
+            let expected = self.applier.consumed();
+            let link = &self.link;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let ops: Vec<GroupOp<'_, ()>> = group
+                    .iter_mut()
+                    .map(|job| -> GroupOp<'_, ()> {
+                        (job.actor().clone(), Box::new(move |tx| job.run(tx, true)))
+                    })
+                    .collect();
+                self.store
+                    .write_each_logged(ops, |records| publish(link, &id, expected, records))
+            }));
+            let err = match outcome {
+                Ok(Ok(Ok((_, position)))) => {
+                    if let Some(p) = position {
+                        self.applier.committed_own(p);
+                    }
+                    answer_all(group, Ok(()));
+                    return true;
+                }
+                Ok(Ok(Err(Refusal::Append(AppendError::Conflict { last })))) => {
+                    stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    let target = last
+                        .or_else(|| link.log.bounds(Duration::from_secs(2)).ok().map(|b| b.last))
+                        .unwrap_or(expected + 1);
+                    if self.catch_up(target, rx) {
+                        continue;
+                    }
+                    ApiError::log_unavailable(format!(
+                        "another node appended to the log first, and its entries up to \
+                         position {target} did not arrive in time; nothing was written"
+                    ))
+                }
+                Ok(Ok(Err(Refusal::Append(AppendError::Unknown(m))))) => ApiError::outcome_unknown(
+                    format!("{m}; read the document to see whether the write took"),
+                ),
+                Ok(Ok(Err(Refusal::Append(AppendError::Refused(m))))) => {
+                    ApiError::log_unavailable(m)
+                }
+                Ok(Ok(Err(Refusal::TooLarge(e)))) => ApiError::entry_too_large(e.to_string()),
+                Ok(Err(e)) => ApiError::from(e),
+                Err(_) => {
+                    tracing::error!("a write panicked inside storage");
+                    ApiError::internal("the write failed inside the server")
+                }
+            };
+            answer_all(group, Err(err));
+            return false;
+        }
+        answer_all(
+            group,
+            Err(ApiError::log_unavailable(
+                "other nodes kept appending to the log first; nothing was written, retry",
+            )),
+        );
+        false
+    }
+
+    /// Applies the log's entries up to `target`; requests that arrive
+    /// meanwhile wait their turn. False if the entries did not come.
+    /// The follower's entries are taken first; when it falls silent (its
+    /// consumer is being recreated after a server failed), the missing
+    /// entries are read from the log one by one.
+    fn catch_up(&mut self, target: u64, rx: &mut mpsc::Receiver<Work>) -> bool {
+        let deadline = Instant::now() + CATCH_UP;
+        let mut quiet_since = Instant::now();
+        while self.applier.consumed() < target && self.applier.following() {
+            match rx.try_recv() {
+                Ok(Work::Entry(e)) => {
+                    self.applier.apply(self.store, e);
+                    quiet_since = Instant::now();
+                }
+                Ok(Work::Job(j)) => self.waiting.push_back(j),
+                Err(TryRecvError::Empty) if Instant::now() < deadline => {
+                    if quiet_since.elapsed() < FOLLOWER_QUIET {
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    let next = self.applier.consumed() + 1;
+                    match self.link.log.read(next, Duration::from_secs(2)) {
+                        Ok(Some(e)) => self.applier.apply(self.store, e),
+                        Ok(None) | Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        self.applier.following() && self.applier.consumed() >= target
+    }
+}
+
+/// Appends a group's records as one entry (or consecutive parts), the
+/// first expecting the log to end at `expected`; returns the last
+/// position taken.
+fn publish(
+    link: &ClusterLink,
+    id: &str,
+    expected: u64,
+    records: &[ChangeRecord],
+) -> Result<u64, Refusal> {
+    let payloads = entry::encode(records, link.log.max_payload()).map_err(Refusal::TooLarge)?;
+    let mut position = expected;
+    for (i, p) in payloads.iter().enumerate() {
+        position = link
+            .log
+            .append(position, &format!("{id}-{i}"), p)
+            .map_err(Refusal::Append)?;
+    }
+    Ok(position)
+}
+
+/// Answers every request: each with its own outcome once committed, or
+/// all with `failed`.
+fn answer_all(group: &mut Vec<Box<dyn Job>>, failed: Result<(), ApiError>) {
+    for job in group.drain(..) {
+        match &failed {
+            Ok(()) => job.answer(),
+            Err(e) => job.fail(e.clone()),
+        }
+    }
+}
