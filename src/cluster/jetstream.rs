@@ -171,12 +171,13 @@ impl SharedLog for JetStreamLog {
                 };
                 match e.kind() {
                     PublishErrorKind::WrongLastSequence => {
-                        // "wrong last sequence: N"
-                        let last = e
-                            .to_string()
-                            .rsplit(':')
-                            .next()
-                            .and_then(|n| n.trim().parse().ok());
+                        // JetStream says "wrong last sequence: N".
+                        let text = e.to_string();
+                        let last = text.rsplit("sequence:").next().and_then(|n| {
+                            let n = n.trim_start();
+                            let end = n.find(|c: char| !c.is_ascii_digit()).unwrap_or(n.len());
+                            n[..end].parse().ok()
+                        });
                         return Err(AppendError::Conflict { last });
                     }
                     // A refusal the server explained (size, limits) does
@@ -343,6 +344,18 @@ impl SharedLog for JetStreamLog {
                     .map_err(|e| err("deleting an old snapshot", e))?;
             }
             Ok(())
+        })
+    }
+
+    fn snapshots(&self) -> Result<Vec<u64>, LogError> {
+        self.runtime.block_on(async {
+            let bucket = self.bucket().await?;
+            Ok(self
+                .snapshots(&bucket)
+                .await?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect())
         })
     }
 

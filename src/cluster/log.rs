@@ -72,6 +72,9 @@ pub trait SharedLog: Send + Sync + 'static {
     /// Stores `file` (a database file reflecting `position`) as a snapshot.
     fn save_snapshot(&self, position: u64, file: &Path) -> Result<(), LogError>;
 
+    /// The positions of the snapshots kept, newest first.
+    fn snapshots(&self) -> Result<Vec<u64>, LogError>;
+
     /// Writes the newest snapshot to `to`; returns its position, or `None`
     /// when there is none.
     fn load_snapshot(&self, to: &Path) -> Result<Option<u64>, LogError>;

@@ -263,7 +263,10 @@ fn snapshot_loop(link: &ClusterLink, store: &Weak<Store>) {
 }
 
 /// Stores a consistent copy of the file as a snapshot, then drops the
-/// log's entries it covers. Returns its position.
+/// log's entries up to the oldest snapshot kept: the log keeps every entry
+/// newer than it, so a node restarting from the older snapshot, or one
+/// slightly behind the newest, still finds its tail. Returns the new
+/// snapshot's position.
 pub fn take_snapshot(link: &ClusterLink, store: &Store) -> Result<u64, String> {
     let tmp = sibling(store.path(), "snapshot");
     let _ = std::fs::remove_file(&tmp);
@@ -272,7 +275,11 @@ pub fn take_snapshot(link: &ClusterLink, store: &Store) -> Result<u64, String> {
     let saved = link
         .log
         .save_snapshot(position, &tmp)
-        .and_then(|_| link.log.truncate_through(position))
+        .and_then(|_| link.log.snapshots())
+        .and_then(|kept| match kept.last() {
+            Some(&oldest) => link.log.truncate_through(oldest),
+            None => Ok(()),
+        })
         .map_err(|e| e.to_string());
     let _ = std::fs::remove_file(&tmp);
     saved.map(|_| position)
@@ -347,4 +354,88 @@ pub fn prepare_file(log: &dyn SharedLog, db: &Path) -> Result<(), String> {
     let _ = std::fs::remove_file(sibling(db, "index"));
     tracing::info!(position = p, "cluster: started from a snapshot");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store(dir: &Path, name: &str) -> Store {
+        Store::open(dir.join(name), None).unwrap()
+    }
+
+    /// The records of one transaction creating `ids` (long names, so that
+    /// they take several parts).
+    fn created(dir: &Path, name: &str, ids: &[&str]) -> Vec<ChangeRecord> {
+        let s = store(dir, name);
+        s.write(|tx| {
+            for id in ids {
+                let doc = json!({"_id": id, "name": id.repeat(200)});
+                tx.create("users", serde_json::from_value(doc).unwrap())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        s.read().unwrap().changes(0, 100).unwrap()
+    }
+
+    fn entries(records: &[ChangeRecord], first: u64) -> Vec<Entry> {
+        entry::encode(records, 400)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, payload)| Entry {
+                position: first + i as u64,
+                payload,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn interrupted_parts_are_dropped_and_a_gap_stops_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = entries(&created(dir.path(), "a.db", &["a", "b", "c"]), 1);
+        assert_eq!(big.len(), 3);
+        let target = store(dir.path(), "t.db");
+        let node = Arc::new(NodeState::new(0));
+        let mut applier = Applier::new(node.clone());
+
+        // Two parts of the big transaction, then another writer's entry:
+        // the parts are dropped, the entry applies.
+        applier.apply(&target, big[0].clone());
+        applier.apply(&target, big[1].clone());
+        assert_eq!(node.position(), 0, "nothing applies before the last part");
+        let small = entries(&created(dir.path(), "b.db", &["z"]), 3);
+        assert_eq!(small.len(), 1);
+        applier.apply(&target, small[0].clone());
+        // The big transaction's last part, arriving late, completes nothing.
+        applier.apply(
+            &target,
+            Entry {
+                position: 4,
+                ..big[2].clone()
+            },
+        );
+        assert_eq!((node.position(), applier.consumed()), (3, 4));
+        let r = target.read().unwrap();
+        assert_eq!(r.count("users").unwrap(), 1);
+        assert!(r.get_stored("users", "z").unwrap().is_some());
+        assert_eq!(r.log_position().unwrap(), 3);
+        drop(r);
+
+        // An entry already read is skipped; a gap stops the node.
+        applier.apply(&target, small[0].clone());
+        assert!(applier.following());
+        applier.apply(
+            &target,
+            Entry {
+                position: 6,
+                ..small[0].clone()
+            },
+        );
+        assert!(!applier.following());
+        assert!(node.failure().unwrap().contains("5..5"));
+        assert!(target.audit().unwrap().is_clean());
+    }
 }

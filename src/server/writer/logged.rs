@@ -29,7 +29,7 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 /// How often a group is run again after other nodes appended first.
 const MAX_ATTEMPTS: usize = 50;
 /// How long the writer waits to read the entries another node appended.
-const CATCH_UP: Duration = Duration::from_secs(15);
+const CATCH_UP: Duration = Duration::from_secs(30);
 /// How long the follower may stay silent before the writer reads the
 /// entries it needs from the log itself.
 const FOLLOWER_QUIET: Duration = Duration::from_millis(100);
@@ -144,6 +144,7 @@ impl LoggedWriter<'_> {
             let id = format!("{}-{}-{}", self.link.name, self.boot, self.attempt);
             let expected = self.applier.consumed();
             let link = &self.link;
+            let mut took = None;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 let ops: Vec<GroupOp<'_, ()>> = group
                     .iter_mut()
@@ -151,8 +152,11 @@ impl LoggedWriter<'_> {
                         (job.actor().clone(), Box::new(move |tx| job.run(tx, true)))
                     })
                     .collect();
-                self.store
-                    .write_each_logged(ops, |records| publish(link, &id, expected, records))
+                self.store.write_each_logged(ops, |records| {
+                    let p = publish(link, &id, expected, records);
+                    took = p.as_ref().ok().copied();
+                    p
+                })
             }));
             let err = match outcome {
                 Ok(Ok(Ok((_, position)))) => {
@@ -167,13 +171,14 @@ impl LoggedWriter<'_> {
                     let target = last
                         .or_else(|| link.log.bounds(Duration::from_secs(2)).ok().map(|b| b.last))
                         .unwrap_or(expected + 1);
-                    if self.catch_up(target, rx) {
-                        continue;
+                    match self.catch_up(target, rx) {
+                        Ok(()) => continue,
+                        Err(why) => ApiError::log_unavailable(format!(
+                            "the log could not be read up to position {target} within {} s \
+                             ({why}); nothing was written",
+                            CATCH_UP.as_secs()
+                        )),
                     }
-                    ApiError::log_unavailable(format!(
-                        "another node appended to the log first, and its entries up to \
-                         position {target} did not arrive in time; nothing was written"
-                    ))
                 }
                 Ok(Ok(Err(Refusal::Append(AppendError::Unknown(m))))) => ApiError::outcome_unknown(
                     format!("{m}; read the document to see whether the write took"),
@@ -182,7 +187,19 @@ impl LoggedWriter<'_> {
                     ApiError::log_unavailable(m)
                 }
                 Ok(Ok(Err(Refusal::TooLarge(e)))) => ApiError::entry_too_large(e.to_string()),
-                Ok(Err(e)) => ApiError::from(e),
+                Ok(Err(e)) => {
+                    let mut err = ApiError::from(e);
+                    if let Some(p) = took {
+                        // The local commit failed after the log took the
+                        // group: the follower applies it like any entry.
+                        err.message = format!(
+                            "{}; the write is in the cluster's log (position {p}) nonetheless, \
+                             and stands",
+                            err.message
+                        );
+                    }
+                    err
+                }
                 Err(_) => {
                     tracing::error!("a write panicked inside storage");
                     ApiError::internal("the write failed inside the server")
@@ -200,15 +217,20 @@ impl LoggedWriter<'_> {
         false
     }
 
-    /// Applies the log's entries up to `target`; requests that arrive
-    /// meanwhile wait their turn. False if the entries did not come.
-    /// The follower's entries are taken first; when it falls silent (its
-    /// consumer is being recreated after a server failed), the missing
-    /// entries are read from the log one by one.
-    fn catch_up(&mut self, target: u64, rx: &mut mpsc::Receiver<Work>) -> bool {
+    /// Applies the log's entries up to `target` (or the log's end, if it
+    /// turns out to end before); requests that arrive meanwhile wait their
+    /// turn. The follower's entries are taken first; when it falls silent
+    /// (its consumer is being recreated after a server failed), the
+    /// missing entries are read from the log one by one. Fails, saying
+    /// why, when the log cannot be read within [`CATCH_UP`].
+    fn catch_up(&mut self, target: u64, rx: &mut mpsc::Receiver<Work>) -> Result<(), String> {
         let deadline = Instant::now() + CATCH_UP;
         let mut quiet_since = Instant::now();
-        while self.applier.consumed() < target && self.applier.following() {
+        let mut last_error = String::from("no entry arrived");
+        while self.applier.consumed() < target {
+            if let Some(why) = self.link.node.failure() {
+                return Err(why);
+            }
             match rx.try_recv() {
                 Ok(Work::Entry(e)) => {
                     self.applier.apply(self.store, e);
@@ -223,13 +245,27 @@ impl LoggedWriter<'_> {
                     let next = self.applier.consumed() + 1;
                     match self.link.log.read(next, Duration::from_secs(2)) {
                         Ok(Some(e)) => self.applier.apply(self.store, e),
-                        Ok(None) | Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                        Ok(None) => {
+                            // No entry there: the log may end before the
+                            // position the refusal named.
+                            match self.link.log.bounds(Duration::from_secs(2)) {
+                                Ok(b) if b.last < next => return Ok(()),
+                                Ok(_) => {}
+                                Err(e) => last_error = e.to_string(),
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        Err(e) => {
+                            last_error = e.to_string();
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
                     }
                 }
-                Err(_) => return false,
+                Err(TryRecvError::Empty) => return Err(last_error),
+                Err(TryRecvError::Disconnected) => return Err("the server is stopping".into()),
             }
         }
-        self.applier.following() && self.applier.consumed() >= target
+        Ok(())
     }
 }
 
