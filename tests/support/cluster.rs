@@ -163,6 +163,39 @@ impl Nats {
         })
     }
 
+    /// True when `stream` has a leader and every copy is current: a
+    /// server that just restarted has caught up.
+    pub fn stream_healthy(&self, stream: &str) -> bool {
+        self.stream_info(stream).is_some_and(|c| {
+            c.leader.is_some() && c.replicas.iter().all(|p| p.current && !p.offline)
+        })
+    }
+
+    fn stream_info(&self, stream: &str) -> Option<async_nats::jetstream::stream::ClusterInfo> {
+        let urls: Vec<String> = self
+            .servers
+            .iter()
+            .filter(|s| s.child.is_some())
+            .map(|s| format!("nats://127.0.0.1:{}", s.port))
+            .collect();
+        Self::block_on(async {
+            tokio::time::timeout(Duration::from_secs(3), async {
+                let c = async_nats::connect(urls.as_slice()).await.ok()?;
+                let js = async_nats::jetstream::new(c);
+                js.get_stream(stream)
+                    .await
+                    .ok()?
+                    .get_info()
+                    .await
+                    .ok()?
+                    .cluster
+            })
+            .await
+            .ok()
+            .flatten()
+        })
+    }
+
     /// The name of the server leading `stream`'s Raft group, and its
     /// state (first and last sequence).
     pub fn stream_state(&self, stream: &str) -> Option<(String, u64, u64)> {
