@@ -36,6 +36,30 @@ pub(crate) trait Tables {
     fn store(&self) -> &Store;
 }
 
+/// A stored change record with its row: a record that refers to `DOCS`
+/// (the latest of its document) takes the document's row, as `t` sees it.
+pub(crate) fn resolve<T: Tables>(t: &T, raw: RawRecord<'_>) -> Result<ChangeRecord> {
+    let mut rec = raw.head;
+    rec.row = match raw.body {
+        RawBody::Deleted => None,
+        RawBody::Row(row) => Some(row.to_vec()),
+        RawBody::Current => {
+            let cid = t.store().coll_id(&rec.coll)?;
+            let row = t.docs().get((cid, rec.id.as_str()))?;
+            match row.map(|v| v.value().to_vec()) {
+                Some(row) if codec::docno(&row)? == rec.docno => Some(row),
+                _ => {
+                    return Err(Error::Corrupt(format!(
+                        "change record {} refers to {}/{}, which is not stored with docno {}",
+                        rec.seq, rec.coll, rec.id, rec.docno
+                    )));
+                }
+            }
+        }
+    };
+    Ok(rec)
+}
+
 pub(crate) fn load<T: Tables>(t: &T, cid: u32, id: &str) -> Result<Option<StoredDoc>> {
     match t.docs().get((cid, id))? {
         Some(v) => Ok(Some(codec::decode(v.value())?)),
@@ -471,7 +495,7 @@ impl<'s> ReadTxn<'s> {
         };
         for entry in table.range(from..)?.take(limit) {
             let (k, v) = entry?;
-            out.push(self.resolve(RawRecord::decode(k.value(), v.value())?)?);
+            out.push(resolve(self, RawRecord::decode(k.value(), v.value())?)?);
         }
         Ok(out)
     }
@@ -483,31 +507,7 @@ impl<'s> ReadTxn<'s> {
             return Ok(None);
         };
         let bytes = v.value().to_vec();
-        Ok(Some(self.resolve(RawRecord::decode(seq, &bytes)?)?))
-    }
-
-    /// A stored record with its row: a record that refers to `DOCS` (the
-    /// latest of its document) takes the document's row.
-    fn resolve(&self, raw: RawRecord<'_>) -> Result<ChangeRecord> {
-        let mut rec = raw.head;
-        rec.row = match raw.body {
-            RawBody::Deleted => None,
-            RawBody::Row(row) => Some(row.to_vec()),
-            RawBody::Current => {
-                let cid = self.store.coll_id(&rec.coll)?;
-                let row = self.snap.docs.get((cid, rec.id.as_str()))?;
-                match row.map(|v| v.value().to_vec()) {
-                    Some(row) if codec::docno(&row)? == rec.docno => Some(row),
-                    _ => {
-                        return Err(Error::Corrupt(format!(
-                            "change record {} refers to {}/{}, which is not stored with docno {}",
-                            rec.seq, rec.coll, rec.id, rec.docno
-                        )));
-                    }
-                }
-            }
-        };
-        Ok(rec)
+        Ok(Some(resolve(self, RawRecord::decode(seq, &bytes)?)?))
     }
 
     /// Every record of the change log as stored (a record that refers to

@@ -172,33 +172,22 @@ impl Nats {
     }
 
     fn stream_info(&self, stream: &str) -> Option<async_nats::jetstream::stream::ClusterInfo> {
-        let urls: Vec<String> = self
-            .servers
-            .iter()
-            .filter(|s| s.child.is_some())
-            .map(|s| format!("nats://127.0.0.1:{}", s.port))
-            .collect();
-        Self::block_on(async {
-            tokio::time::timeout(Duration::from_secs(3), async {
-                let c = async_nats::connect(urls.as_slice()).await.ok()?;
-                let js = async_nats::jetstream::new(c);
-                js.get_stream(stream)
-                    .await
-                    .ok()?
-                    .get_info()
-                    .await
-                    .ok()?
-                    .cluster
-            })
-            .await
-            .ok()
-            .flatten()
-        })
+        self.info(stream)?.cluster
     }
 
     /// The name of the server leading `stream`'s Raft group, and its
     /// state (first and last sequence).
     pub fn stream_state(&self, stream: &str) -> Option<(String, u64, u64)> {
+        let info = self.info(stream)?;
+        Some((
+            info.cluster?.leader?,
+            info.state.first_sequence,
+            info.state.last_sequence,
+        ))
+    }
+
+    /// The stream's info, asked of the servers running.
+    fn info(&self, stream: &str) -> Option<async_nats::jetstream::stream::Info> {
         let urls: Vec<String> = self
             .servers
             .iter()
@@ -209,12 +198,7 @@ impl Nats {
             tokio::time::timeout(Duration::from_secs(3), async {
                 let c = async_nats::connect(urls.as_slice()).await.ok()?;
                 let js = async_nats::jetstream::new(c);
-                let info = js.get_stream(stream).await.ok()?.get_info().await.ok()?;
-                Some((
-                    info.cluster?.leader?,
-                    info.state.first_sequence,
-                    info.state.last_sequence,
-                ))
+                js.get_stream(stream).await.ok()?.get_info().await.ok()
             })
             .await
             .ok()

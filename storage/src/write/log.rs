@@ -284,21 +284,7 @@ impl Tx<'_> {
         {
             let (k, v) = e?;
             let raw = RawRecord::decode(k.value(), v.value())?;
-            let mut rec = raw.head;
-            rec.row = match raw.body {
-                RawBody::Deleted => None,
-                RawBody::Row(row) => Some(row.to_vec()),
-                RawBody::Current => {
-                    let cid = self.store.coll_id(&rec.coll)?;
-                    let row = self.docs.get((cid, rec.id.as_str()))?;
-                    Some(row.map(|v| v.value().to_vec()).ok_or_else(|| {
-                        Error::Corrupt(format!(
-                            "change record {} refers to {}/{}, which is not stored",
-                            rec.seq, rec.coll, rec.id
-                        ))
-                    })?)
-                }
-            };
+            let rec = read::resolve(self, raw)?;
             out.push(rec);
         }
         Ok(out)
