@@ -64,8 +64,8 @@ pub struct App {
     pub(crate) auth: auth::Auth,
     /// Counts commits, for change feeds waiting on the next one.
     pub(crate) commits: tokio::sync::watch::Sender<u64>,
-    /// Change-feed pages shared by the event streams of one view.
-    pub(crate) feed_pages: Arc<routes::sse::PageCache>,
+    /// What the change feed's event streams share.
+    pub(crate) feed: Arc<routes::sse::Feed>,
     /// Request and commit counters for `GET /metrics`.
     pub(crate) metrics: Arc<metrics::Metrics>,
     /// Cluster mode: the node's place in the shared log.
@@ -298,7 +298,7 @@ impl Builder {
             app: Arc::new(App {
                 stopping: tokio::sync::watch::channel(false).0,
                 commits,
-                feed_pages: Default::default(),
+                feed: Default::default(),
                 auth,
                 engine: Arc::new(self.engine),
                 writer: writer::Writer::start(

@@ -7,14 +7,20 @@
 //!
 //! The stream reads the durable change log, never an in-memory queue of
 //! events: a slow subscriber only falls behind in the log (the channel to
-//! its connection holds a few events), so it can neither slow writers nor
-//! grow memory. Streams that follow the same view (the same caller's
-//! rights, filter and `include_docs`) from the same position share the
-//! read of the log: a commit wakes them all, the first reads and renders
-//! the page, the others take it from a small [`PageCache`]. If it falls
-//! behind the retention, it gets `event: reset`
-//! (with the oldest seq kept) and the stream ends: the client must read the
-//! documents again.
+//! its connection holds a few pages), so it can neither slow writers nor
+//! grow memory. If it falls behind the retention, it gets `event: reset`
+//! (with the oldest seq kept) and the stream ends: the client must read
+//! the documents again.
+//!
+//! Many streams must cost writers little, so the work per commit is shared:
+//! - one clock task turns commits into the log's end, read once, and wakes
+//!   the streams with it at most once per [`wake_gap`] (which grows with
+//!   the number of open streams, so that their wakes together stay bounded
+//!   while a lone subscriber is woken at once);
+//! - streams that follow the same view (the same caller's rights, filter
+//!   and `include_docs`) from the same position share the page: the first
+//!   reads and renders it as event text, the others take it from a small
+//!   [`PageCache`] and send the same bytes, one write per page.
 
 use bytes::Bytes;
 use hyper::body::Frame;
@@ -23,7 +29,7 @@ use hyper::{Response, StatusCode};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::changes::{ChangeQuery, Page, Since, Visible, read_page};
 use crate::server::App;
@@ -34,7 +40,7 @@ use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// Events buffered towards one connection.
+/// Pages buffered towards one connection.
 const CHANNEL: usize = 16;
 /// Records read from the log per round.
 const BATCH: usize = 256;
@@ -44,6 +50,74 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Pages kept for streams that ask the same read.
 const PAGES: usize = 64;
+/// How long each open stream adds to the clock's gap between two wakes:
+/// with n streams, they are woken at most 1 / (n × this) times a second.
+const WAKE_COST: Duration = Duration::from_micros(25);
+/// The longest gap between two wakes, which bounds the latency a
+/// subscriber sees however many streams are open.
+const MAX_WAKE_GAP: Duration = Duration::from_millis(10);
+
+/// The least time between two wakes of the streams when `open` are open.
+fn wake_gap(open: u64) -> Duration {
+    WAKE_COST
+        .saturating_mul(u32::try_from(open).unwrap_or(u32::MAX))
+        .min(MAX_WAKE_GAP)
+}
+
+/// What the event streams of an app share: the log's end, published by
+/// one clock task started with the first stream, and the rendered pages.
+#[derive(Default)]
+pub struct Feed {
+    end: std::sync::OnceLock<watch::Receiver<u64>>,
+    pages: PageCache,
+}
+
+impl Feed {
+    /// A receiver of the log's end (its next seq), whose current value is
+    /// marked seen: it changes after the next commit that adds records.
+    fn end(&self, app: &App) -> ApiResult<watch::Receiver<u64>> {
+        let end = match self.end.get() {
+            Some(end) => end,
+            None => {
+                let (_, first) = app.store.read()?.change_log_extent()?;
+                self.end.get_or_init(|| start_clock(app, first))
+            }
+        };
+        let mut end = end.clone();
+        end.borrow_and_update();
+        Ok(end)
+    }
+}
+
+/// Spawns the clock: after each commit it reads the log's end and
+/// publishes it if it moved, then rests for the [`wake_gap`] of the
+/// streams open, so commits in that rest are published together.
+fn start_clock(app: &App, first: u64) -> watch::Receiver<u64> {
+    let (tx, rx) = watch::channel(first);
+    let store = app.store.clone();
+    let metrics = app.metrics.clone();
+    let mut commits = app.commits.subscribe();
+    let mut stopping = app.stopping.subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopping.changed() => return,
+                r = commits.changed() => if r.is_err() { return },
+            }
+            // Seen before the read, so a commit after it wakes us again.
+            commits.borrow_and_update();
+            // A failed read publishes nothing; the next commit retries.
+            if let Ok((_, end)) = store.read().and_then(|r| r.change_log_extent()) {
+                tx.send_if_modified(|e| std::mem::replace(e, end) != end);
+            }
+            let gap = wake_gap(metrics.streams_open.load(Ordering::Relaxed));
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
+        }
+    });
+    rx
+}
 
 /// The last pages read by streams, by (view, position): a commit makes
 /// every stream of a view ask for the same page, rendered once. A page
@@ -58,11 +132,11 @@ struct Cached {
     since: u64,
     /// The end of the log (its next seq) when the page was read.
     end: u64,
-    page: Arc<Page>,
+    page: Arc<Rendered>,
 }
 
 impl PageCache {
-    fn get(&self, view: &Arc<str>, since: u64, end: u64) -> Option<Arc<Page>> {
+    fn get(&self, view: &Arc<str>, since: u64, end: u64) -> Option<Arc<Rendered>> {
         let pages = self.0.lock().unwrap_or_else(|e| e.into_inner());
         pages
             .iter()
@@ -72,7 +146,7 @@ impl PageCache {
             .map(|c| c.page.clone())
     }
 
-    fn put(&self, view: Arc<str>, since: u64, end: u64, page: Arc<Page>) {
+    fn put(&self, view: Arc<str>, since: u64, end: u64, page: Arc<Rendered>) {
         let mut pages = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if pages.len() == PAGES {
             pages.pop_front();
@@ -83,6 +157,33 @@ impl PageCache {
             end,
             page,
         });
+    }
+}
+
+/// A page of the log as event text, rendered once for every stream that
+/// sends it.
+struct Rendered {
+    events: Bytes,
+    count: u64,
+    last_seq: u64,
+    scanned_to_end: bool,
+}
+
+impl From<Page> for Rendered {
+    fn from(page: Page) -> Rendered {
+        let size: usize = page.changes.iter().map(|(_, j)| j.len() + 40).sum();
+        let mut text = Vec::with_capacity(size);
+        for (seq, json) in &page.changes {
+            text.extend_from_slice(format!("id: {seq}\nevent: change\ndata: ").as_bytes());
+            text.extend_from_slice(json);
+            text.extend_from_slice(b"\n\n");
+        }
+        Rendered {
+            events: Bytes::from(text),
+            count: page.changes.len() as u64,
+            last_seq: page.last_seq,
+            scanned_to_end: page.scanned_to_end,
+        }
     }
 }
 
@@ -124,6 +225,8 @@ impl hyper::body::Body for ChannelBody {
 pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response<Body>> {
     let q = ChangeQuery { limit: BATCH, ..q };
     let (tx, rx) = mpsc::channel::<Bytes>(CHANNEL);
+    // Taken before the first read: a commit after that read changes it.
+    let mut end = app.feed.end(app)?;
     // The first read happens here, so that a bad position is an HTTP error
     // rather than an event — except a position the retention has pruned,
     // which an event source is told by `event: reset`.
@@ -137,32 +240,30 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
         Err(e) => return Err(e),
     };
     let store = app.store.clone();
-    let cache = app.feed_pages.clone();
+    let feed = app.feed.clone();
     let view = view_key(&q, &visible);
-    let mut commits = app.commits.subscribe();
     let metrics = app.metrics.clone();
     let mut stopping = app.stopping.subscribe();
     tokio::spawn(async move {
         let _open = Open::new(&metrics);
-        let mut page = Arc::new(first);
+        let mut page = Arc::new(Rendered::from(first));
         loop {
-            for (seq, json) in &page.changes {
-                let mut text = format!("id: {seq}\nevent: change\ndata: ").into_bytes();
-                text.extend_from_slice(json);
-                text.extend_from_slice(b"\n\n");
-                if tx.send(Bytes::from(text)).await.is_err() {
+            if page.count > 0 {
+                if tx.send(page.events.clone()).await.is_err() {
                     return; // the client is gone
                 }
-                metrics.stream_events.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .stream_events
+                    .fetch_add(page.count, Ordering::Relaxed);
             }
             let pos = page.last_seq;
-            if page.changes.is_empty() && page.scanned_to_end {
-                // Caught up: wait for a commit, with heartbeats meanwhile.
+            if page.count == 0 && page.scanned_to_end {
+                // Caught up: wait for the log to grow, with heartbeats.
                 if *stopping.borrow() {
                     return;
                 }
                 loop {
-                    let wait = tokio::time::timeout(HEARTBEAT, commits.changed());
+                    let wait = tokio::time::timeout(HEARTBEAT, end.changed());
                     tokio::select! {
                         // The server is stopping: the stream ends, and the
                         // client reconnects (to another instance) later.
@@ -180,13 +281,11 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
                     }
                 }
             }
-            // The log's end now, then the page: from the cache when a
-            // stream of the same view read it already, else read here.
-            let end = match store.read().and_then(|r| r.change_log_extent()) {
-                Ok((_, end)) => end,
-                Err(_) => return,
-            };
-            if let Some(p) = cache.get(&view, pos, end) {
+            // The page at `pos` for the log's end as last published: from
+            // the cache when a stream of the same view read it already,
+            // else read here. Any commit past that end publishes again.
+            let end_seen = *end.borrow_and_update();
+            if let Some(p) = feed.pages.get(&view, pos, end_seen) {
                 page = p;
                 continue;
             }
@@ -199,7 +298,7 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
             // stream cost more than the read (and churned the pool's
             // threads, each with a fresh allocator heap).
             page = match read_page(&store, next_q, &visible) {
-                Ok(p) => Arc::new(p),
+                Ok(p) => Arc::new(Rendered::from(p)),
                 Err(e) if e.code == "changes_expired" => {
                     metrics.stream_resets.fetch_add(1, Ordering::Relaxed);
                     let _ = tx.send(reset_event(&e)).await;
@@ -207,7 +306,7 @@ pub fn stream(app: &App, q: ChangeQuery, visible: Visible) -> ApiResult<Response
                 }
                 _ => return,
             };
-            cache.put(view.clone(), pos, end, page.clone());
+            feed.pages.put(view.clone(), pos, end_seen, page.clone());
         }
     });
     Ok(event_stream(rx))
