@@ -316,3 +316,32 @@ fn a_filtered_feed_shows_documents_entering_and_leaving_the_filter() {
     // The app feed takes no filter.
     assert_eq!(s.get("/t/_changes?age=3").status, 400);
 }
+
+/// A record's document is shaped as GET serves it (schema order, unset
+/// fields null), less the derived reference lists a record cannot know.
+#[test]
+fn feed_documents_are_shaped_as_get_serves_them() {
+    let s = TestServer::start();
+    s.create("sites", json!({"_id": "s9"}));
+    s.create("rooms", json!({"_id": "r9", "site": "s9", "name": "R"}));
+    let changes = feed(&s, "include_docs=1")["changes"].clone();
+    let doc_of = |id: &str| {
+        changes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["_id"] == id)
+            .unwrap()["doc"]
+            .clone()
+    };
+    let mut site = s.get("/t/coll/sites/s9").json();
+    assert_eq!(site["rooms"], json!(["r9"]), "GET has the derived list");
+    site.as_object_mut().unwrap().shift_remove("rooms");
+    assert_eq!(doc_of("s9"), site);
+    assert_eq!(doc_of("s9")["name"], Value::Null, "unset, shown as null");
+    let room = s.get("/t/coll/rooms/r9").json();
+    assert_eq!(doc_of("r9"), room);
+    // In the served order, not only equal as maps.
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&doc_of("r9")), keys(&room));
+}

@@ -31,6 +31,48 @@ pub(crate) fn write_doc<T: Tables>(
     row: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<()> {
+    write_shaped(coll, id, row, &|_| false, out, &mut |f, out| {
+        let ids = derived_referrers(t, coll, id, f)?;
+        out.push(b',');
+        write_str(out, &f.name);
+        out.extend_from_slice(b":[");
+        for (i, (rid, _)) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(out, rid);
+        }
+        out.push(b']');
+        Ok(())
+    })
+}
+
+/// Appends the JSON of a change record's document, shaped as a GET serves
+/// it — `_id`, the schema's stored fields in order (unset ones as `null`,
+/// or `[]` for reference lists), `_meta` — but without derived lists and
+/// without the fields `skip` names. A derived list is left out because a
+/// record cannot say what it was at that change: it changes with the
+/// referring documents, whose own records carry those changes.
+pub fn write_record_doc(
+    coll: &Collection,
+    id: &str,
+    row: &[u8],
+    skip: &dyn Fn(&str) -> bool,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    write_shaped(coll, id, row, skip, out, &mut |_, _| Ok(()))
+}
+
+/// The document of `row` in the served order, stored fields transcoded,
+/// each derived field written by `derived` (comma and name included).
+fn write_shaped(
+    coll: &Collection,
+    id: &str,
+    row: &[u8],
+    skip: &dyn Fn(&str) -> bool,
+    out: &mut Vec<u8>,
+    derived: &mut dyn FnMut(&crate::schema::Field, &mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
     let (body, meta) = codec::split(row)?;
     // Values are transcoded in stored order into `scratch`, then copied
     // out in schema order: a stored map's order is not the schema's after
@@ -51,64 +93,23 @@ pub(crate) fn write_doc<T: Tables>(
     out.extend_from_slice(b"{\"_id\":");
     write_str(out, id);
     for f in coll.fields.iter() {
-        out.push(b',');
-        write_str(out, &f.name);
-        out.push(b':');
-        if f.is_stored() {
-            match spans.iter().find(|(k, _)| *k == f.name.as_bytes()) {
-                Some((_, span)) => out.extend_from_slice(&scratch[span.clone()]),
-                // As in the materialized document: a reference list is a
-                // list even when unset.
-                None if matches!(f.ty, FieldType::Refs(_)) => out.extend_from_slice(b"[]"),
-                None => out.extend_from_slice(b"null"),
-            }
-        } else {
-            let ids = derived_referrers(t, coll, id, f)?;
-            out.push(b'[');
-            for (i, (rid, _)) in ids.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, rid);
-            }
-            out.push(b']');
+        if skip(&f.name) {
+            continue;
         }
-    }
-    out.extend_from_slice(b",\"_meta\":");
-    crate::stamp::write_json(meta, out)?;
-    out.push(b'}');
-    Ok(())
-}
-
-/// Appends `{"_id":…, <the stored fields in stored order>, "_meta":…}` for
-/// a stored row, leaving out the fields `skip` names: a change record's
-/// document as the change feed serves it, transcoded without building a
-/// map. Equal, as JSON, to the stored body with `_id` and `_meta` added.
-pub fn write_stored(
-    id: &str,
-    row: &[u8],
-    skip: &dyn Fn(&str) -> bool,
-    out: &mut Vec<u8>,
-) -> Result<()> {
-    let (body, meta) = codec::split(row)?;
-    let mut rd = Msgpack::new(body);
-    let n = rd.map_len()?;
-    out.reserve(2 * row.len() + id.len() + 32);
-    out.extend_from_slice(b"{\"_id\":");
-    write_str(out, id);
-    let mut skipped = Vec::new();
-    for _ in 0..n {
-        let key = rd.key()?;
-        let name = std::str::from_utf8(key).map_err(|_| corrupt("a field name is not UTF-8"))?;
-        if skip(name) {
-            skipped.clear();
-            rd.value(&mut skipped, 0)?;
+        if !f.is_stored() {
+            derived(f, out)?;
             continue;
         }
         out.push(b',');
-        write_str(out, name);
+        write_str(out, &f.name);
         out.push(b':');
-        rd.value(out, 0)?;
+        match spans.iter().find(|(k, _)| *k == f.name.as_bytes()) {
+            Some((_, span)) => out.extend_from_slice(&scratch[span.clone()]),
+            // As in the materialized document: a reference list is a
+            // list even when unset.
+            None if matches!(f.ty, FieldType::Refs(_)) => out.extend_from_slice(b"[]"),
+            None => out.extend_from_slice(b"null"),
+        }
     }
     out.extend_from_slice(b",\"_meta\":");
     crate::stamp::write_json(meta, out)?;

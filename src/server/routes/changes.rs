@@ -275,7 +275,10 @@ pub fn read_page(
         for rec in batch {
             budget -= 1;
             last_seq = rec.seq;
-            if let Some(Some(hidden)) = visible.get(&rec.coll) {
+            let seen = visible
+                .get(&rec.coll)
+                .zip(store.schema().collection(&rec.coll));
+            if let Some((Some(hidden), coll)) = seen {
                 let mut matched = None;
                 if let Some(f) = &filter {
                     let after = doc_of(&rec)?.is_some_and(|d| f.matches(&rec.id, &d));
@@ -293,7 +296,10 @@ pub fn read_page(
                     }
                     matched = Some((before, after));
                 }
-                out.push((rec.seq, record_json(&rec, include_docs, hidden, matched)?));
+                out.push((
+                    rec.seq,
+                    record_json(&rec, coll, include_docs, hidden, matched)?,
+                ));
                 if out.len() == limit {
                     break;
                 }
@@ -308,10 +314,12 @@ pub fn read_page(
 }
 
 /// A record's JSON text: `{"seq","txn","coll","_id","op"}`, with `doc`
-/// (transcoded from the row, hidden fields left out) when asked for, and
-/// `before`/`after` on a filtered feed.
+/// (transcoded from the row and shaped as a GET serves it, hidden fields
+/// and derived lists left out) when asked for, and `before`/`after` on a
+/// filtered feed.
 fn record_json(
     rec: &ChangeRecord,
+    coll: &refdb_storage::Collection,
     include_docs: bool,
     hidden: &HashSet<String>,
     matched: Option<(bool, bool)>,
@@ -330,7 +338,8 @@ fn record_json(
     if include_docs {
         out.extend_from_slice(b",\"doc\":");
         match &rec.row {
-            Some(row) => refdb_storage::json::write_stored(
+            Some(row) => refdb_storage::json::write_record_doc(
+                coll,
                 &rec.id,
                 row,
                 &|f: &str| hidden.contains(f),
