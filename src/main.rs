@@ -217,6 +217,9 @@ fn join_cluster(
     {
         return Err(format!("--node {node:?}: letters, digits, '-' and '_' only").into());
     }
+    // How long a start waits for JetStream: its leader elections take
+    // seconds, and a node restarted beside a dying server must outlast one.
+    let wait = std::time::Duration::from_secs(30);
     let log = refdb::cluster::jetstream::JetStreamLog::connect(
         refdb::cluster::jetstream::JetStreamOptions {
             servers: args.cluster.clone(),
@@ -224,9 +227,9 @@ fn join_cluster(
             replicas: args.cluster_replicas,
             write_timeout: std::time::Duration::from_millis(args.cluster_write_timeout),
         },
-        std::time::Duration::from_secs(30),
+        wait,
     )?;
-    refdb::cluster::node::prepare_file(&log, &config.db)?;
+    refdb::cluster::node::prepare_file(&log, &config.db, wait)?;
     Ok(Some(Arc::new(log)))
 }
 

@@ -301,8 +301,9 @@ fn file_position(path: &Path) -> Result<u64, String> {
 /// Before the store opens: if the log no longer holds the entries after
 /// the file's position, replaces the file with the newest snapshot (the
 /// old file is a prefix of the same history, so nothing is lost). Refuses
-/// a file written outside the cluster.
-pub fn prepare_file(log: &dyn SharedLog, db: &Path) -> Result<(), String> {
+/// a file written outside the cluster. Waits up to `wait` for the log to
+/// answer: a node may start while JetStream elects the stream's leader.
+pub fn prepare_file(log: &dyn SharedLog, db: &Path, wait: Duration) -> Result<(), String> {
     let position = if db.exists() {
         // Opened for writing: after a crash, redb repairs the file first.
         let s = Store::open(db, None).map_err(|e| format!("{}: {e}", db.display()))?;
@@ -320,9 +321,19 @@ pub fn prepare_file(log: &dyn SharedLog, db: &Path) -> Result<(), String> {
     } else {
         0
     };
-    let bounds = log
-        .bounds(Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + wait;
+    let bounds = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match log.bounds(left) {
+            Ok(b) => break b,
+            // No leader or no quorum yet: ask again until the deadline.
+            Err(e) if left > Duration::from_millis(250) => {
+                tracing::info!("waiting for the shared log at start: {e}");
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
     if position > bounds.last {
         return Err(format!(
             "{} reflects log position {position}, but the log ends at {}: \

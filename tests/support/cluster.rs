@@ -300,7 +300,23 @@ impl Node {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
-        self.addr = super::listening_addr(&mut child);
+        let addr = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            super::listening_addr(&mut child)
+        }));
+        match addr {
+            Ok(addr) => self.addr = addr,
+            Err(_) => {
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "node {} did not start; its log ends:\n{}",
+                    self.name,
+                    tail.join("\n")
+                );
+            }
+        }
         self.child = Some(child);
     }
 
