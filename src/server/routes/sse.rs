@@ -79,8 +79,10 @@ impl Feed {
         let end = match self.end.get() {
             Some(end) => end,
             None => {
+                // Subscribed before the read: a commit after it wakes the clock.
+                let commits = app.commits.subscribe();
                 let (_, first) = app.store.read()?.change_log_extent()?;
-                self.end.get_or_init(|| start_clock(app, first))
+                self.end.get_or_init(|| start_clock(app, commits, first))
             }
         };
         let mut end = end.clone();
@@ -92,11 +94,10 @@ impl Feed {
 /// Spawns the clock: after each commit it reads the log's end and
 /// publishes it if it moved, then rests for the [`wake_gap`] of the
 /// streams open, so commits in that rest are published together.
-fn start_clock(app: &App, first: u64) -> watch::Receiver<u64> {
+fn start_clock(app: &App, mut commits: watch::Receiver<u64>, first: u64) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(first);
     let store = app.store.clone();
     let metrics = app.metrics.clone();
-    let mut commits = app.commits.subscribe();
     let mut stopping = app.stopping.subscribe();
     tokio::spawn(async move {
         loop {
