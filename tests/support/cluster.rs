@@ -186,8 +186,21 @@ impl Nats {
         ))
     }
 
+    /// The server leading `stream` now, if one answers within `within`.
+    pub fn stream_leader(&self, stream: &str, within: Duration) -> Option<String> {
+        self.info_within(stream, within)?.cluster?.leader
+    }
+
     /// The stream's info, asked of the servers running.
     fn info(&self, stream: &str) -> Option<async_nats::jetstream::stream::Info> {
+        self.info_within(stream, Duration::from_secs(3))
+    }
+
+    fn info_within(
+        &self,
+        stream: &str,
+        within: Duration,
+    ) -> Option<async_nats::jetstream::stream::Info> {
         let urls: Vec<String> = self
             .servers
             .iter()
@@ -195,7 +208,7 @@ impl Nats {
             .map(|s| format!("nats://127.0.0.1:{}", s.port))
             .collect();
         Self::block_on(async {
-            tokio::time::timeout(Duration::from_secs(3), async {
+            tokio::time::timeout(within, async {
                 let c = async_nats::connect(urls.as_slice()).await.ok()?;
                 let js = async_nats::jetstream::new(c);
                 js.get_stream(stream).await.ok()?.get_info().await.ok()
