@@ -126,7 +126,7 @@ fn start_clock(app: &App, mut commits: watch::Receiver<u64>, first: u64) -> watc
 /// the log has not grown since it was read, so no stream ever waits for
 /// the next commit while records it could send exist.
 #[derive(Default)]
-pub struct PageCache(std::sync::Mutex<std::collections::VecDeque<Cached>>);
+struct PageCache(std::sync::Mutex<std::collections::VecDeque<Cached>>);
 
 struct Cached {
     view: Arc<str>,
@@ -175,7 +175,8 @@ impl From<Page> for Rendered {
         let size: usize = page.changes.iter().map(|(_, j)| j.len() + 40).sum();
         let mut text = Vec::with_capacity(size);
         for (seq, json) in &page.changes {
-            text.extend_from_slice(format!("id: {seq}\nevent: change\ndata: ").as_bytes());
+            use std::io::Write as _;
+            write!(text, "id: {seq}\nevent: change\ndata: ").expect("writing to a Vec cannot fail");
             text.extend_from_slice(json);
             text.extend_from_slice(b"\n\n");
         }
