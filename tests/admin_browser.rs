@@ -644,6 +644,30 @@ fn the_open_table_follows_the_change_feed() {
     assert!(row_ids(&b).contains(&"live1".to_string()));
 }
 
+/// Pages left for other addresses may stay in the back-forward cache; were
+/// their change feeds still open, the browser's six connections per server
+/// would run out after a few tables and the next page would never load.
+#[test]
+fn tables_left_behind_do_not_hold_the_servers_connections() {
+    let Some(b) = Browser::start() else { return };
+    let s = Server::seeded();
+    for size in 1..=8 {
+        b.goto(&s.url(&format!("/_admin/notes?_page={size}")));
+        wait_total(&b, 1);
+        b.wait("#live");
+    }
+    b.back();
+    wait_total(&b, 1);
+    let (status, _) = s.call(
+        "POST",
+        "/shop/coll/notes",
+        &[],
+        Some(&json!({"_id": "after-back", "text": "seen by the page come back"})),
+    );
+    assert_eq!(status, 201);
+    wait_total(&b, 2);
+}
+
 #[test]
 fn a_signed_in_caller_sees_only_what_its_rights_allow() {
     let Some(b) = Browser::start() else { return };

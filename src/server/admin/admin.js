@@ -107,6 +107,11 @@ document.addEventListener('keydown', (e) => {
   if (view && view.keydown) view.keydown(e);
 });
 window.addEventListener('popstate', render);
+// A page put in the back-forward cache must not keep its change feed open:
+// the browser allows six connections per server, so a few cached tables
+// would leave none for the page in front. Coming back redraws the view.
+window.addEventListener('pagehide', () => { if (view && view.leave) view.leave(); });
+window.addEventListener('pageshow', (e) => { if (e.persisted) render(); });
 window.addEventListener('refdb:navigate', render);
 document.getElementById('who').addEventListener('click', () => signIn());
 unauthorized.addEventListener('401', () => {
