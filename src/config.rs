@@ -129,16 +129,26 @@ pub enum OpenError {
 }
 
 impl Config {
-    /// Opens the database, applying the schema file if one is given.
     /// Where the query engine saves its derived indexes between runs: the
     /// database path with `.index` appended. A derivative: deleting it only
     /// makes the next start rebuild.
     pub fn index_checkpoint(&self) -> PathBuf {
+        self.beside_db(".index")
+    }
+
+    /// Where the query engine saves its full-text indexes: the database
+    /// path with `.text` appended, a directory. A derivative too.
+    pub fn text_dir(&self) -> PathBuf {
+        self.beside_db(".text")
+    }
+
+    fn beside_db(&self, suffix: &str) -> PathBuf {
         let mut p = self.db.clone().into_os_string();
-        p.push(".index");
+        p.push(suffix);
         PathBuf::from(p)
     }
 
+    /// Opens the database, applying the schema file if one is given.
     pub fn open_store(&self) -> Result<Store, OpenError> {
         let schema = match &self.schema {
             None => None,

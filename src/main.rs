@@ -123,6 +123,7 @@ fn serve(
     let opts = refdb::EngineOptions {
         max_page: config.limits.max_page,
         checkpoint: Some(config.index_checkpoint()),
+        text_dir: Some(config.text_dir()),
         ..refdb::EngineOptions::default()
     };
     let started = std::time::Instant::now();
@@ -139,6 +140,15 @@ fn serve(
             "derived indexes loaded from {}",
             config.index_checkpoint().display()
         ),
+    }
+    if let Some(t) = engine.text_start() {
+        tracing::info!(
+            loaded = t.loaded,
+            rebuilding = t.rebuilt,
+            records = t.records,
+            "full-text indexes in {}",
+            config.text_dir().display()
+        );
     }
     let mut builder = Server::builder(engine).limits(config.limits.clone());
     if let Some(log) = log {

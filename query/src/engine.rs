@@ -27,7 +27,7 @@
 
 use crate::ast::Query;
 use crate::exec::{self, JsonPage, Page};
-use crate::memindex::{MemIndexes, checkpoint, text};
+use crate::memindex::{MemIndexes, TextStart, checkpoint, text};
 use crate::planner::{self, plan::Access, plan::Plan};
 use crate::query_error::QueryError;
 use refdb_storage::{Change, Collection, CommitObserver, ReadTxn, Store};
@@ -62,6 +62,12 @@ pub struct EngineOptions {
     /// and drop), which bounds what a start after a crash catches up. No
     /// commit lands while a save writes (at 1M users, about 0.3 s).
     pub checkpoint_every: u64,
+    /// Where the full-text (tantivy) indexes are saved, one directory per
+    /// collection (see [`crate::memindex::text`]): taken up at start and
+    /// caught up from the change log when they fit the file, else rebuilt
+    /// there in the background. Deleting it loses nothing. `None`: in RAM,
+    /// rebuilt at every start.
+    pub text_dir: Option<PathBuf>,
 }
 
 impl Default for EngineOptions {
@@ -73,6 +79,7 @@ impl Default for EngineOptions {
             text_build_sync: false,
             checkpoint: None,
             checkpoint_every: 1_000_000,
+            text_dir: None,
         }
     }
 }
@@ -96,6 +103,8 @@ pub struct Engine {
     flusher: Option<std::thread::JoinHandle<()>>,
     /// The change-log position of the checkpoint last saved or loaded.
     saved: Arc<AtomicU64>,
+    /// How the saved full-text indexes were found (with a `text_dir`).
+    text_start: Option<TextStart>,
 }
 
 /// A query's filters as a test of one document as stored (see
@@ -135,9 +144,11 @@ pub enum IndexStart {
 struct Observer(Weak<RwLock<MemIndexes>>);
 
 impl CommitObserver for Observer {
-    fn committed(&self, changes: &[Change]) {
+    fn committed(&self, changes: &[Change], log_end: Option<u64>) {
         if let Some(ix) = self.0.upgrade() {
-            ix.write().unwrap_or_else(|e| e.into_inner()).apply(changes);
+            ix.write()
+                .unwrap_or_else(|e| e.into_inner())
+                .apply(changes, log_end);
         }
     }
 }
@@ -175,11 +186,21 @@ impl Engine {
                 }
                 None => (MemIndexes::build(store.schema(), &txn)?, IndexStart::Built),
             };
+            ix.log_end = txn.change_log_extent()?.1;
+            let text_start = match &opts.text_dir {
+                Some(dir) => {
+                    let fingerprint = checkpoint::fingerprint(store.schema());
+                    let weak = Arc::downgrade(&store);
+                    Some(ix.open_saved_text(&txn, dir, fingerprint, || record_hash(weak.clone()))?)
+                }
+                None => None,
+            };
             ix.flush_signal = Some(tx);
             ix.text_overlay_max = opts.text_overlay_max as u64;
             *indexes.write().unwrap_or_else(|e| e.into_inner()) = ix;
-            started
+            (started, text_start)
         };
+        let (started, text_start) = started;
         let mut saver = None;
         if let (IndexStart::Built, Some(path)) = (&started, &opts.checkpoint) {
             // Saved in the background (a start should not wait for it);
@@ -225,6 +246,7 @@ impl Engine {
             saver,
             flusher: Some(flusher),
             saved,
+            text_start,
         })
     }
 
@@ -259,6 +281,12 @@ impl Engine {
     }
 
     /// How the derived indexes were obtained at start.
+    /// How the saved full-text indexes were found at start (`None` without
+    /// [`EngineOptions::text_dir`]).
+    pub fn text_start(&self) -> Option<&TextStart> {
+        self.text_start.as_ref()
+    }
+
     pub fn index_start(&self) -> &IndexStart {
         &self.started
     }
@@ -562,19 +590,8 @@ fn load_checkpoint(
     let Ok(Some((mut ix, pos))) = checkpoint::load(path, txn.schema()) else {
         return Ok(None);
     };
-    let (first, next_seq) = txn.change_log_extent()?;
-    let reachable = pos.next_seq <= next_seq
-        && (pos.next_seq == next_seq || first.is_some_and(|f| f <= pos.next_seq));
-    if !reachable {
+    if !checkpoint::belongs(pos, txn)? {
         return Ok(None);
-    }
-    if pos.next_seq > 1 {
-        let before = txn.changes(pos.next_seq - 2, 1)?;
-        if let Some(rec) = before.first().filter(|r| r.seq == pos.next_seq - 1)
-            && checkpoint::record_hash(rec) != pos.last_hash
-        {
-            return Ok(None);
-        }
     }
     let caught_up = ix.catch_up(txn, pos.next_seq)?;
     ix.start()?;
@@ -592,14 +609,7 @@ fn save_checkpoint(
     let _gate = store.gate();
     let txn = store.read()?;
     let (_, next_seq) = txn.change_log_extent()?;
-    let last_hash = match next_seq {
-        0 | 1 => 0,
-        n => txn
-            .changes(n - 2, 1)?
-            .first()
-            .filter(|r| r.seq == n - 1)
-            .map_or(0, checkpoint::record_hash),
-    };
+    let last_hash = checkpoint::hash_below(&txn, next_seq)?;
     let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
     if !ix.ready {
         return Err(QueryError::Internal("the indexes are not built".into()));
@@ -611,6 +621,18 @@ fn save_checkpoint(
     checkpoint::save(&ix, store.schema(), pos, path)
         .map_err(|e| QueryError::Internal(format!("saving {}: {e}", path.display())))?;
     Ok(next_seq)
+}
+
+/// How a saved full-text index stamps its commits: the hash of the record
+/// below a position, read from the store while it exists.
+fn record_hash(store: Weak<Store>) -> text::RecordHash {
+    Box::new(move |next_seq| {
+        store
+            .upgrade()
+            .and_then(|s| s.read().ok().map(|t| checkpoint::hash_below(&t, next_seq)))
+            .and_then(Result::ok)
+            .unwrap_or(0)
+    })
 }
 
 /// What the flusher needs to save the checkpoint periodically.
@@ -649,7 +671,11 @@ fn flush_all(indexes: &RwLock<MemIndexes>) -> Result<(), QueryError> {
         // takes the write lock.
         ix.colls
             .iter()
-            .filter(|(_, c)| c.text.as_ref().is_some_and(|t| t.dirty_len() > 0))
+            .filter(|(_, c)| {
+                c.text
+                    .as_ref()
+                    .is_some_and(|t| t.dirty_len() > 0 || t.restamp_due(ix.log_end))
+            })
             .map(|(name, _)| name.clone())
             .collect()
     };

@@ -59,5 +59,6 @@ pub use ast::{Filter, Op, Query, SortKey};
 pub use engine::{DocFilter, Engine, EngineOptions, IndexStart};
 pub use error::ParseError;
 pub use exec::{JsonPage, Page};
+pub use memindex::TextStart;
 pub use parser::parse;
 pub use query_error::QueryError;

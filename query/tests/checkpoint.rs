@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use refdb_query::{Engine, EngineOptions, IndexStart, Query};
-use refdb_storage::{Document, OpenOptions, Retention, Schema, Store};
+use refdb_storage::{Document, Store};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -209,47 +209,15 @@ fn a_checkpoint_that_does_not_belong_to_the_file_is_rebuilt() {
     let (d, store_d, idx_d) = saved_checkpoint(20);
     let saved = std::fs::read(&idx_d).unwrap();
     drop(store_d);
-    let opts = OpenOptions {
-        changes_retention: Retention::parse("3").unwrap(),
-        ..OpenOptions::default()
-    };
-    let store_d = Arc::new(Store::open_with(d.path().join("t.db"), opts).unwrap());
-    for i in 0..10 {
-        store_d
-            .create("people", obj(json!({"name": format!("n{i}")})))
-            .unwrap();
-    }
+    let store_d = reopen_past_the_kept_log(d.path());
     std::fs::write(&idx_d, &saved).unwrap();
     assert_eq!(start(&store_d, &idx_d), IndexStart::Built);
 
     // One made under another schema.
     let (e, store_e, idx_e) = saved_checkpoint(20);
     drop(store_e);
-    let mut schema = schema();
-    schema["collections"]["people"]["fields"]["nick"]["index"] = json!(true);
-    let store_e = Arc::new(
-        Store::open(
-            e.path().join("t.db"),
-            Some(Schema::from_json(&schema).unwrap()),
-        )
-        .unwrap(),
-    );
+    let store_e = reopen_under_another_schema(e.path());
     assert_eq!(start(&store_e, &idx_e), IndexStart::Built);
-}
-
-#[derive(Debug, Clone)]
-enum Step {
-    Create(Document),
-    Replace(usize, Document),
-    Delete(usize),
-}
-
-fn step() -> impl Strategy<Value = Step> {
-    prop_oneof![
-        2 => person().prop_map(Step::Create),
-        2 => (0usize..64, person()).prop_map(|(i, p)| Step::Replace(i, p)),
-        1 => (0usize..64).prop_map(Step::Delete),
-    ]
 }
 
 proptest! {
@@ -259,7 +227,7 @@ proptest! {
     #[test]
     fn a_caught_up_checkpoint_answers_as_a_rebuilt_engine(
         before in prop::collection::vec(person(), 0..40),
-        steps in prop::collection::vec(step(), 0..30),
+        steps in prop::collection::vec(write(), 0..30),
         queries in prop::collection::vec(query(), 1..12),
     ) {
         let (dir, store) = store_with_cities();
@@ -270,27 +238,8 @@ proptest! {
         let engine = Engine::with_options(store.clone(), with_checkpoint(&idx)).unwrap();
         engine.checkpoint().unwrap();
         let saved = std::fs::read(&idx).unwrap();
-        for s in steps {
-            let ids: Vec<String> = all_people(&engine)
-                .iter()
-                .map(|d| d["_id"].as_str().unwrap().to_string())
-                .collect();
-            let pick = |i: usize| ids.get(i % ids.len().max(1)).cloned();
-            // A refused write (an invalid document) is part of the test too.
-            let _ = match s {
-                Step::Create(p) => store.create("people", p).map(|_| ()),
-                Step::Replace(i, mut p) => match pick(i) {
-                    Some(id) => {
-                        p.shift_remove("_id");
-                        store.update("people", &id, p).map(|_| ())
-                    }
-                    None => Ok(()),
-                },
-                Step::Delete(i) => match pick(i) {
-                    Some(id) => store.delete("people", &id).map(|_| ()),
-                    None => Ok(()),
-                },
-            };
+        for w in steps {
+            run_write(&engine, w);
         }
         drop(engine);
         std::fs::write(&idx, &saved).unwrap();

@@ -79,7 +79,7 @@ pub struct App {
 struct CommitSignal(tokio::sync::watch::Sender<u64>);
 
 impl refdb_storage::CommitObserver for CommitSignal {
-    fn committed(&self, _: &[refdb_storage::Change]) {
+    fn committed(&self, _: &[refdb_storage::Change], _: Option<u64>) {
         self.0.send_modify(|n| *n += 1);
     }
 }

@@ -25,5 +25,9 @@ pub struct Change {
 /// Told about every commit, in commit order (with no changes when the
 /// commit changed no indexed or searched value).
 pub trait CommitObserver: Send + Sync {
-    fn committed(&self, changes: &[Change]);
+    /// `log_end` is the change log's next seq once this commit is in it
+    /// (None: the commit wrote no change record, so the log did not move).
+    /// An observer that saves what it derived can record it as the point
+    /// to catch up from.
+    fn committed(&self, changes: &[Change], log_end: Option<u64>);
 }

@@ -142,7 +142,7 @@ fn a_write_that_found_no_space_reaches_no_observer() {
     use std::sync::{Arc, Mutex};
     struct Seen(Mutex<Vec<String>>);
     impl refdb_storage::CommitObserver for Seen {
-        fn committed(&self, changes: &[refdb_storage::Change]) {
+        fn committed(&self, changes: &[refdb_storage::Change], _: Option<u64>) {
             let mut seen = self.0.lock().unwrap();
             seen.extend(changes.iter().map(|c| c.id.clone()));
         }

@@ -18,13 +18,15 @@
 //! format. The hash covers the body in 64 KiB blocks, so a torn or
 //! corrupted file is refused whole, never half-loaded.
 //!
-//! The full-text (tantivy) index is not saved: it is rebuilt in the
-//! background from the loaded values, as at every start, and `$text` is
-//! exact meanwhile.
+//! The full-text (tantivy) index is not in it: it is saved in a directory
+//! of its own, stamped with its own position (see [`super::text`]), or
+//! rebuilt in the background from the loaded values; `$text` is exact
+//! meanwhile.
 
 use super::ngram::SearchIndex;
 use super::{CollIndex, MemIndexes};
-use refdb_storage::Schema;
+use crate::query_error::QueryError;
+use refdb_storage::{ReadTxn, Schema};
 use roaring::RoaringBitmap;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -39,6 +41,41 @@ pub struct Position {
     pub next_seq: u64,
     /// [`record_hash`] of the record `next_seq - 1` (0 when `next_seq` is 1).
     pub last_hash: u64,
+}
+
+/// Whether something derived and saved at `pos` belongs to the history of
+/// the file `txn` reads and can be caught up from its log: a position this
+/// file has reached, with the same record just below it (not another
+/// file's or an older copy's history), and every record since still kept.
+pub fn belongs(pos: Position, txn: &ReadTxn<'_>) -> Result<bool, QueryError> {
+    let (first, next_seq) = txn.change_log_extent()?;
+    let reachable = pos.next_seq <= next_seq
+        && (pos.next_seq == next_seq || first.is_some_and(|f| f <= pos.next_seq));
+    if !reachable {
+        return Ok(false);
+    }
+    if pos.next_seq > 1 {
+        let before = txn.changes(pos.next_seq - 2, 1)?;
+        if let Some(rec) = before.first().filter(|r| r.seq == pos.next_seq - 1)
+            && record_hash(rec) != pos.last_hash
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The [`record_hash`] of the record just below `next_seq`, 0 when the log
+/// keeps none.
+pub fn hash_below(txn: &ReadTxn<'_>, next_seq: u64) -> Result<u64, QueryError> {
+    Ok(match next_seq {
+        0 | 1 => 0,
+        n => txn
+            .changes(n - 2, 1)?
+            .first()
+            .filter(|r| r.seq == n - 1)
+            .map_or(0, record_hash),
+    })
 }
 
 /// The hash a checkpoint keeps of the record it ends at: over the record's

@@ -23,6 +23,7 @@ use refdb_storage::{Change, Collection, ReadTxn, Schema};
 use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::path::Path;
 use text::TextIndex;
 use values::ValueIndex;
 
@@ -62,13 +63,16 @@ impl CollIndex {
         }
         let mut names: Vec<&str> = self.search.keys().map(String::as_str).collect();
         names.sort_unstable();
-        let dirty: RoaringBitmap = self
-            .live
+        self.text = Some(TextIndex::new(&names, self.with_searched_values())?);
+        Ok(())
+    }
+
+    /// The live docnos that have a searched value.
+    fn with_searched_values(&self) -> RoaringBitmap {
+        self.live
             .iter()
             .filter(|&d| self.search.values().any(|si| si.value(d).is_some()))
-            .collect();
-        self.text = Some(TextIndex::new(&names, dirty)?);
-        Ok(())
+            .collect()
     }
 
     /// Whether a change touches a searched value.
@@ -105,6 +109,22 @@ impl CollIndex {
     }
 }
 
+/// The directory of a collection's saved full-text index: its name when
+/// that is a plain file name, else its bytes in hex (so no name can reach
+/// outside `dir` or collide with another).
+fn text_dir_name(coll: &str) -> String {
+    let plain = !coll.is_empty()
+        && coll
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain {
+        format!("c-{coll}")
+    } else {
+        let hex: String = coll.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("h-{hex}")
+    }
+}
+
 /// Every collection's [`CollIndex`].
 #[derive(Debug, Default)]
 pub struct MemIndexes {
@@ -116,11 +136,28 @@ pub struct MemIndexes {
     /// `text_overlay_max` docnos, so the flusher drains it.
     pub flush_signal: Option<crossbeam::channel::Sender<()>>,
     pub text_overlay_max: u64,
+    /// The change log's next seq as of the last commit applied (or the
+    /// snapshot built or caught up from): what a saved full-text index's
+    /// commit records as caught up to.
+    pub log_end: u64,
     /// Set when the engine is dropped: a full-text flush in progress stops
     /// at its next chunk (uncommitted; the overlays stay exact), so that a
     /// shutdown never waits for the initial full-text build (48 s at 10M
-    /// documents). The full-text index is rebuilt at every start anyway.
+    /// documents). A saved full-text index catches up from its last commit
+    /// at the next start; one in RAM is rebuilt then anyway.
     pub closing: bool,
+}
+
+/// How [`MemIndexes::open_saved_text`] found the saved full-text indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextStart {
+    /// Collections whose saved index was taken up.
+    pub loaded: usize,
+    /// Collections whose index starts empty (none saved, or one that does
+    /// not belong to this file) and is built in the background.
+    pub rebuilt: usize,
+    /// Change records read to find what changed since the saved positions.
+    pub records: u64,
 }
 
 /// Adds a docno to a bitmap. `insert` finds the container (a binary search
@@ -198,6 +235,79 @@ impl MemIndexes {
         Ok(records)
     }
 
+    /// Replaces every collection's full-text index (started in RAM) by the
+    /// one saved in its directory under `dir`, as of `txn` (the snapshot
+    /// these indexes describe): a saved index that belongs to this file's
+    /// history ([`checkpoint::belongs`]) and was built under `fingerprint`
+    /// is taken up with the documents named by the change records since its
+    /// position marked dirty; any other is emptied and every document with
+    /// a searched value marked dirty, as in RAM. Also the way back when a
+    /// catch-up would read more records than there are documents.
+    pub fn open_saved_text(
+        &mut self,
+        txn: &ReadTxn<'_>,
+        dir: &Path,
+        fingerprint: u64,
+        record_hash: impl Fn() -> text::RecordHash,
+    ) -> Result<TextStart, QueryError> {
+        let mut start = TextStart::default();
+        let (_, log_end) = txn.change_log_extent()?;
+        self.log_end = log_end;
+        let mut from: HashMap<String, u64> = HashMap::new();
+        for (name, ci) in self.colls.iter_mut() {
+            if ci.search.is_empty() {
+                continue;
+            }
+            let mut names: Vec<&str> = ci.search.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            let path = dir.join(text_dir_name(name));
+            let (mut t, pos) = TextIndex::open_saved(&names, &path, fingerprint, record_hash())?;
+            let usable = match pos {
+                Some(pos) => {
+                    checkpoint::belongs(pos, txn)?
+                        && log_end - pos.next_seq <= ci.live.len().max(1024)
+                }
+                None => false,
+            };
+            match pos {
+                Some(pos) if usable => {
+                    from.insert(name.clone(), pos.next_seq);
+                    start.loaded += 1;
+                }
+                found => {
+                    if found.is_some() {
+                        // Not this file's: start over in the same place.
+                        std::fs::remove_dir_all(&path).map_err(|e| {
+                            QueryError::Internal(format!("{}: {e}", path.display()))
+                        })?;
+                        t = TextIndex::open_saved(&names, &path, fingerprint, record_hash())?.0;
+                    }
+                    t.mark_all(&ci.with_searched_values());
+                    start.rebuilt += 1;
+                }
+            }
+            ci.text = Some(t);
+        }
+        // One pass over the log from the oldest position taken up.
+        if let Some(&oldest) = from.values().min() {
+            let mut after = oldest.saturating_sub(1);
+            loop {
+                let batch = txn.changes(after, 4096)?;
+                let Some(last) = batch.last() else { break };
+                after = last.seq;
+                start.records += batch.len() as u64;
+                for rec in batch {
+                    if from.get(&rec.coll).is_some_and(|&f| rec.seq >= f)
+                        && let Some(t) = self.colls.get_mut(&rec.coll).and_then(|c| c.text.as_mut())
+                    {
+                        t.mark(rec.docno);
+                    }
+                }
+            }
+        }
+        Ok(start)
+    }
+
     /// Starts the full-text part of every collection and marks the indexes
     /// ready to follow commits (after [`MemIndexes::build`] or a checkpoint
     /// load).
@@ -209,10 +319,14 @@ impl MemIndexes {
         Ok(())
     }
 
-    /// Applies one commit's changes, in order.
-    pub fn apply(&mut self, changes: &[Change]) {
+    /// Applies one commit's changes, in order; `log_end` as the store
+    /// tells it ([`refdb_storage::CommitObserver`]).
+    pub fn apply(&mut self, changes: &[Change], log_end: Option<u64>) {
         if !self.ready {
             return;
+        }
+        if let Some(end) = log_end {
+            self.log_end = end;
         }
         let mut signal = false;
         for ch in changes {

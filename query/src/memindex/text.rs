@@ -41,20 +41,32 @@
 //! failed flush drops the writer (its uncommitted work with it) and leaves
 //! `dirty` as it was, which is still exact.
 //!
-//! At start the tantivy index is empty and every document with a searched
-//! value is dirty: queries are exact from the first moment (evaluated on
-//! the in-memory values), and the first flush — in the background, see
-//! [`crate::engine`] — builds the index.
+//! In RAM ([`TextIndex::new`]) the tantivy index starts empty and every
+//! document with a searched value is dirty: queries are exact from the
+//! first moment (evaluated on the in-memory values), and the first flush —
+//! in the background, see [`crate::engine`] — builds the index.
+//!
+//! Saved in a directory ([`TextIndex::open_saved`]), every commit carries
+//! the change-log position it reflects: each change record below it is in
+//! tantivy, for every docno not dirty at that commit. (The flush takes that
+//! position with `todo` in step 1: every change before it is in `todo` or
+//! already exact, and step 2 reads values at least that recent.) A restart
+//! then marks dirty only the documents named by the records from there on,
+//! instead of all of them. The directory is a derivative: its commit also
+//! names the schema and the record just below its position, and one that
+//! does not match the file's history is deleted and rebuilt.
 
+use super::checkpoint::Position;
 use super::ngram::SearchIndex;
 use crate::query_error::QueryError;
 use crate::text;
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
-use tantivy::query::{BooleanQuery, Query, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
@@ -71,6 +83,18 @@ const WRITER_BUDGET: usize = 64 * 1024 * 1024;
 
 const DOCNO: &str = "docno";
 
+/// A saved index's commits restamp their position once the log has moved
+/// this far past the last stamp with no searched value changed, so that a
+/// restart does not re-read records that touched no searched field.
+const RESTAMP_AFTER: u64 = 1 << 16;
+
+/// Tells which format a saved index's commit payload is in.
+const PAYLOAD_FORMAT: u64 = 1;
+
+/// The hash of the change record just below a log position (see
+/// [`super::checkpoint::record_hash`]; 0 when the log keeps none).
+pub type RecordHash = Box<dyn Fn(u64) -> u64 + Send + Sync>;
+
 /// See the module doc.
 pub struct TextIndex {
     shared: Arc<Shared>,
@@ -80,6 +104,15 @@ pub struct TextIndex {
     dirty: RoaringBitmap,
     /// While a flush runs: docnos marked since it took its `todo`.
     tracking: Option<RoaringBitmap>,
+    /// A saved index: the log position its last commit carries.
+    stamped: u64,
+}
+
+/// What stamps a saved index's commits.
+struct Saved {
+    /// [`super::checkpoint::fingerprint`] of the schema it was built under.
+    fingerprint: u64,
+    record_hash: RecordHash,
 }
 
 /// What the flush needs without the indexes' lock.
@@ -91,6 +124,8 @@ struct Shared {
     docno: Field,
     /// The flush lock: one flush at a time owns the writer.
     writer: Mutex<WriterState>,
+    /// Set when the index lives in a directory.
+    saved: Option<Saved>,
 }
 
 #[derive(Default)]
@@ -117,29 +152,65 @@ fn tantivy_err(e: tantivy::TantivyError) -> QueryError {
 }
 
 impl TextIndex {
-    /// An empty index over these `search` fields; `dirty` are the docnos
-    /// that have searched values (they are answered from the overlay until
-    /// the first flush indexes them).
+    /// An empty index in RAM over these `search` fields; `dirty` are the
+    /// docnos that have searched values (they are answered from the overlay
+    /// until the first flush indexes them).
     pub fn new(fields: &[&str], dirty: RoaringBitmap) -> Result<TextIndex, QueryError> {
-        let mut sb = Schema::builder();
-        let docno = sb.add_u64_field(DOCNO, NumericOptions::default().set_indexed().set_fast());
-        let opts = TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(text::ANALYZER_NAME)
-                .set_index_option(IndexRecordOption::Basic),
-        );
-        // Tantivy field names of our own: schema names need not suit it.
-        let fields: HashMap<String, Field> = fields
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                (
-                    name.to_string(),
-                    sb.add_text_field(&format!("f{i}"), opts.clone()),
-                )
-            })
-            .collect();
-        let index = Index::create_in_ram(sb.build());
+        let (schema, docno, fields) = tantivy_schema(fields);
+        let mut t = TextIndex::over(Index::create_in_ram(schema), docno, fields, None)?;
+        t.dirty = dirty;
+        Ok(t)
+    }
+
+    /// The index saved in `dir`, with the position its last commit
+    /// reflects; or, when there is none that was built under this schema
+    /// (`fingerprint`), a new empty one there (the directory's content is
+    /// deleted) and `None`. Either way nothing is dirty yet: the caller
+    /// marks what changed since the position, or everything.
+    /// `record_hash` stamps each commit with the record below its position.
+    pub fn open_saved(
+        fields: &[&str],
+        dir: &Path,
+        fingerprint: u64,
+        record_hash: RecordHash,
+    ) -> Result<(TextIndex, Option<Position>), QueryError> {
+        let (schema, docno, fields) = tantivy_schema(fields);
+        let saved = Saved {
+            fingerprint,
+            record_hash,
+        };
+        if let Some((index, pos)) = open_dir(dir, &schema, fingerprint) {
+            let mut t = TextIndex::over(index, docno, fields, Some(saved))?;
+            // Docnos with a tantivy document: a changed one gets a delete.
+            let indexed = t
+                .searcher
+                .search(&AllQuery, &DocnoCollector)
+                .map_err(tantivy_err)?;
+            t.shared
+                .writer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .indexed = indexed;
+            t.stamped = pos.next_seq;
+            return Ok((t, Some(pos)));
+        }
+        let io = |e: std::io::Error| {
+            QueryError::Internal(format!("full-text index {}: {e}", dir.display()))
+        };
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io)?;
+        }
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let index = Index::create_in_dir(dir, schema).map_err(tantivy_err)?;
+        Ok((TextIndex::over(index, docno, fields, Some(saved))?, None))
+    }
+
+    fn over(
+        index: Index,
+        docno: Field,
+        fields: HashMap<String, Field>,
+        saved: Option<Saved>,
+    ) -> Result<TextIndex, QueryError> {
         index
             .tokenizers()
             .register(text::ANALYZER_NAME, text::analyzer());
@@ -156,11 +227,33 @@ impl TextIndex {
                 fields,
                 docno,
                 writer: Mutex::new(WriterState::default()),
+                saved,
             }),
             searcher,
-            dirty,
+            dirty: RoaringBitmap::new(),
             tracking: None,
+            stamped: 0,
         })
+    }
+
+    /// Adds docnos to the overlay (at start: what changed since a saved
+    /// index's position, or everything).
+    pub fn mark_all(&mut self, docnos: &RoaringBitmap) {
+        self.dirty |= docnos;
+    }
+
+    /// Whether the index lives in a directory.
+    pub fn is_saved(&self) -> bool {
+        self.shared.saved.is_some()
+    }
+
+    /// Whether a flush is due although nothing is dirty: a saved index
+    /// never stamped (a new one over an empty collection: stamped, the
+    /// next start can take it up), or whose position lags `log_end` by
+    /// [`RESTAMP_AFTER`] records.
+    pub fn restamp_due(&self, log_end: u64) -> bool {
+        self.is_saved()
+            && (self.stamped == 0 || log_end.saturating_sub(self.stamped) >= RESTAMP_AFTER)
     }
 
     /// Records that a docno's searched values changed (observer, under the
@@ -223,6 +316,64 @@ impl TextIndex {
         }
         Ok(hits)
     }
+}
+
+/// The tantivy schema of these `search` fields: the docno, and one text
+/// field per searched field under a name of our own (schema names need not
+/// suit tantivy), in the order given.
+fn tantivy_schema(fields: &[&str]) -> (Schema, Field, HashMap<String, Field>) {
+    let mut sb = Schema::builder();
+    let docno = sb.add_u64_field(DOCNO, NumericOptions::default().set_indexed().set_fast());
+    let opts = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(text::ANALYZER_NAME)
+            .set_index_option(IndexRecordOption::Basic),
+    );
+    let fields = fields
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            (
+                name.to_string(),
+                sb.add_text_field(&format!("f{i}"), opts.clone()),
+            )
+        })
+        .collect();
+    (sb.build(), docno, fields)
+}
+
+/// The index in `dir` and its position, if there is one with this tantivy
+/// schema, made under this refdb schema. Anything unreadable counts as
+/// none.
+fn open_dir(dir: &Path, schema: &Schema, fingerprint: u64) -> Option<(Index, Position)> {
+    let index = Index::open_in_dir(dir).ok()?;
+    if index.schema() != *schema {
+        return None;
+    }
+    let payload = index.load_metas().ok()?.payload?;
+    let p: serde_json::Value = serde_json::from_str(&payload).ok()?;
+    let num = |k: &str| p.get(k).and_then(serde_json::Value::as_u64);
+    let ours = num("format") == Some(PAYLOAD_FORMAT) && num("fingerprint") == Some(fingerprint);
+    let pos = Position {
+        next_seq: num("next_seq")?,
+        last_hash: num("last_hash")?,
+    };
+    ours.then_some((index, pos))
+}
+
+/// The payload a saved index's commit carries (read by [`open_dir`]).
+fn payload(saved: &Saved, next_seq: u64) -> String {
+    let last_hash = match next_seq {
+        0 | 1 => 0,
+        n => (saved.record_hash)(n),
+    };
+    serde_json::json!({
+        "format": PAYLOAD_FORMAT,
+        "fingerprint": saved.fingerprint,
+        "next_seq": next_seq,
+        "last_hash": last_hash,
+    })
+    .to_string()
 }
 
 /// Collects the docno fast field of every hit into a bitmap.
@@ -288,20 +439,23 @@ pub fn flush(indexes: &RwLock<super::MemIndexes>, coll: &str) -> Result<u64, Que
         return Ok(0);
     };
     let mut state = shared.writer.lock().unwrap_or_else(|e| e.into_inner());
-    // Step 1.
-    let todo = {
+    // Step 1, with the log position every change before `todo` was taken
+    // is in.
+    let (todo, at) = {
         let mut ix = write();
+        let log_end = ix.log_end;
         let Some(t) = ix.colls.get_mut(coll).and_then(|c| c.text.as_mut()) else {
             return Ok(0);
         };
-        if t.dirty.is_empty() || !Arc::ptr_eq(&t.shared, &shared) {
+        let due = !t.dirty.is_empty() || t.restamp_due(log_end);
+        if !due || !Arc::ptr_eq(&t.shared, &shared) {
             return Ok(0);
         }
         t.tracking = Some(RoaringBitmap::new());
-        t.dirty.clone()
+        (t.dirty.clone(), log_end)
     };
     // Step 2.
-    let result = write_tantivy(&shared, &mut state, &todo, indexes, coll);
+    let result = write_tantivy(&shared, &mut state, &todo, at, indexes, coll);
     // Step 3 (or, on failure, just stop tracking: `dirty` is still exact).
     let mut ix = write();
     let Some(t) = ix.colls.get_mut(coll).and_then(|c| c.text.as_mut()) else {
@@ -312,6 +466,7 @@ pub fn flush(indexes: &RwLock<super::MemIndexes>, coll: &str) -> Result<u64, Que
         Ok(searcher) => {
             t.searcher = searcher;
             t.dirty -= &todo - &tracked;
+            t.stamped = at;
             Ok(todo.len())
         }
         Err(e) => {
@@ -322,11 +477,12 @@ pub fn flush(indexes: &RwLock<super::MemIndexes>, coll: &str) -> Result<u64, Que
 }
 
 /// Step 2 of [`flush`]: the documents of `todo` as they are now, into
-/// tantivy; commit; the new searcher.
+/// tantivy; commit (a saved index's stamped with `at`); the new searcher.
 fn write_tantivy(
     shared: &Shared,
     state: &mut WriterState,
     todo: &RoaringBitmap,
+    at: u64,
     indexes: &RwLock<super::MemIndexes>,
     coll: &str,
 ) -> Result<Searcher, QueryError> {
@@ -368,7 +524,11 @@ fn write_tantivy(
             }
         }
     }
-    writer.commit().map_err(tantivy_err)?;
+    let mut commit = writer.prepare_commit().map_err(tantivy_err)?;
+    if let Some(saved) = &shared.saved {
+        commit.set_payload(&payload(saved, at));
+    }
+    commit.commit().map_err(tantivy_err)?;
     state.indexed = indexed;
     shared.reader.reload().map_err(tantivy_err)?;
     Ok(shared.reader.searcher())

@@ -498,6 +498,72 @@ pub fn brute(docs: &[Document], q: &Query) -> Vec<String> {
     out
 }
 
+/// A random write to `people`: the person to replace or delete is picked
+/// among those that exist when it runs.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Create(Document),
+    Replace(usize, Document),
+    Delete(usize),
+}
+
+pub fn write() -> impl Strategy<Value = Write> {
+    prop_oneof![
+        2 => person().prop_map(Write::Create),
+        2 => (0usize..64, person()).prop_map(|(i, p)| Write::Replace(i, p)),
+        1 => (0usize..64).prop_map(Write::Delete),
+    ]
+}
+
+/// Runs a [`Write`]; a refused one (an invalid document) is part of a
+/// test too, so its error is ignored.
+pub fn run_write(engine: &Engine, w: Write) {
+    let store = engine.store();
+    let ids: Vec<String> = all_people(engine)
+        .iter()
+        .map(|d| d["_id"].as_str().unwrap().to_string())
+        .collect();
+    let pick = |i: usize| ids.get(i % ids.len().max(1)).cloned();
+    let _ = match w {
+        Write::Create(p) => store.create("people", p).map(|_| ()),
+        Write::Replace(i, mut p) => match pick(i) {
+            Some(id) => {
+                p.shift_remove("_id");
+                store.update("people", &id, p).map(|_| ())
+            }
+            None => Ok(()),
+        },
+        Write::Delete(i) => match pick(i) {
+            Some(id) => store.delete("people", &id).map(|_| ()),
+            None => Ok(()),
+        },
+    };
+}
+
+/// Reopens the store in `dir` keeping only the last 3 change records, and
+/// writes 10 more people: whatever was saved at a position before those
+/// can no longer be caught up.
+pub fn reopen_past_the_kept_log(dir: &std::path::Path) -> Arc<Store> {
+    let opts = refdb_storage::OpenOptions {
+        changes_retention: refdb_storage::Retention::parse("3").unwrap(),
+        ..refdb_storage::OpenOptions::default()
+    };
+    let store = Arc::new(Store::open_with(dir.join("t.db"), opts).unwrap());
+    for i in 0..10 {
+        store
+            .create("people", obj(json!({"name": format!("n{i}")})))
+            .unwrap();
+    }
+    store
+}
+
+/// Reopens the store in `dir` under another schema (`nick` indexed too).
+pub fn reopen_under_another_schema(dir: &std::path::Path) -> Arc<Store> {
+    let mut schema = schema();
+    schema["collections"]["people"]["fields"]["nick"]["index"] = json!(true);
+    Arc::new(Store::open(dir.join("t.db"), Some(Schema::from_json(&schema).unwrap())).unwrap())
+}
+
 /// Every person, materialized.
 pub fn all_people(engine: &Engine) -> Vec<Document> {
     let r = engine.store().read().unwrap();

@@ -600,7 +600,7 @@ impl Store {
             let gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
             match txn.commit() {
                 Ok(()) => {
-                    self.notify(&changes);
+                    self.notify(&changes, end);
                     drop(gate);
                     // Outside the gate: a hook may read the store.
                     self.hooks().run_after_commit(&committed);
@@ -634,7 +634,7 @@ impl Store {
     }
 
     /// Outdates the cached snapshot and tells the observers about a commit.
-    fn notify(&self, changes: &[crate::Change]) {
+    fn notify(&self, changes: &[crate::Change], log_end: Option<u64>) {
         self.forget_snapshot();
         // Every commit, even one that changed no indexed or searched value:
         // an observer may wait for commits as such (a change feed).
@@ -644,7 +644,7 @@ impl Store {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            o.committed(changes);
+            o.committed(changes, log_end);
         }
     }
 

@@ -268,13 +268,13 @@ impl Store {
         let Some(_gate) = gate() else {
             return Ok(None);
         };
-        let (_, changes) = unresolved.take().expect("checked above");
+        let (end, changes) = unresolved.take().expect("checked above");
         drop(unresolved);
         tracing::warn!(
             file = %self.path.display(),
             "a commit the disk reported as failed is in the file: it stands"
         );
-        self.notify(&changes);
+        self.notify(&changes, Some(end));
         Ok(Some(true))
     }
 }
