@@ -188,6 +188,27 @@ fn a_saved_index_that_does_not_belong_to_the_file_is_rebuilt() {
     rebuilt(&store_e, &dir_e);
 }
 
+/// Postmortem (shrunk by the property below): a new index over an empty
+/// collection had nothing to flush, so it never got a commit stamped with
+/// a position, and every restart rebuilt it.
+#[test]
+fn a_new_index_over_an_empty_collection_is_stamped_by_its_first_flush() {
+    let (db, store) = store_with_cities();
+    let dir = text_dir(&db);
+    let e = engine(&store, &dir);
+    e.flush_text().unwrap();
+    drop(e);
+    let e = engine(&store, &dir);
+    assert_eq!(e.text_start().unwrap().loaded, 1);
+    store
+        .create("people", obj(json!({"_id": "a", "name": "Bob"})))
+        .unwrap();
+    drop(e);
+    let e = engine(&store, &dir);
+    assert_eq!(e.text_start().unwrap().records, 1);
+    assert_exact(&e, &store);
+}
+
 /// A long run of writes that touch no searched value of a collection
 /// moves its saved position on, so that a restart does not read them back.
 #[test]
