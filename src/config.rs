@@ -6,7 +6,7 @@
 //! so that embedding programs and tests can tighten them.
 
 use refdb_storage::{OpenOptions, Retention, Schema, Store};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How `refdb serve` runs.
@@ -128,24 +128,34 @@ pub enum OpenError {
     },
 }
 
+/// [`Config::index_checkpoint`] of the database at `db`.
+pub fn index_checkpoint(db: &Path) -> PathBuf {
+    beside(db, ".index")
+}
+
+/// [`Config::text_dir`] of the database at `db`.
+pub fn text_dir(db: &Path) -> PathBuf {
+    beside(db, ".text")
+}
+
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
 impl Config {
     /// Where the query engine saves its derived indexes between runs: the
     /// database path with `.index` appended. A derivative: deleting it only
     /// makes the next start rebuild.
     pub fn index_checkpoint(&self) -> PathBuf {
-        self.beside_db(".index")
+        index_checkpoint(&self.db)
     }
 
     /// Where the query engine saves its full-text indexes: the database
     /// path with `.text` appended, a directory. A derivative too.
     pub fn text_dir(&self) -> PathBuf {
-        self.beside_db(".text")
-    }
-
-    fn beside_db(&self, suffix: &str) -> PathBuf {
-        let mut p = self.db.clone().into_os_string();
-        p.push(suffix);
-        PathBuf::from(p)
+        text_dir(&self.db)
     }
 
     /// Opens the database, applying the schema file if one is given.

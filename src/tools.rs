@@ -277,14 +277,25 @@ pub fn check(db: &Path) -> Result<ExitCode> {
         "free pages and redb's own: {} bytes (`refdb compact` gives free pages back)",
         refdb_storage::space::unused_bytes(db, &tables)?
     );
-    for p in &report.problems {
+    // What the server derives and saves beside the file, against indexes
+    // built anew from the documents.
+    let saved = refdb_query::memindex::audit::audit_saved(
+        &store.read()?,
+        &crate::config::index_checkpoint(db),
+        &crate::config::text_dir(db),
+    )?;
+    for n in &saved.notes {
+        println!("saved index {n}");
+    }
+    let problems: Vec<&String> = report.problems.iter().chain(&saved.problems).collect();
+    for p in &problems {
         println!("problem: {p}");
     }
-    if report.is_clean() {
+    if problems.is_empty() {
         println!("ok");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!("{} problem(s)", report.problems.len());
+        println!("{} problem(s)", problems.len());
         Ok(ExitCode::from(1))
     }
 }

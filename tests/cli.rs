@@ -390,6 +390,9 @@ fn check_repairs_a_file_left_by_a_killed_server() {
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("repaired") && said.contains("ok"), "{said}");
+    // The indexes the server saved beside the file are audited too.
+    assert!(said.contains("saved index"), "{said}");
+    assert!(said.contains("refdb.db.text"), "{said}");
     let store = refdb_storage::Store::open_read_only(d.join("refdb.db")).unwrap();
     store.get("addrs", "home").unwrap();
 }

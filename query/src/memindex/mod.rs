@@ -11,6 +11,7 @@
 //! background flush changes how `$text` is answered, never what: see
 //! [`text`].)
 
+pub mod audit;
 mod build;
 pub mod checkpoint;
 pub mod ngram;
@@ -68,7 +69,7 @@ impl CollIndex {
     }
 
     /// The live docnos that have a searched value.
-    fn with_searched_values(&self) -> RoaringBitmap {
+    pub(crate) fn with_searched_values(&self) -> RoaringBitmap {
         self.live
             .iter()
             .filter(|&d| self.search.values().any(|si| si.value(d).is_some()))
@@ -112,7 +113,7 @@ impl CollIndex {
 /// The directory of a collection's saved full-text index: its name when
 /// that is a plain file name, else its bytes in hex (so no name can reach
 /// outside `dir` or collide with another).
-fn text_dir_name(coll: &str) -> String {
+pub(crate) fn text_dir_name(coll: &str) -> String {
     let plain = !coll.is_empty()
         && coll
             .bytes()

@@ -77,6 +77,22 @@ fn grams(s: &str) -> (Vec<u16>, Vec<u32>) {
 
 impl SearchIndex {
     /// The current value of a document, if it has one.
+    /// Whether both hold the same values and the same grams (empty
+    /// posting lists and unset values past the end aside): for audits.
+    pub fn same_as(&self, other: &SearchIndex) -> bool {
+        fn same_grams<K: Eq + std::hash::Hash>(a: &GramMap<K>, b: &GramMap<K>) -> bool {
+            let held = |m: &GramMap<K>| m.values().filter(|d| !d.is_empty()).count();
+            held(a) == held(b)
+                && a.iter()
+                    .filter(|(_, d)| !d.is_empty())
+                    .all(|(k, d)| b.get(k) == Some(d))
+        }
+        let n = self.values.len().max(other.values.len()) as u32;
+        (0..n).all(|d| self.value(d) == other.value(d))
+            && same_grams(&self.bi, &other.bi)
+            && same_grams(&self.tri, &other.tri)
+    }
+
     pub fn value(&self, docno: u32) -> Option<&str> {
         self.values.get(docno as usize).and_then(|v| v.as_deref())
     }

@@ -318,6 +318,30 @@ impl TextIndex {
     }
 }
 
+/// For an audit: the docnos the index saved in `dir` holds and the
+/// position its last commit carries, read without changing anything (None:
+/// no index there made under this schema).
+pub fn read_saved(
+    fields: &[&str],
+    dir: &Path,
+    fingerprint: u64,
+) -> Result<Option<(RoaringBitmap, Position)>, QueryError> {
+    let (schema, ..) = tantivy_schema(fields);
+    let Some((index, pos)) = open_dir(dir, &schema, fingerprint) else {
+        return Ok(None);
+    };
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map_err(tantivy_err)?;
+    let docnos = reader
+        .searcher()
+        .search(&AllQuery, &DocnoCollector)
+        .map_err(tantivy_err)?;
+    Ok(Some((docnos, pos)))
+}
+
 /// The tantivy schema of these `search` fields: the docno, and one text
 /// field per searched field under a name of our own (schema names need not
 /// suit tantivy), in the order given.

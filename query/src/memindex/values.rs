@@ -38,6 +38,18 @@ impl ValueIndex {
         refdb_storage::keys::value_keys(&self.ty, v)
     }
 
+    /// Whether both index the same docnos under the same keys (empty
+    /// buckets aside): for audits.
+    pub fn same_as(&self, other: &ValueIndex) -> bool {
+        let held = |v: &ValueIndex| v.buckets.values().filter(|d| !d.is_empty()).count();
+        held(self) == held(other)
+            && self
+                .buckets
+                .iter()
+                .filter(|(_, d)| !d.is_empty())
+                .all(|(k, d)| other.buckets.get(k) == Some(d))
+    }
+
     pub fn add(&mut self, docno: u32, v: Option<&Value>) {
         for k in self.keys(v) {
             super::add_docno(self.buckets.entry(k).or_default(), docno);
