@@ -9,14 +9,19 @@
 //! belong to this file's history (another file, a restored older backup)
 //! from one that does.
 //!
-//! Layout: magic `REFDBIX1` · body length (u64 LE) · body hash (u64 LE) ·
+//! Layout: magic `REFDBIX2` · body length (u64 LE) · body hash (u64 LE) ·
 //! body. The body: schema fingerprint (u64), `next_seq` (u64), hash of the
 //! record `next_seq - 1` (u64, 0 when none), then per collection its name,
 //! live set, value indexes (name, buckets) and search indexes (name,
-//! bigrams, trigrams, values). Integers are little-endian, byte strings
-//! and bitmaps are length-prefixed (u32), bitmaps in roaring's portable
-//! format. The hash covers the body in 64 KiB blocks, so a torn or
-//! corrupted file is refused whole, never half-loaded.
+//! bigrams, trigrams, then the values: the docnos that have one, their
+//! count n (u64), n + 1 offsets (u64) and the bytes, so that a value is
+//! read in place without parsing the others). Integers are little-endian,
+//! byte strings and bitmaps are length-prefixed (u32), bitmaps in
+//! roaring's portable format. The hash covers the body in 64 KiB blocks,
+//! so a torn or corrupted file is refused whole, never half-loaded. A
+//! checkpoint of the first layout (`REFDBIX1`, each value parsed into
+//! memory at load) is refused like any unreadable one: the next start
+//! rebuilds and replaces it.
 //!
 //! The full-text (tantivy) index is not in it: it is saved in a directory
 //! of its own, stamped with its own position (see [`super::text`]), or
@@ -30,8 +35,9 @@ use refdb_storage::{ReadTxn, Schema};
 use roaring::RoaringBitmap;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
-const MAGIC: &[u8; 8] = b"REFDBIX1";
+const MAGIC: &[u8; 8] = b"REFDBIX2";
 const BLOCK: usize = 64 * 1024;
 
 /// Where a checkpoint stands in the change log.
@@ -206,10 +212,13 @@ pub fn load(path: &Path, schema: &Schema) -> io::Result<Option<(MemIndexes, Posi
     // into memory first cost a copy and fresh zeroed pages as large as
     // the file.
     //
+    // The search indexes' values stay in the mapping (see
+    // [`super::ngram`]), which lives as long as they do.
+    //
     // SAFETY: a checkpoint is never written in place — `save` writes a
     // temporary file and renames it over this one — so the mapped inode
     // does not change while it is mapped.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
+    let map = Arc::new(unsafe { memmap2::Mmap::map(&file)? });
     let (head, body) = map
         .split_at_checked(24)
         .ok_or_else(|| corrupt("truncated"))?;
@@ -229,17 +238,29 @@ pub fn load(path: &Path, schema: &Schema) -> io::Result<Option<(MemIndexes, Posi
             hash.update(body);
             hash.finish()
         });
-        let parsed = parse(body, schema);
+        let parsed = parse(body, schema, &map);
         if hash.join().map_err(|_| corrupt("hashing failed"))? != want {
             return Err(corrupt("checksum mismatch"));
         }
         parsed
     })
+    .inspect(|_| {
+        // Checking and parsing touched every page; only the values are
+        // read again, a few at a time, so the pages leave this process
+        // (they stay in the page cache) and count again only once read.
+        // SAFETY: the mapping is shared and read-only, so dropping its
+        // pages loses nothing: they are read back from the file.
+        let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+    })
 }
 
 /// Parses a checked body. The search indexes — the bulk of it — are
 /// located first and parsed on up to as many threads as there are cores.
-fn parse(body: &[u8], schema: &Schema) -> io::Result<Option<(MemIndexes, Position)>> {
+fn parse(
+    body: &[u8],
+    schema: &Schema,
+    map: &Arc<memmap2::Mmap>,
+) -> io::Result<Option<(MemIndexes, Position)>> {
     let mut r: &[u8] = body;
     if get_u64(&mut r)? != fingerprint(schema) {
         return Ok(None);
@@ -279,7 +300,7 @@ fn parse(body: &[u8], schema: &Schema) -> io::Result<Option<(MemIndexes, Positio
     if !r.is_empty() {
         return Err(corrupt("bytes after the indexes"));
     }
-    for (coll, f, si) in parse_searches(&searches)? {
+    for (coll, f, si) in parse_searches(&searches, map)? {
         let ci = ix
             .colls
             .get_mut(&coll)
@@ -292,7 +313,7 @@ fn parse(body: &[u8], schema: &Schema) -> io::Result<Option<(MemIndexes, Positio
     Ok(Some((ix, pos)))
 }
 
-fn corrupt(what: &str) -> io::Error {
+pub(super) fn corrupt(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("index checkpoint: {what}"),
@@ -335,6 +356,7 @@ impl BlockHash {
 /// thread per core at a time.
 fn parse_searches(
     searches: &[(String, String, &[u8])],
+    map: &Arc<memmap2::Mmap>,
 ) -> io::Result<Vec<(String, String, SearchIndex)>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
@@ -349,7 +371,7 @@ fn parse_searches(
                     return Ok(());
                 };
                 let mut r: &[u8] = bytes;
-                let si = SearchIndex::read_from(&mut r)?;
+                let si = SearchIndex::read_mapped(&mut r, map)?;
                 let mut out = parsed.lock().unwrap_or_else(|e| e.into_inner());
                 out.push((coll.clone(), f.clone(), si));
             }

@@ -5,13 +5,21 @@
 //! without reading documents.
 //!
 //! Invariants: a docno is in the bitmap of a gram iff `START` + its
-//! current value contains that gram's bytes; `values[docno]` is the current value (None
-//! for missing, null, or a dead docno); no bitmap is empty.
+//! current value contains that gram's bytes; [`SearchIndex::value`] is the
+//! current value (None for missing, null, or a dead docno); no bitmap is
+//! empty.
+//!
+//! The values of an index built from the documents are in RAM. Those of an
+//! index loaded from a checkpoint stay in the checkpoint's mapped file (an
+//! offsets table and the bytes, read when a candidate is verified), with
+//! only the values set since in RAM: loading does not copy them, and the
+//! kernel keeps in memory just the pages queries touch.
 
 use crate::planner::regex::{GramQuery, START};
 use roaring::{MultiOps, RoaringBitmap};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 /// Hashes gram keys (small integers) by one multiplication instead of
 /// SipHash: building the index of a million values does a hundred million
@@ -54,7 +62,103 @@ pub struct SearchIndex {
     bi: GramMap<u16>,
     /// Trigram `b0 << 16 | b1 << 8 | b2` → docnos.
     tri: GramMap<u32>,
-    values: Vec<Option<Box<str>>>,
+    values: Values,
+}
+
+/// Every document's value by docno (see the module doc).
+#[derive(Debug, Clone)]
+enum Values {
+    Owned(Vec<Option<Box<str>>>),
+    /// Loaded: the checkpoint's values, and the values set since (None:
+    /// unset since).
+    Mapped {
+        base: MappedValues,
+        changed: HashMap<u32, Option<Box<str>>>,
+    },
+}
+
+impl Default for Values {
+    fn default() -> Values {
+        Values::Owned(Vec::new())
+    }
+}
+
+impl Values {
+    fn get(&self, docno: u32) -> Option<&str> {
+        match self {
+            Values::Owned(v) => v.get(docno as usize).and_then(|v| v.as_deref()),
+            Values::Mapped { base, changed } => match changed.get(&docno) {
+                Some(v) => v.as_deref(),
+                None => base.get(docno),
+            },
+        }
+    }
+
+    fn set(&mut self, docno: u32, value: Option<&str>) {
+        match self {
+            Values::Owned(v) => {
+                let i = docno as usize;
+                if v.len() <= i {
+                    if value.is_none() {
+                        return;
+                    }
+                    v.resize(i + 1, None);
+                }
+                v[i] = value.map(Into::into);
+            }
+            Values::Mapped { base, changed } => {
+                if value.is_none() && base.get(docno).is_none() {
+                    changed.remove(&docno);
+                } else {
+                    changed.insert(docno, value.map(Into::into));
+                }
+            }
+        }
+    }
+
+    /// One past the largest docno that may have a value.
+    fn end(&self) -> u32 {
+        match self {
+            Values::Owned(v) => v.len() as u32,
+            Values::Mapped { base, changed } => {
+                changed.keys().map(|d| d + 1).max().unwrap_or(0).max(base.n)
+            }
+        }
+    }
+}
+
+/// The values section of a mapped checkpoint: the docnos with a value,
+/// then `n + 1` offsets (u64 LE) into the bytes that follow them.
+#[derive(Debug, Clone)]
+pub(crate) struct MappedValues {
+    map: Arc<memmap2::Mmap>,
+    present: RoaringBitmap,
+    /// Where the offsets start in `map`.
+    offsets: usize,
+    /// Where the bytes start in `map`.
+    bytes: usize,
+    n: u32,
+}
+
+impl MappedValues {
+    /// A value as the file holds it. Bounds and UTF-8 are checked here,
+    /// not at load (which would read every value): a damaged entry the
+    /// checkpoint's hash did not catch reads as no value.
+    fn get(&self, docno: u32) -> Option<&str> {
+        if docno >= self.n || !self.present.contains(docno) {
+            return None;
+        }
+        let at = self.offsets + docno as usize * 8;
+        let offset = |i: usize| -> Option<usize> {
+            let b = self.map.get(i..i + 8)?;
+            usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()
+        };
+        let (from, to) = (offset(at)?, offset(at + 8)?);
+        let bytes = self
+            .map
+            .get(self.bytes.checked_add(from)?..self.bytes.checked_add(to)?)?;
+        std::str::from_utf8(bytes).ok()
+    }
 }
 
 /// The distinct bigrams and trigrams of `START` + a string's bytes.
@@ -76,7 +180,6 @@ fn grams(s: &str) -> (Vec<u16>, Vec<u32>) {
 }
 
 impl SearchIndex {
-    /// The current value of a document, if it has one.
     /// Whether both hold the same values and the same grams (empty
     /// posting lists and unset values past the end aside): for audits.
     pub fn same_as(&self, other: &SearchIndex) -> bool {
@@ -87,27 +190,24 @@ impl SearchIndex {
                     .filter(|(_, d)| !d.is_empty())
                     .all(|(k, d)| b.get(k) == Some(d))
         }
-        let n = self.values.len().max(other.values.len()) as u32;
+        let n = self.values.end().max(other.values.end());
         (0..n).all(|d| self.value(d) == other.value(d))
             && same_grams(&self.bi, &other.bi)
             && same_grams(&self.tri, &other.tri)
     }
 
+    /// The current value of a document, if it has one.
     pub fn value(&self, docno: u32) -> Option<&str> {
-        self.values.get(docno as usize).and_then(|v| v.as_deref())
+        self.values.get(docno)
     }
 
     /// Sets a document's value (None: missing or deleted), updating grams.
     pub fn set(&mut self, docno: u32, value: Option<&str>) {
-        let i = docno as usize;
-        if self.values.len() <= i {
-            self.values.resize(i + 1, None);
-        }
-        if self.values[i].as_deref() == value {
+        let old = self.values.get(docno);
+        if old == value {
             return;
         }
-        if let Some(old) = self.values[i].take() {
-            let (bi, tri) = grams(&old);
+        if let Some((bi, tri)) = old.map(grams) {
             for g in bi {
                 remove(&mut self.bi, g, docno);
             }
@@ -123,14 +223,14 @@ impl SearchIndex {
             for g in tri {
                 super::add_docno(self.tri.entry(g).or_default(), docno);
             }
-            self.values[i] = Some(new.into());
         }
+        self.values.set(docno, value);
     }
 
     /// Writes the grams and values (see [`super::checkpoint`]), grams in
     /// key order so that equal indexes give equal files.
     pub(crate) fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        use super::checkpoint::{put_bitmap, put_bytes, put_u32, put_u64};
+        use super::checkpoint::{put_bitmap, put_u32, put_u64};
         let mut bi: Vec<_> = self.bi.iter().collect();
         bi.sort_unstable_by_key(|(g, _)| **g);
         put_u32(w, bi.len())?;
@@ -145,51 +245,69 @@ impl SearchIndex {
             w.write_all(&g.to_le_bytes())?;
             put_bitmap(w, b)?;
         }
-        put_u64(w, self.values.len() as u64)?;
-        for v in &self.values {
-            match v {
-                None => w.write_all(&[0])?,
-                Some(s) => {
-                    w.write_all(&[1])?;
-                    put_bytes(w, s.as_bytes())?;
-                }
+        // The values: which docnos have one, the offsets, the bytes.
+        let n = self.values.end();
+        let present: RoaringBitmap = (0..n).filter(|&d| self.value(d).is_some()).collect();
+        put_bitmap(w, &present)?;
+        put_u64(w, u64::from(n))?;
+        let mut offset = 0u64;
+        w.write_all(&offset.to_le_bytes())?;
+        for d in 0..n {
+            offset += self.value(d).map_or(0, str::len) as u64;
+            w.write_all(&offset.to_le_bytes())?;
+        }
+        for d in 0..n {
+            if let Some(v) = self.value(d) {
+                w.write_all(v.as_bytes())?;
             }
         }
         Ok(())
     }
 
-    /// Reads an index written by [`SearchIndex::write_to`].
-    pub(crate) fn read_from(r: &mut impl std::io::Read) -> std::io::Result<SearchIndex> {
-        use super::checkpoint::{get_bitmap, get_string, get_u32, get_u64};
+    /// Reads an index written by [`SearchIndex::write_to`] from `r`, a
+    /// part of `map`: the grams into RAM, the values left in the map.
+    pub(crate) fn read_mapped(
+        r: &mut &[u8],
+        map: &Arc<memmap2::Mmap>,
+    ) -> std::io::Result<SearchIndex> {
+        use super::checkpoint::{get_bitmap, get_u32};
         let mut out = SearchIndex::default();
         for _ in 0..get_u32(r)? {
             let mut g = [0; 2];
-            r.read_exact(&mut g)?;
+            std::io::Read::read_exact(r, &mut g)?;
             out.bi.insert(u16::from_le_bytes(g), get_bitmap(r)?);
         }
         for _ in 0..get_u32(r)? {
             let mut g = [0; 4];
-            r.read_exact(&mut g)?;
+            std::io::Read::read_exact(r, &mut g)?;
             out.tri.insert(u32::from_le_bytes(g), get_bitmap(r)?);
         }
-        let n = get_u64(r)?;
-        // Grown as read: a corrupt count must not allocate first.
-        for _ in 0..n {
-            let mut tag = [0; 1];
-            r.read_exact(&mut tag)?;
-            out.values.push(match tag[0] {
-                0 => None,
-                _ => Some(get_string(r)?.into_boxed_str()),
-            });
-        }
+        let present = get_bitmap(r)?;
+        let (n, offsets, len) = values_extent(r)?;
+        let start = map.as_ptr() as usize;
+        let offsets_at = (r.as_ptr() as usize)
+            .checked_sub(start)
+            .filter(|&at| at <= map.len())
+            .ok_or_else(|| super::checkpoint::corrupt("values outside the file"))?;
+        super::checkpoint::skip(r, offsets + len)?;
+        out.values = Values::Mapped {
+            base: MappedValues {
+                map: map.clone(),
+                present,
+                offsets: offsets_at,
+                bytes: offsets_at + offsets,
+                n,
+            },
+            changed: HashMap::new(),
+        };
         Ok(out)
     }
 
-    /// Steps over what [`SearchIndex::read_from`] would read, reading only
-    /// counts and lengths: the checkpoint loader finds each index's bytes
-    /// this way and parses them on several threads.
+    /// Steps over what [`SearchIndex::read_mapped`] would read, reading
+    /// only counts and lengths: the checkpoint loader finds each index's
+    /// bytes this way and parses them on several threads.
     pub(crate) fn skip(r: &mut &[u8]) -> std::io::Result<()> {
-        use super::checkpoint::{get_u32, get_u64, skip};
+        use super::checkpoint::{get_u32, skip};
         for gram in [2, 4] {
             for _ in 0..get_u32(r)? {
                 skip(r, gram)?;
@@ -197,15 +315,10 @@ impl SearchIndex {
                 skip(r, len as usize)?;
             }
         }
-        for _ in 0..get_u64(r)? {
-            let mut tag = [0; 1];
-            std::io::Read::read_exact(r, &mut tag)?;
-            if tag[0] != 0 {
-                let len = get_u32(r)?;
-                skip(r, len as usize)?;
-            }
-        }
-        Ok(())
+        let len = get_u32(r)?;
+        skip(r, len as usize)?;
+        let (_, offsets, len) = values_extent(r)?;
+        skip(r, offsets + len)
     }
 
     /// Documents holding one gram (2 or 3 bytes).
@@ -246,6 +359,21 @@ impl SearchIndex {
     }
 }
 
+/// At the count of a values section (after its bitmap): the count, and
+/// the byte lengths of the offsets and of the values (the last offset),
+/// with `r` left at the offsets.
+fn values_extent(r: &mut &[u8]) -> std::io::Result<(u32, usize, usize)> {
+    let n = super::checkpoint::get_u64(r)?;
+    let n = u32::try_from(n).map_err(|_| super::checkpoint::corrupt("too many values"))?;
+    let offsets = (n as usize + 1) * 8;
+    let last = r
+        .get(offsets - 8..offsets)
+        .ok_or_else(|| super::checkpoint::corrupt("truncated values"))?;
+    let len = u64::from_le_bytes(last.try_into().expect("8"));
+    let len = usize::try_from(len).map_err(|_| super::checkpoint::corrupt("values too long"))?;
+    Ok((n, offsets, len))
+}
+
 fn remove<K: std::hash::Hash + Eq>(map: &mut GramMap<K>, g: K, docno: u32) {
     if let Some(m) = map.get_mut(&g) {
         m.remove(docno);
@@ -274,5 +402,77 @@ mod tests {
         s.set(0, Some("x"));
         assert!(s.eval(&q, &live).is_empty());
         assert!(s.bi.is_empty() || !s.bi.values().any(RoaringBitmap::is_empty));
+    }
+
+    /// Writes `s` to a file and reads it back mapped.
+    fn through_a_file(s: &SearchIndex) -> SearchIndex {
+        let mut f = tempfile::tempfile().unwrap();
+        s.write_to(&mut f).unwrap();
+        let map = Arc::new(unsafe { memmap2::Mmap::map(&f).unwrap() });
+        let mut r: &[u8] = &map[..];
+        let mut skipped: &[u8] = &map[..];
+        SearchIndex::skip(&mut skipped).unwrap();
+        assert!(skipped.is_empty(), "skip steps over the whole index");
+        let out = SearchIndex::read_mapped(&mut r, &map).unwrap();
+        assert!(r.is_empty());
+        out
+    }
+
+    /// Values read in place from a mapped file, then changed in RAM, then
+    /// written and mapped again: always the values and grams of an index
+    /// given the same values in RAM.
+    #[test]
+    fn mapped_values_changed_and_saved_again() {
+        let mut owned = SearchIndex::default();
+        let values = ["dolor", "", "Éva de la Quin", "adore", "x"];
+        for (d, v) in values.iter().enumerate() {
+            owned.set(d as u32 * 3, Some(v));
+        }
+        let mut mapped = through_a_file(&owned);
+        assert!(matches!(mapped.values, Values::Mapped { .. }));
+        assert!(mapped.same_as(&owned));
+        assert_eq!(mapped.value(6), Some("Éva de la Quin"));
+        assert_eq!(mapped.value(3), Some(""));
+        assert_eq!(mapped.value(1), None);
+        assert_eq!(mapped.value(1000), None);
+        for s in [&mut owned, &mut mapped] {
+            s.set(0, None);
+            s.set(3, Some("dodo"));
+            s.set(1, Some("new"));
+            s.set(40, Some("far"));
+            s.set(41, None);
+        }
+        assert!(mapped.same_as(&owned));
+        let live: RoaringBitmap = (0..50).collect();
+        let q = GramQuery::Grams(vec![b"do".to_vec()]);
+        assert_eq!(mapped.eval(&q, &live), owned.eval(&q, &live));
+        let again = through_a_file(&mapped);
+        assert!(again.same_as(&owned));
+        assert_eq!(again.value(40), Some("far"));
+        assert_eq!(again.value(0), None);
+    }
+
+    /// A damaged offsets table reads as no value, never out of bounds.
+    #[test]
+    fn damaged_offsets_read_as_no_value() {
+        let mut s = SearchIndex::default();
+        s.set(0, Some("abc"));
+        s.set(1, Some("def"));
+        let mut f = tempfile::tempfile().unwrap();
+        s.write_to(&mut f).unwrap();
+        let mut bytes = {
+            let map = unsafe { memmap2::Mmap::map(&f).unwrap() };
+            map.to_vec()
+        };
+        // The last offset (the values' length) is followed by "abcdef".
+        let end = bytes.len() - 6;
+        bytes[end - 16..end - 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut g = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut g, &bytes).unwrap();
+        let map = Arc::new(unsafe { memmap2::Mmap::map(&g).unwrap() });
+        let mut r: &[u8] = &map[..];
+        let d = SearchIndex::read_mapped(&mut r, &map).unwrap();
+        assert_eq!(d.value(0), None);
+        assert_eq!(d.value(1), None);
     }
 }
