@@ -75,7 +75,7 @@ pub fn lookup(
         }
         Access::Ngram { field, grams, .. } => {
             let si = ci.search.get(field).ok_or_else(missing)?;
-            si.eval(grams, &ci.live)
+            si.eval(grams, &ci.live)?
         }
         Access::Referrers { field, ids, negate } => {
             let info = cond.field.reference.as_ref().ok_or_else(missing)?;

@@ -14,6 +14,7 @@
 pub mod audit;
 mod build;
 pub mod checkpoint;
+mod grams;
 pub mod ngram;
 pub mod text;
 pub mod values;
@@ -70,10 +71,11 @@ impl CollIndex {
 
     /// The live docnos that have a searched value.
     pub(crate) fn with_searched_values(&self) -> RoaringBitmap {
-        self.live
-            .iter()
-            .filter(|&d| self.search.values().any(|si| si.value(d).is_some()))
-            .collect()
+        let mut any = RoaringBitmap::new();
+        for si in self.search.values() {
+            any |= si.present();
+        }
+        any & &self.live
     }
 
     /// Whether a change touches a searched value.

@@ -13,55 +13,23 @@
 //! index loaded from a checkpoint stay in the checkpoint's mapped file (an
 //! offsets table and the bytes, read when a candidate is verified), with
 //! only the values set since in RAM: loading does not copy them, and the
-//! kernel keeps in memory just the pages queries touch.
+//! kernel keeps in memory just the pages queries touch. The postings work
+//! the same way ([`super::grams`]).
 
+use super::grams::{Grams, Posting};
 use crate::planner::regex::{GramQuery, START};
+use crate::query_error::QueryError;
 use roaring::{MultiOps, RoaringBitmap};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
-
-/// Hashes gram keys (small integers) by one multiplication instead of
-/// SipHash: building the index of a million values does a hundred million
-/// lookups, and gram keys come from stored data, not from an attacker
-/// choosing collisions per request.
-#[derive(Default)]
-struct GramHasher(u64);
-
-impl Hasher for GramHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(self.0 << 8 | u64::from(b));
-        }
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn finish(&self) -> u64 {
-        // The product's entropy is in its high bits; the table uses both.
-        self.0 ^ (self.0 >> 29)
-    }
-}
-
-type GramMap<K> = HashMap<K, RoaringBitmap, BuildHasherDefault<GramHasher>>;
 
 /// See the module doc.
 #[derive(Debug, Clone, Default)]
 pub struct SearchIndex {
     /// Bigram `b0 << 8 | b1` → docnos.
-    bi: GramMap<u16>,
+    bi: Grams<u16>,
     /// Trigram `b0 << 16 | b1 << 8 | b2` → docnos.
-    tri: GramMap<u32>,
+    tri: Grams<u32>,
     values: Values,
 }
 
@@ -180,20 +148,36 @@ fn grams(s: &str) -> (Vec<u16>, Vec<u32>) {
 }
 
 impl SearchIndex {
-    /// Whether both hold the same values and the same grams (empty
-    /// posting lists and unset values past the end aside): for audits.
+    /// Whether both hold the same values and the same grams (unset
+    /// values past the end aside): for audits.
     pub fn same_as(&self, other: &SearchIndex) -> bool {
-        fn same_grams<K: Eq + std::hash::Hash>(a: &GramMap<K>, b: &GramMap<K>) -> bool {
-            let held = |m: &GramMap<K>| m.values().filter(|d| !d.is_empty()).count();
-            held(a) == held(b)
-                && a.iter()
-                    .filter(|(_, d)| !d.is_empty())
-                    .all(|(k, d)| b.get(k) == Some(d))
-        }
         let n = self.values.end().max(other.values.end());
         (0..n).all(|d| self.value(d) == other.value(d))
-            && same_grams(&self.bi, &other.bi)
-            && same_grams(&self.tri, &other.tri)
+            && self.bi.same_as(&other.bi)
+            && self.tri.same_as(&other.tri)
+    }
+
+    /// The docnos that have a value, without reading any value.
+    pub fn present(&self) -> RoaringBitmap {
+        match &self.values {
+            Values::Owned(v) => v
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_some())
+                .map(|(d, _)| d as u32)
+                .collect(),
+            Values::Mapped { base, changed } => {
+                let mut out = base.present.clone();
+                for (&d, v) in changed {
+                    if v.is_some() {
+                        out.insert(d);
+                    } else {
+                        out.remove(d);
+                    }
+                }
+                out
+            }
+        }
     }
 
     /// The current value of a document, if it has one.
@@ -209,19 +193,19 @@ impl SearchIndex {
         }
         if let Some((bi, tri)) = old.map(grams) {
             for g in bi {
-                remove(&mut self.bi, g, docno);
+                self.bi.remove(g, docno);
             }
             for g in tri {
-                remove(&mut self.tri, g, docno);
+                self.tri.remove(g, docno);
             }
         }
         if let Some(new) = value {
             let (bi, tri) = grams(new);
             for g in bi {
-                super::add_docno(self.bi.entry(g).or_default(), docno);
+                self.bi.add(g, docno);
             }
             for g in tri {
-                super::add_docno(self.tri.entry(g).or_default(), docno);
+                self.tri.add(g, docno);
             }
         }
         self.values.set(docno, value);
@@ -230,21 +214,9 @@ impl SearchIndex {
     /// Writes the grams and values (see [`super::checkpoint`]), grams in
     /// key order so that equal indexes give equal files.
     pub(crate) fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        use super::checkpoint::{put_bitmap, put_u32, put_u64};
-        let mut bi: Vec<_> = self.bi.iter().collect();
-        bi.sort_unstable_by_key(|(g, _)| **g);
-        put_u32(w, bi.len())?;
-        for (g, b) in bi {
-            w.write_all(&g.to_le_bytes())?;
-            put_bitmap(w, b)?;
-        }
-        let mut tri: Vec<_> = self.tri.iter().collect();
-        tri.sort_unstable_by_key(|(g, _)| **g);
-        put_u32(w, tri.len())?;
-        for (g, b) in tri {
-            w.write_all(&g.to_le_bytes())?;
-            put_bitmap(w, b)?;
-        }
+        use super::checkpoint::{put_bitmap, put_u64};
+        self.bi.write_to(w)?;
+        self.tri.write_to(w)?;
         // The values: which docnos have one, the offsets, the bytes.
         let n = self.values.end();
         let present: RoaringBitmap = (0..n).filter(|&d| self.value(d).is_some()).collect();
@@ -265,23 +237,17 @@ impl SearchIndex {
     }
 
     /// Reads an index written by [`SearchIndex::write_to`] from `r`, a
-    /// part of `map`: the grams into RAM, the values left in the map.
+    /// part of `map`: the gram directories, and the values left in the map.
     pub(crate) fn read_mapped(
         r: &mut &[u8],
         map: &Arc<memmap2::Mmap>,
     ) -> std::io::Result<SearchIndex> {
-        use super::checkpoint::{get_bitmap, get_u32};
-        let mut out = SearchIndex::default();
-        for _ in 0..get_u32(r)? {
-            let mut g = [0; 2];
-            std::io::Read::read_exact(r, &mut g)?;
-            out.bi.insert(u16::from_le_bytes(g), get_bitmap(r)?);
-        }
-        for _ in 0..get_u32(r)? {
-            let mut g = [0; 4];
-            std::io::Read::read_exact(r, &mut g)?;
-            out.tri.insert(u32::from_le_bytes(g), get_bitmap(r)?);
-        }
+        use super::checkpoint::get_bitmap;
+        let mut out = SearchIndex {
+            bi: Grams::read_mapped(r, map)?,
+            tri: Grams::read_mapped(r, map)?,
+            ..SearchIndex::default()
+        };
         let present = get_bitmap(r)?;
         let (n, offsets, len) = values_extent(r)?;
         let start = map.as_ptr() as usize;
@@ -308,13 +274,8 @@ impl SearchIndex {
     /// bytes this way and parses them on several threads.
     pub(crate) fn skip(r: &mut &[u8]) -> std::io::Result<()> {
         use super::checkpoint::{get_u32, skip};
-        for gram in [2, 4] {
-            for _ in 0..get_u32(r)? {
-                skip(r, gram)?;
-                let len = get_u32(r)?;
-                skip(r, len as usize)?;
-            }
-        }
+        Grams::<u16>::skip(r)?;
+        Grams::<u32>::skip(r)?;
         let len = get_u32(r)?;
         skip(r, len as usize)?;
         let (_, offsets, len) = values_extent(r)?;
@@ -322,40 +283,49 @@ impl SearchIndex {
     }
 
     /// Documents holding one gram (2 or 3 bytes).
-    fn gram(&self, g: &[u8]) -> Option<&RoaringBitmap> {
-        match *g {
-            [a, b] => self.bi.get(&(u16::from(a) << 8 | u16::from(b))),
+    fn gram(&self, g: &[u8]) -> Result<Option<Posting<'_>>, QueryError> {
+        let got = match *g {
+            [a, b] => self.bi.get(u16::from(a) << 8 | u16::from(b)),
             [a, b, c] => self
                 .tri
-                .get(&(u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c))),
-            _ => None,
-        }
+                .get(u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c)),
+            _ => Ok(None),
+        };
+        got.map_err(|e| QueryError::Internal(format!("search index: {e}")))
     }
 
     /// The candidates of a gram query, within `live`.
-    pub fn eval(&self, q: &GramQuery, live: &RoaringBitmap) -> RoaringBitmap {
-        match q {
+    pub fn eval(&self, q: &GramQuery, live: &RoaringBitmap) -> Result<RoaringBitmap, QueryError> {
+        Ok(match q {
             GramQuery::All => live.clone(),
             GramQuery::Nothing => RoaringBitmap::new(),
             GramQuery::Grams(gs) => {
                 let mut maps = Vec::with_capacity(gs.len());
                 for g in gs {
-                    match self.gram(g) {
+                    match self.gram(g)? {
                         Some(m) => maps.push(m),
-                        None => return RoaringBitmap::new(),
+                        None => return Ok(RoaringBitmap::new()),
                     }
                 }
                 // Smallest first keeps the running intersection small.
                 maps.sort_by_key(|m| m.len());
-                maps.into_iter().intersection()
+                maps.iter().map(|m| &**m).intersection()
             }
             GramQuery::And(qs) => {
-                let mut parts: Vec<RoaringBitmap> = qs.iter().map(|q| self.eval(q, live)).collect();
+                let mut parts = qs
+                    .iter()
+                    .map(|q| self.eval(q, live))
+                    .collect::<Result<Vec<_>, _>>()?;
                 parts.sort_by_key(|m| m.len());
                 parts.into_iter().intersection()
             }
-            GramQuery::Or(qs) => qs.iter().map(|q| self.eval(q, live)).union(),
-        }
+            GramQuery::Or(qs) => qs
+                .iter()
+                .map(|q| self.eval(q, live))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .union(),
+        })
     }
 }
 
@@ -374,15 +344,6 @@ fn values_extent(r: &mut &[u8]) -> std::io::Result<(u32, usize, usize)> {
     Ok((n, offsets, len))
 }
 
-fn remove<K: std::hash::Hash + Eq>(map: &mut GramMap<K>, g: K, docno: u32) {
-    if let Some(m) = map.get_mut(&g) {
-        m.remove(docno);
-        if m.is_empty() {
-            map.remove(&g);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,13 +356,19 @@ mod tests {
         s.set(1, Some("adore"));
         s.set(2, Some("xyz"));
         let q = GramQuery::Grams(vec![b"do".to_vec()]);
-        assert_eq!(s.eval(&q, &live).iter().collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            s.eval(&q, &live).unwrap().iter().collect::<Vec<_>>(),
+            [0, 1]
+        );
         s.set(1, None);
-        assert_eq!(s.eval(&q, &live).iter().collect::<Vec<_>>(), [0]);
+        assert_eq!(s.eval(&q, &live).unwrap().iter().collect::<Vec<_>>(), [0]);
         assert_eq!(s.value(1), None);
         s.set(0, Some("x"));
-        assert!(s.eval(&q, &live).is_empty());
-        assert!(s.bi.is_empty() || !s.bi.values().any(RoaringBitmap::is_empty));
+        assert!(s.eval(&q, &live).unwrap().is_empty());
+        let super::Grams::Owned(bi) = &s.bi else {
+            panic!("built in RAM")
+        };
+        assert!(!bi.values().any(RoaringBitmap::is_empty));
     }
 
     /// Writes `s` to a file and reads it back mapped.
@@ -445,7 +412,10 @@ mod tests {
         assert!(mapped.same_as(&owned));
         let live: RoaringBitmap = (0..50).collect();
         let q = GramQuery::Grams(vec![b"do".to_vec()]);
-        assert_eq!(mapped.eval(&q, &live), owned.eval(&q, &live));
+        assert_eq!(
+            mapped.eval(&q, &live).unwrap(),
+            owned.eval(&q, &live).unwrap()
+        );
         let again = through_a_file(&mapped);
         assert!(again.same_as(&owned));
         assert_eq!(again.value(40), Some("far"));

@@ -131,9 +131,12 @@ struct Shared {
 #[derive(Default)]
 struct WriterState {
     writer: Option<IndexWriter>,
-    /// Docnos that have a tantivy document as of the last commit (a
-    /// delete is only sent for these: the first build sends none).
-    indexed: RoaringBitmap,
+    /// Docnos that have a tantivy document as of the last commit, so that
+    /// a delete is sent only for these (the first build sends none). None
+    /// for an index loaded from its directory: finding them would read
+    /// every document's docno at start, so every changed docno gets a
+    /// delete instead (one for a docno tantivy lacks costs nothing).
+    indexed: Option<RoaringBitmap>,
 }
 
 impl std::fmt::Debug for TextIndex {
@@ -181,16 +184,11 @@ impl TextIndex {
         };
         if let Some((index, pos)) = open_dir(dir, &schema, fingerprint) {
             let mut t = TextIndex::over(index, docno, fields, Some(saved))?;
-            // Docnos with a tantivy document: a changed one gets a delete.
-            let indexed = t
-                .searcher
-                .search(&AllQuery, &DocnoCollector)
-                .map_err(tantivy_err)?;
             t.shared
                 .writer
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .indexed = indexed;
+                .indexed = None;
             t.stamped = pos.next_seq;
             return Ok((t, Some(pos)));
         }
@@ -226,7 +224,10 @@ impl TextIndex {
                 reader,
                 fields,
                 docno,
-                writer: Mutex::new(WriterState::default()),
+                writer: Mutex::new(WriterState {
+                    writer: None,
+                    indexed: Some(RoaringBitmap::new()),
+                }),
                 saved,
             }),
             searcher,
@@ -539,12 +540,15 @@ fn write_tantivy(
             read_docs(shared, ci, &chunk)
         };
         for (d, doc) in chunk.into_iter().zip(docs) {
-            if indexed.remove(d) {
+            let held = indexed.as_mut().is_none_or(|i| i.remove(d));
+            if held {
                 writer.delete_term(Term::from_field_u64(shared.docno, u64::from(d)));
             }
             if let Some(doc) = doc {
                 writer.add_document(doc).map_err(tantivy_err)?;
-                indexed.insert(d);
+                if let Some(i) = indexed.as_mut() {
+                    i.insert(d);
+                }
             }
         }
     }
