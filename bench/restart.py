@@ -5,16 +5,18 @@ it answers its first list query, and its RSS after a few query workloads
 build is done). Then stops it with SIGTERM (which saves the derived
 indexes beside the file) and times the stop.
 
-    python3 bench/restart.py target/release/refdb refdb.db [WAIT]
+    python3 bench/restart.py target/release/refdb refdb.db [WAIT] [APP]
 
-The file must hold the side-by-side schema (bench/bench-schema.json), e.g.
-after `refdb import` of the shared data set; run it twice: the first start
-after an import builds the derived indexes, the next ones load them.
+The file must hold users as the side-by-side schema (bench/bench-schema.json,
+app `bench`, the default) or the demo schema (app `demo`) declares them, e.g.
+after `refdb import` of `refdb gen`'s data set; run it twice: the first
+start after an import builds the derived indexes, the next ones load them.
 """
 import subprocess, sys, time, urllib.request
 
 binary, db = sys.argv[1], sys.argv[2]
 wait = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+app = sys.argv[4] if len(sys.argv) > 4 else "bench"
 
 
 def rss_mib(pid):
@@ -28,7 +30,7 @@ p = subprocess.Popen([binary, "serve", "--db", db, "--listen", "127.0.0.1:0"],
                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 addr = p.stdout.readline().strip().split("http://")[1]
 listening = time.time() - t0
-base = "http://%s/bench/coll/users?" % addr
+base = "http://%s/%s/coll/users?" % (addr, app)
 while True:
     try:
         urllib.request.urlopen(base + "name.$re=doquin&_page=5", timeout=60).read()

@@ -115,6 +115,10 @@ pub enum Command {
         /// count (`10M`, `500k`), both (`7d,10M`), or `forever`.
         #[arg(long, env = "REFDB_CHANGES_RETENTION", default_value = "7d,10M", value_parser = refdb::refdb_storage::Retention::parse)]
         changes_retention: refdb::refdb_storage::Retention,
+        /// The most memory the file's page cache may take (`256MiB`, `1G`,
+        /// or bytes); pages beyond it are read from the file again.
+        #[arg(long, env = "REFDB_CACHE_SIZE", default_value = "1GiB", value_parser = refdb::config::parse_bytes)]
+        cache_size: usize,
         #[command(flatten)]
         limits: LimitArgs,
         #[command(flatten)]

@@ -23,6 +23,8 @@ pub struct Config {
     pub insecure_listen: bool,
     /// How much of the change log to keep.
     pub changes_retention: Retention,
+    /// The file's page cache, in bytes.
+    pub cache_size: usize,
     pub limits: Limits,
 }
 
@@ -34,6 +36,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             insecure_listen: false,
             changes_retention: Retention::default(),
+            cache_size: OpenOptions::default().cache_size,
             limits: Limits::default(),
         }
     }
@@ -128,6 +131,30 @@ pub enum OpenError {
     },
 }
 
+/// A size in bytes: a number with an optional unit, `K`/`M`/`G` (or
+/// `KiB`/`MiB`/`GiB`, the same powers of 1024) or `B`.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (a number, then K, M, G, KiB, MiB or GiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{s}` (K, M, G, KiB, MiB, GiB)"
+            ));
+        }
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
 /// [`Config::index_checkpoint`] of the database at `db`.
 pub fn index_checkpoint(db: &Path) -> PathBuf {
     beside(db, ".index")
@@ -176,11 +203,33 @@ impl Config {
         let opts = OpenOptions {
             schema,
             changes_retention: self.changes_retention,
-            ..OpenOptions::default()
+            cache_size: self.cache_size,
         };
         Store::open_with(&self.db, opts).map_err(|err| OpenError::Store {
             path: self.db.clone(),
             err,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("64K"), Ok(64 << 10));
+        assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_bytes("1 GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert!(parse_bytes("lots").unwrap_err().contains("not a size"));
+        assert!(
+            parse_bytes("3TB")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert!(parse_bytes("-1M").is_err());
+        assert!(parse_bytes("99999999999999999999G").is_err());
     }
 }

@@ -32,6 +32,7 @@ fn main() -> ExitCode {
             listen,
             insecure_listen,
             changes_retention,
+            cache_size,
             limits,
             cluster,
         } => serve(
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
                 listen,
                 insecure_listen,
                 changes_retention,
+                cache_size,
                 limits: limits.limits(),
             },
             cluster,
