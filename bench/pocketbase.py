@@ -300,7 +300,11 @@ _, pbody = pc.get(pb_list(per=1))
 if refdb_total(rb) != pb_total(pbody):
     sys.exit(f"after the cascades refdb has {refdb_total(rb)} users, PocketBase {pb_total(pbody)}")
 
-refdb_index = os.path.getsize(f"{tmp}/refdb.db.index")
+refdb_index = os.path.getsize(f"{tmp}/refdb.db.index") + sum(
+    os.path.getsize(os.path.join(d, f))
+    for d, _, files in os.walk(f"{tmp}/refdb.db.text")
+    for f in files
+)
 pb_files = sum(os.path.getsize(f"{pb_dir}/{f}") for f in os.listdir(pb_dir) if f.startswith("data.db"))
 
 print()
@@ -317,6 +321,6 @@ print(f"| load ({users:,} users) | {refdb_load:.1f} s (`refdb import`) | "
 print(f"| start until the first page is answered | {refdb_start:.2f} s "
       f"({refdb_first_start:.2f} s the first time after the import) | {pb_start:.2f} s |")
 print(f"| RSS after the workloads | {mib(rss(rp.pid))} | {mib(rss(pb.pid))} |")
-print(f"| file after the load | {mib(refdb_file)} (+ {mib(refdb_index)} of saved indexes beside it) | "
+print(f"| file after the load | {mib(refdb_file)} (+ {mib(refdb_index)} of saved indexes beside it: checkpoint and full-text) | "
       f"{mib(pb_files)} (data.db, WAL) |")
 
