@@ -147,6 +147,7 @@ fn serve(
         tracing::info!(
             loaded = t.loaded,
             rebuilding = t.rebuilt,
+            in_memory = t.in_ram,
             records = t.records,
             "full-text indexes in {}",
             config.text_dir().display()

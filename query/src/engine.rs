@@ -608,12 +608,14 @@ fn save_checkpoint(
 ) -> Result<u64, QueryError> {
     let _gate = store.gate();
     let txn = store.read()?;
-    let (_, next_seq) = txn.change_log_extent()?;
-    let last_hash = checkpoint::hash_below(&txn, next_seq)?;
     let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
     if !ix.ready {
         return Err(QueryError::Internal("the indexes are not built".into()));
     }
+    // The position the indexes have applied, not the file's end: after a
+    // disk fault a commit may be in the file before it is announced.
+    let next_seq = ix.log_end;
+    let last_hash = checkpoint::hash_below(&txn, next_seq)?;
     let pos = checkpoint::Position {
         next_seq,
         last_hash,
@@ -679,10 +681,14 @@ fn flush_all(indexes: &RwLock<MemIndexes>) -> Result<(), QueryError> {
             .map(|(name, _)| name.clone())
             .collect()
     };
+    // One collection that fails must not leave the others unflushed.
+    let mut first_error = None;
     for c in colls {
-        text::flush(indexes, &c)?;
+        if let Err(e) = text::flush(indexes, &c) {
+            first_error.get_or_insert(e);
+        }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }
 
 /// Starts the flusher (see the module doc): it wakes on a signal from the

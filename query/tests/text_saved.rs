@@ -83,7 +83,8 @@ fn saved(n: usize) -> (tempfile::TempDir, Arc<Store>, PathBuf) {
         Some(&TextStart {
             loaded: 0,
             rebuilt: 1,
-            records: 0
+            records: 0,
+            in_ram: 0,
         })
     );
     e.flush_text().unwrap();
@@ -145,6 +146,8 @@ fn a_saved_index_that_does_not_belong_to_the_file_is_rebuilt() {
     let rebuilt = |store: &Arc<Store>, dir: &Path| {
         let e = engine(store, dir);
         assert_eq!(e.text_start().unwrap().rebuilt, 1, "{:?}", e.text_start());
+        // Rebuilt in its directory, not in RAM for want of one.
+        assert_eq!(e.text_start().unwrap().in_ram, 0, "{:?}", e.text_start());
         assert_exact(&e, store);
         e.flush_text().unwrap();
         assert_exact(&e, store);
@@ -174,6 +177,16 @@ fn a_saved_index_that_does_not_belong_to_the_file_is_rebuilt() {
         std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
     }
     rebuilt(&store_c, &dir_c);
+
+    // One whose meta.json is intact but a segment file is gone: the start
+    // must not fail on it.
+    let (_g, store_g, dir_g) = saved(50);
+    let gone = walk(&dir_g)
+        .into_iter()
+        .find(|f| f.extension().is_some_and(|e| e == "idx"))
+        .expect("a segment's term file");
+    std::fs::remove_file(gone).unwrap();
+    rebuilt(&store_g, &dir_g);
 
     // One whose catch-up records the log no longer keeps.
     let (d, store_d, dir_d) = saved(20);

@@ -8,7 +8,7 @@
 //! next start would take up and that disagrees with the documents once
 //! caught up from the log, since queries would then answer wrongly.
 
-use super::{MemIndexes, checkpoint, text, text_dir_name};
+use super::{MemIndexes, checkpoint, text, text_dir_name, worth_catching_up};
 use crate::query_error::QueryError;
 use refdb_storage::ReadTxn;
 use roaring::RoaringBitmap;
@@ -101,7 +101,8 @@ fn audit_text(
     r: &mut SavedReport,
 ) -> Result<(), QueryError> {
     let fingerprint = checkpoint::fingerprint(txn.schema());
-    let mut usable: HashMap<&str, (RoaringBitmap, u64)> = HashMap::new();
+    let (_, log_end) = txn.change_log_extent()?;
+    let mut usable: HashMap<&str, (text::SavedText, u64)> = HashMap::new();
     let mut names: Vec<&String> = built.colls.keys().collect();
     names.sort();
     for coll in names {
@@ -117,15 +118,22 @@ fn audit_text(
             r.notes.push(format!("{shown}: none"));
             continue;
         }
-        match text::read_saved(&fields, &dir, fingerprint)? {
-            None => r.notes.push(format!(
-                "{shown}: unreadable or of another schema; rebuilt at the next start"
+        match text::read_saved(&fields, &dir, fingerprint) {
+            Err(e) => r.notes.push(format!(
+                "{shown}: could not be read through ({e}); if it stays so, the next start rebuilds it"
             )),
-            Some((_, pos)) if !checkpoint::belongs(pos, txn)? => r.notes.push(format!(
+            Ok(None) => r.notes.push(format!(
+                "{shown}: unreadable, or of another schema or analyzer; rebuilt at the next start"
+            )),
+            Ok(Some(t)) if !checkpoint::belongs(t.position, txn)? => r.notes.push(format!(
                 "{shown}: not of this file's log (or past what it keeps); rebuilt at the next start"
             )),
-            Some((docnos, pos)) => {
-                usable.insert(coll, (docnos, pos.next_seq));
+            Ok(Some(t)) if !worth_catching_up(ci, t.position, log_end) => r.notes.push(format!(
+                "{shown}: further behind the log than worth catching up; rebuilt at the next start"
+            )),
+            Ok(Some(t)) => {
+                let from = t.position.next_seq;
+                usable.insert(coll, (t, from));
             }
         }
     }
@@ -149,12 +157,20 @@ fn audit_text(
     }
     let mut colls: Vec<_> = usable.into_iter().collect();
     colls.sort_by(|a, b| a.0.cmp(b.0));
-    for (coll, (docnos, from)) in colls {
+    for (coll, (saved, from)) in colls {
         let shown = text_dir.join(text_dir_name(coll));
         let shown = shown.display();
+        if saved.documents != saved.docnos.len() {
+            r.problems.push(format!(
+                "{shown}: {} documents for {} docnos (some docno twice)",
+                saved.documents,
+                saved.docnos.len()
+            ));
+            continue;
+        }
         let since = changed.remove(coll).unwrap_or_default();
         let want = &built.colls[coll].with_searched_values() - &since;
-        let held = &docnos - &since;
+        let held = &saved.docnos - &since;
         if held == want {
             r.notes.push(format!(
                 "{shown}: agrees with the documents (at seq {from}, {} document(s) to re-index)",

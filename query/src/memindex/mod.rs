@@ -113,13 +113,15 @@ impl CollIndex {
 }
 
 /// The directory of a collection's saved full-text index: its name when
-/// that is a plain file name, else its bytes in hex (so no name can reach
-/// outside `dir` or collide with another).
+/// that is a plain lowercase file name, else its bytes in hex (so no name
+/// can reach outside `dir` or collide with another).
 pub(crate) fn text_dir_name(coll: &str) -> String {
+    // Lowercase only: on a file system that ignores case, `Users` and
+    // `users` must not share a directory.
     let plain = !coll.is_empty()
         && coll
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if plain {
         format!("c-{coll}")
     } else {
@@ -161,6 +163,17 @@ pub struct TextStart {
     pub rebuilt: usize,
     /// Change records read to find what changed since the saved positions.
     pub records: u64,
+    /// Of the rebuilt ones, those kept in RAM because their directory
+    /// could not be written.
+    pub in_ram: usize,
+}
+
+/// Whether catching a saved full-text index up from `pos` is cheaper than
+/// rebuilding it: no more records to read than documents (and any lag a
+/// running server leaves between two restamps, however small the
+/// collection).
+pub(crate) fn worth_catching_up(ci: &CollIndex, pos: checkpoint::Position, log_end: u64) -> bool {
+    log_end - pos.next_seq <= ci.live.len().max(2 * text::RESTAMP_AFTER)
 }
 
 /// Adds a docno to a bitmap. `insert` finds the container (a binary search
@@ -264,12 +277,17 @@ impl MemIndexes {
             let mut names: Vec<&str> = ci.search.keys().map(String::as_str).collect();
             names.sort_unstable();
             let path = dir.join(text_dir_name(name));
-            let (mut t, pos) = TextIndex::open_saved(&names, &path, fingerprint, record_hash())?;
+            let Ok((mut t, pos)) = TextIndex::open_saved(&names, &path, fingerprint, record_hash())
+            else {
+                // The directory cannot be written (a full disk, no
+                // rights): in RAM, as without one, rather than no start.
+                ci.text = Some(TextIndex::new(&names, ci.with_searched_values())?);
+                start.rebuilt += 1;
+                start.in_ram += 1;
+                continue;
+            };
             let usable = match pos {
-                Some(pos) => {
-                    checkpoint::belongs(pos, txn)?
-                        && log_end - pos.next_seq <= ci.live.len().max(1024)
-                }
+                Some(pos) => checkpoint::belongs(pos, txn)? && worth_catching_up(ci, pos, log_end),
                 None => false,
             };
             match pos {
@@ -279,11 +297,19 @@ impl MemIndexes {
                 }
                 found => {
                     if found.is_some() {
-                        // Not this file's: start over in the same place.
-                        std::fs::remove_dir_all(&path).map_err(|e| {
-                            QueryError::Internal(format!("{}: {e}", path.display()))
-                        })?;
-                        t = TextIndex::open_saved(&names, &path, fingerprint, record_hash())?.0;
+                        // Not this file's: start over in the same place
+                        // (or in RAM, when that place cannot be written).
+                        let again = std::fs::remove_dir_all(&path).map_err(|e| e.to_string());
+                        t = match again.and_then(|()| {
+                            TextIndex::open_saved(&names, &path, fingerprint, record_hash())
+                                .map_err(|e| e.to_string())
+                        }) {
+                            Ok((t, _)) => t,
+                            Err(_) => {
+                                start.in_ram += 1;
+                                TextIndex::new(&names, RoaringBitmap::new())?
+                            }
+                        };
                     }
                     t.mark_all(&ci.with_searched_values());
                     start.rebuilt += 1;
@@ -358,5 +384,20 @@ impl MemIndexes {
             // Full: a wake-up is already pending.
             let _ = tx.try_send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::text_dir_name;
+
+    #[test]
+    fn text_directories_differ_where_file_systems_ignore_case() {
+        assert_eq!(text_dir_name("users"), "c-users");
+        assert_eq!(text_dir_name("a_b-9"), "c-a_b-9");
+        let (upper, lower) = (text_dir_name("Users"), text_dir_name("users"));
+        assert_ne!(upper.to_lowercase(), lower.to_lowercase());
+        assert_eq!(upper, "h-5573657273");
+        assert_eq!(text_dir_name("../x"), "h-2e2e2f78");
     }
 }

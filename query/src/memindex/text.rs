@@ -86,10 +86,15 @@ const DOCNO: &str = "docno";
 /// A saved index's commits restamp their position once the log has moved
 /// this far past the last stamp with no searched value changed, so that a
 /// restart does not re-read records that touched no searched field.
-const RESTAMP_AFTER: u64 = 1 << 16;
+pub(crate) const RESTAMP_AFTER: u64 = 1 << 16;
 
 /// Tells which format a saved index's commit payload is in.
 const PAYLOAD_FORMAT: u64 = 1;
+
+/// The version of [`text::analyzer`]'s words: a saved index made by
+/// another is rebuilt (its terms would miss documents). Raise it with any
+/// change to how text becomes words.
+const ANALYZER_VERSION: u64 = 1;
 
 /// The hash of the change record just below a log position (see
 /// [`super::checkpoint::record_hash`]; 0 when the log keeps none).
@@ -319,28 +324,41 @@ impl TextIndex {
     }
 }
 
-/// For an audit: the docnos the index saved in `dir` holds and the
-/// position its last commit carries, read without changing anything (None:
-/// no index there made under this schema).
+/// What an audit reads of a saved index: the docnos it holds, how many
+/// documents (more than docnos: some docno twice), and the position its
+/// last commit carries.
+pub struct SavedText {
+    pub docnos: RoaringBitmap,
+    pub documents: u64,
+    pub position: Position,
+}
+
+/// For an audit: the index saved in `dir`, read without changing anything
+/// (None: none there that the next start would take up; an error: it
+/// could not be read through).
 pub fn read_saved(
     fields: &[&str],
     dir: &Path,
     fingerprint: u64,
-) -> Result<Option<(RoaringBitmap, Position)>, QueryError> {
+) -> Result<Option<SavedText>, QueryError> {
     let (schema, ..) = tantivy_schema(fields);
-    let Some((index, pos)) = open_dir(dir, &schema, fingerprint) else {
+    let Some((index, position)) = open_dir(dir, &schema, fingerprint) else {
         return Ok(None);
     };
-    let reader = index
+    let reader: IndexReader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()
         .map_err(tantivy_err)?;
-    let docnos = reader
-        .searcher()
+    let searcher = reader.searcher();
+    let docnos = searcher
         .search(&AllQuery, &DocnoCollector)
         .map_err(tantivy_err)?;
-    Ok(Some((docnos, pos)))
+    Ok(Some(SavedText {
+        docnos,
+        documents: searcher.num_docs(),
+        position,
+    }))
 }
 
 /// The tantivy schema of these `search` fields: the docno, and one text
@@ -368,8 +386,8 @@ fn tantivy_schema(fields: &[&str]) -> (Schema, Field, HashMap<String, Field>) {
 }
 
 /// The index in `dir` and its position, if there is one with this tantivy
-/// schema, made under this refdb schema. Anything unreadable counts as
-/// none.
+/// schema, made under this refdb schema and this analyzer, whose segments
+/// open. Anything unreadable counts as none.
 fn open_dir(dir: &Path, schema: &Schema, fingerprint: u64) -> Option<(Index, Position)> {
     let index = Index::open_in_dir(dir).ok()?;
     if index.schema() != *schema {
@@ -378,12 +396,19 @@ fn open_dir(dir: &Path, schema: &Schema, fingerprint: u64) -> Option<(Index, Pos
     let payload = index.load_metas().ok()?.payload?;
     let p: serde_json::Value = serde_json::from_str(&payload).ok()?;
     let num = |k: &str| p.get(k).and_then(serde_json::Value::as_u64);
-    let ours = num("format") == Some(PAYLOAD_FORMAT) && num("fingerprint") == Some(fingerprint);
+    let ours = num("format") == Some(PAYLOAD_FORMAT)
+        && num("analyzer") == Some(ANALYZER_VERSION)
+        && num("fingerprint") == Some(fingerprint);
     let pos = Position {
         next_seq: num("next_seq")?,
         last_hash: num("last_hash")?,
     };
-    ours.then_some((index, pos))
+    // Its segments open (none missing or unreadable).
+    let reader: Result<IndexReader, _> = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into();
+    (ours && reader.is_ok()).then_some((index, pos))
 }
 
 /// The payload a saved index's commit carries (read by [`open_dir`]).
@@ -394,6 +419,7 @@ fn payload(saved: &Saved, next_seq: u64) -> String {
     };
     serde_json::json!({
         "format": PAYLOAD_FORMAT,
+        "analyzer": ANALYZER_VERSION,
         "fingerprint": saved.fingerprint,
         "next_seq": next_seq,
         "last_hash": last_hash,
