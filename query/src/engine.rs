@@ -204,7 +204,9 @@ impl Engine {
         let mut saver = None;
         if let (IndexStart::Built, Some(path)) = (&started, &opts.checkpoint) {
             // Saved in the background (a start should not wait for it);
-            // until it is written, the next start rebuilds.
+            // until it is written, the next start rebuilds. Once saved, the
+            // checkpoint is taken up in place of what the build holds in
+            // memory, as a restart would.
             let (store, ix, path) = (store.clone(), Arc::downgrade(&indexes), path.clone());
             let saved = saved.clone();
             let handle = std::thread::Builder::new()
@@ -214,6 +216,8 @@ impl Engine {
                         && let Ok(at) = save_checkpoint(&store, &ix, &path)
                     {
                         saved.store(at, Ordering::Relaxed);
+                        // A failure leaves the built indexes in use.
+                        let _ = take_up_saved(&store, &ix, &path);
                     }
                 })
                 .map_err(|e| QueryError::Internal(format!("cannot start the index save: {e}")))?;
@@ -281,6 +285,27 @@ impl Engine {
     }
 
     /// How the derived indexes were obtained at start.
+    /// Replaces the indexes held in memory by the checkpoint last saved
+    /// ([`EngineOptions::checkpoint`]), caught up with the commits since:
+    /// what the engine does by itself once the save after a build is
+    /// written. Does nothing without a checkpoint that fits the file.
+    pub fn take_up_checkpoint(&self) -> Result<(), QueryError> {
+        match &self.opts.checkpoint {
+            Some(path) => take_up_saved(&self.store, &self.indexes, path),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the searched values and postings are read from the saved
+    /// checkpoint (after a load, or once the save after a build was taken
+    /// up) rather than held in memory.
+    pub fn reads_saved_indexes(&self) -> bool {
+        self.indexes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .reads_saved()
+    }
+
     /// How the saved full-text indexes were found at start (`None` without
     /// [`EngineOptions::text_dir`]).
     pub fn text_start(&self) -> Option<&TextStart> {
@@ -635,6 +660,38 @@ fn record_hash(store: Weak<Store>) -> text::RecordHash {
             .and_then(Result::ok)
             .unwrap_or(0)
     })
+}
+
+/// Replaces the indexes held in memory by the checkpoint just saved at
+/// `path`, caught up with the commits since, under the gate so that none
+/// lands meanwhile. Skipped when the engine is closing or the indexes are
+/// not at the file's end (a commit not yet announced after a disk fault).
+fn take_up_saved(
+    store: &Store,
+    indexes: &RwLock<MemIndexes>,
+    path: &Path,
+) -> Result<(), QueryError> {
+    let replaced = {
+        let _gate = store.gate();
+        let txn = store.read()?;
+        let Ok(Some((mut loaded, pos))) = checkpoint::load(path, store.schema()) else {
+            return Ok(());
+        };
+        let (_, end) = txn.change_log_extent()?;
+        {
+            let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
+            if ix.closing || !ix.ready || ix.log_end != end {
+                return Ok(());
+            }
+        }
+        loaded.catch_up(&txn, pos.next_seq)?;
+        indexes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .adopt(loaded)
+    };
+    drop(replaced);
+    Ok(())
 }
 
 /// What the flusher needs to save the checkpoint periodically.

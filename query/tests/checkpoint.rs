@@ -101,6 +101,64 @@ fn a_restart_loads_the_checkpoint_and_reads_no_document() {
     assert_same_answers(&loaded, &built, &fixed_queries());
 }
 
+/// After a build, the checkpoint saved in the background is taken up in
+/// place of the indexes held in memory (as a restart would load it), with
+/// the writes that raced with the save and the take-up caught up.
+#[test]
+fn after_a_build_the_saved_checkpoint_replaces_the_indexes_in_memory() {
+    let (dir, store) = store_with_cities();
+    let idx = dir.path().join("t.db.index");
+    store
+        .write(|tx| tx.create_many("people", people(300)))
+        .unwrap();
+    let engine = Engine::with_options(store.clone(), with_checkpoint(&idx)).unwrap();
+    assert_eq!(engine.index_start(), &IndexStart::Built);
+    let mut i = 0;
+    let started = std::time::Instant::now();
+    while !engine.reads_saved_indexes() {
+        store
+            .create(
+                "people",
+                obj(json!({"name": format!("racing {i}"), "nick": "alpha"})),
+            )
+            .unwrap();
+        store
+            .update(
+                "people",
+                &format!("p{:04}", i % 300),
+                obj(json!({"name": "Renamed"})),
+            )
+            .unwrap();
+        i += 1;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the saved checkpoint was never taken up"
+        );
+    }
+    store.delete("people", "p0007").unwrap();
+    let built = Engine::new(store.clone()).unwrap();
+    engine.flush_text().unwrap();
+    built.flush_text().unwrap();
+    assert_same_answers(&engine, &built, &fixed_queries());
+    // Writes between a save and its take-up are caught up.
+    engine.checkpoint().unwrap();
+    store
+        .create(
+            "people",
+            obj(json!({"name": "after the save", "nick": "alpha"})),
+        )
+        .unwrap();
+    store.delete("people", "p0008").unwrap();
+    store
+        .update("people", "p0009", obj(json!({"name": "Dolores"})))
+        .unwrap();
+    engine.take_up_checkpoint().unwrap();
+    assert!(engine.reads_saved_indexes());
+    engine.flush_text().unwrap();
+    built.flush_text().unwrap();
+    assert_same_answers(&engine, &built, &fixed_queries());
+}
+
 #[test]
 fn writes_after_the_checkpoint_are_caught_up_reading_only_their_documents() {
     let (dir, store) = store_with_cities();

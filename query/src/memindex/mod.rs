@@ -337,6 +337,32 @@ impl MemIndexes {
         Ok(start)
     }
 
+    /// Takes the place of these indexes with `loaded` (the same state, read
+    /// from a checkpoint and caught up), keeping what a checkpoint does not
+    /// hold: the full-text indexes, as they are, and the engine's settings.
+    /// Returns the indexes replaced, for the caller to drop outside its
+    /// locks (freeing them takes a while).
+    pub fn adopt(&mut self, mut loaded: MemIndexes) -> MemIndexes {
+        for (name, ci) in loaded.colls.iter_mut() {
+            ci.text = self.colls.get_mut(name).and_then(|c| c.text.take());
+        }
+        loaded.ready = self.ready;
+        loaded.flush_signal = self.flush_signal.take();
+        loaded.text_overlay_max = self.text_overlay_max;
+        loaded.log_end = self.log_end;
+        loaded.closing = self.closing;
+        std::mem::replace(self, loaded)
+    }
+
+    /// Whether the searched values and postings are read from a mapped
+    /// checkpoint rather than held in memory.
+    pub fn reads_saved(&self) -> bool {
+        self.colls
+            .values()
+            .flat_map(|c| c.search.values())
+            .all(SearchIndex::is_mapped)
+    }
+
     /// Starts the full-text part of every collection and marks the indexes
     /// ready to follow commits (after [`MemIndexes::build`] or a checkpoint
     /// load).

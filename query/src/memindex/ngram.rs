@@ -157,6 +157,11 @@ impl SearchIndex {
             && self.tri.same_as(&other.tri)
     }
 
+    /// Whether the values are read from a mapped checkpoint.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.values, Values::Mapped { .. })
+    }
+
     /// The docnos that have a value, without reading any value.
     pub fn present(&self) -> RoaringBitmap {
         match &self.values {
