@@ -68,15 +68,21 @@ fn fixed_queries() -> Vec<Query> {
     .collect()
 }
 
-#[test]
-fn a_restart_loads_the_checkpoint_and_reads_no_document() {
+/// `n` people and an engine built from them, with a checkpoint path.
+fn built_engine(n: usize) -> (tempfile::TempDir, Arc<Store>, PathBuf, Engine) {
     let (dir, store) = store_with_cities();
     let idx = dir.path().join("t.db.index");
     store
-        .write(|tx| tx.create_many("people", people(500)))
+        .write(|tx| tx.create_many("people", people(n)))
         .unwrap();
     let engine = Engine::with_options(store.clone(), with_checkpoint(&idx)).unwrap();
     assert_eq!(engine.index_start(), &IndexStart::Built);
+    (dir, store, idx, engine)
+}
+
+#[test]
+fn a_restart_loads_the_checkpoint_and_reads_no_document() {
+    let (dir, store, idx, engine) = built_engine(500);
     engine.checkpoint().unwrap();
     drop(engine);
     drop(store);
@@ -106,13 +112,7 @@ fn a_restart_loads_the_checkpoint_and_reads_no_document() {
 /// the writes that raced with the save and the take-up caught up.
 #[test]
 fn after_a_build_the_saved_checkpoint_replaces_the_indexes_in_memory() {
-    let (dir, store) = store_with_cities();
-    let idx = dir.path().join("t.db.index");
-    store
-        .write(|tx| tx.create_many("people", people(300)))
-        .unwrap();
-    let engine = Engine::with_options(store.clone(), with_checkpoint(&idx)).unwrap();
-    assert_eq!(engine.index_start(), &IndexStart::Built);
+    let (_dir, store, _idx, engine) = built_engine(300);
     let mut i = 0;
     let started = std::time::Instant::now();
     while !engine.reads_saved_indexes() {
