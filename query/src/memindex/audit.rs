@@ -8,10 +8,9 @@
 //! next start would take up and that disagrees with the documents once
 //! caught up from the log, since queries would then answer wrongly.
 
-use super::{MemIndexes, checkpoint, text, text_dir_name, worth_catching_up};
+use super::{MemIndexes, changed_since, checkpoint, text, text_dir_name, worth_catching_up};
 use crate::query_error::QueryError;
 use refdb_storage::ReadTxn;
-use roaring::RoaringBitmap;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -140,21 +139,9 @@ fn audit_text(
     let Some(oldest) = usable.values().map(|(_, from)| *from).min() else {
         return Ok(());
     };
-    let mut changed: HashMap<String, RoaringBitmap> = HashMap::new();
-    let mut after = oldest.saturating_sub(1);
-    loop {
-        let batch = txn.changes(after, 4096)?;
-        let Some(last) = batch.last() else { break };
-        after = last.seq;
-        for rec in batch {
-            if usable
-                .get(rec.coll.as_str())
-                .is_some_and(|(_, from)| rec.seq >= *from)
-            {
-                changed.entry(rec.coll).or_default().insert(rec.docno);
-            }
-        }
-    }
+    let (mut changed, _) = changed_since(txn, oldest, |coll, seq| {
+        usable.get(coll).is_some_and(|(_, from)| seq >= *from)
+    })?;
     let mut colls: Vec<_> = usable.into_iter().collect();
     colls.sort_by(|a, b| a.0.cmp(b.0));
     for (coll, (saved, from)) in colls {

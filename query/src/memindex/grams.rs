@@ -202,18 +202,20 @@ impl<K: GramKey> Grams<K> {
         })
     }
 
-    /// Every gram with its docnos, in gram order, none empty.
-    fn all(&self) -> io::Result<Vec<(K, Posting<'_>)>> {
+    /// Every gram that may have docnos, in gram order.
+    fn keys(&self) -> Vec<K> {
         let mut keys: Vec<K> = match self {
             Grams::Owned(m) => m.keys().copied().collect(),
-            Grams::Mapped(m) => {
-                let mut k: Vec<K> = m.dir.keys().chain(m.added.keys()).copied().collect();
-                k.sort_unstable();
-                k.dedup();
-                k
-            }
+            Grams::Mapped(m) => m.dir.keys().chain(m.added.keys()).copied().collect(),
         };
         keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// Every gram with its docnos, in gram order, none empty.
+    fn all(&self) -> io::Result<Vec<(K, Posting<'_>)>> {
+        let keys = self.keys();
         let mut out = Vec::with_capacity(keys.len());
         for g in keys {
             if let Some(p) = self.get(g)?.filter(|p| !p.is_empty()) {
@@ -250,9 +252,7 @@ impl<K: GramKey> Grams<K> {
             Grams::Mapped(m) => m,
         };
         let touched = |g: &K| m.added.contains_key(g) || m.removed.contains_key(g);
-        let mut keys: Vec<K> = m.dir.keys().chain(m.added.keys()).copied().collect();
-        keys.sort_unstable();
-        keys.dedup();
+        let keys = self.keys();
         // Only a touched gram can have become empty.
         let mut merged: GramMap<K> = GramMap::default();
         for &g in keys.iter().filter(|g| touched(g)) {

@@ -153,6 +153,31 @@ pub struct MemIndexes {
     pub closing: bool,
 }
 
+/// The docnos each collection's change records name from seq `from` on,
+/// keeping the records `wanted(coll, seq)` accepts, and how many records
+/// were read.
+pub(crate) fn changed_since(
+    txn: &ReadTxn<'_>,
+    from: u64,
+    wanted: impl Fn(&str, u64) -> bool,
+) -> Result<(HashMap<String, RoaringBitmap>, u64), QueryError> {
+    let mut changed: HashMap<String, RoaringBitmap> = HashMap::new();
+    let mut after = from.saturating_sub(1);
+    let mut records = 0;
+    loop {
+        let batch = txn.changes(after, 4096)?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        records += batch.len() as u64;
+        for rec in batch {
+            if wanted(&rec.coll, rec.seq) {
+                changed.entry(rec.coll).or_default().insert(rec.docno);
+            }
+        }
+    }
+    Ok((changed, records))
+}
+
 /// How [`MemIndexes::open_saved_text`] found the saved full-text indexes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextStart {
@@ -213,18 +238,7 @@ impl MemIndexes {
     /// index and, if it still exists in `txn`, put back with its current
     /// values. Reads only those documents. Returns the number of records.
     pub fn catch_up(&mut self, txn: &ReadTxn<'_>, next_seq: u64) -> Result<u64, QueryError> {
-        let mut touched: HashMap<String, RoaringBitmap> = HashMap::new();
-        let mut after = next_seq.saturating_sub(1);
-        let mut records = 0;
-        loop {
-            let batch = txn.changes(after, 4096)?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
-            records += batch.len() as u64;
-            for rec in batch {
-                touched.entry(rec.coll).or_default().insert(rec.docno);
-            }
-        }
+        let (touched, records) = changed_since(txn, next_seq, |_, _| true)?;
         for (coll, docnos) in touched {
             let Some(ci) = self.colls.get_mut(&coll) else {
                 continue;
@@ -319,18 +333,13 @@ impl MemIndexes {
         }
         // One pass over the log from the oldest position taken up.
         if let Some(&oldest) = from.values().min() {
-            let mut after = oldest.saturating_sub(1);
-            loop {
-                let batch = txn.changes(after, 4096)?;
-                let Some(last) = batch.last() else { break };
-                after = last.seq;
-                start.records += batch.len() as u64;
-                for rec in batch {
-                    if from.get(&rec.coll).is_some_and(|&f| rec.seq >= f)
-                        && let Some(t) = self.colls.get_mut(&rec.coll).and_then(|c| c.text.as_mut())
-                    {
-                        t.mark(rec.docno);
-                    }
+            let (changed, records) = changed_since(txn, oldest, |coll, seq| {
+                from.get(coll).is_some_and(|&f| seq >= f)
+            })?;
+            start.records = records;
+            for (coll, docnos) in changed {
+                if let Some(t) = self.colls.get_mut(&coll).and_then(|c| c.text.as_mut()) {
+                    t.mark_all(&docnos);
                 }
             }
         }

@@ -165,7 +165,9 @@ impl TextIndex {
     /// until the first flush indexes them).
     pub fn new(fields: &[&str], dirty: RoaringBitmap) -> Result<TextIndex, QueryError> {
         let (schema, docno, fields) = tantivy_schema(fields);
-        let mut t = TextIndex::over(Index::create_in_ram(schema), docno, fields, None)?;
+        let index = Index::create_in_ram(schema);
+        let reader = manual_reader(&index).map_err(tantivy_err)?;
+        let mut t = TextIndex::over(index, reader, docno, fields, None);
         t.dirty = dirty;
         Ok(t)
     }
@@ -187,8 +189,8 @@ impl TextIndex {
             fingerprint,
             record_hash,
         };
-        if let Some((index, pos)) = open_dir(dir, &schema, fingerprint) {
-            let mut t = TextIndex::over(index, docno, fields, Some(saved))?;
+        if let Some((index, reader, pos)) = open_dir(dir, &schema, fingerprint) {
+            let mut t = TextIndex::over(index, reader, docno, fields, Some(saved));
             t.shared
                 .writer
                 .lock()
@@ -205,25 +207,25 @@ impl TextIndex {
         }
         std::fs::create_dir_all(dir).map_err(io)?;
         let index = Index::create_in_dir(dir, schema).map_err(tantivy_err)?;
-        Ok((TextIndex::over(index, docno, fields, Some(saved))?, None))
+        let reader = manual_reader(&index).map_err(tantivy_err)?;
+        Ok((
+            TextIndex::over(index, reader, docno, fields, Some(saved)),
+            None,
+        ))
     }
 
     fn over(
         index: Index,
+        reader: IndexReader,
         docno: Field,
         fields: HashMap<String, Field>,
         saved: Option<Saved>,
-    ) -> Result<TextIndex, QueryError> {
+    ) -> TextIndex {
         index
             .tokenizers()
             .register(text::ANALYZER_NAME, text::analyzer());
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()
-            .map_err(tantivy_err)?;
         let searcher = reader.searcher();
-        Ok(TextIndex {
+        TextIndex {
             shared: Arc::new(Shared {
                 index,
                 reader,
@@ -239,7 +241,7 @@ impl TextIndex {
             dirty: RoaringBitmap::new(),
             tracking: None,
             stamped: 0,
-        })
+        }
     }
 
     /// Adds docnos to the overlay (at start: what changed since a saved
@@ -342,14 +344,9 @@ pub fn read_saved(
     fingerprint: u64,
 ) -> Result<Option<SavedText>, QueryError> {
     let (schema, ..) = tantivy_schema(fields);
-    let Some((index, position)) = open_dir(dir, &schema, fingerprint) else {
+    let Some((_, reader, position)) = open_dir(dir, &schema, fingerprint) else {
         return Ok(None);
     };
-    let reader: IndexReader = index
-        .reader_builder()
-        .reload_policy(ReloadPolicy::Manual)
-        .try_into()
-        .map_err(tantivy_err)?;
     let searcher = reader.searcher();
     let docnos = searcher
         .search(&AllQuery, &DocnoCollector)
@@ -385,10 +382,22 @@ fn tantivy_schema(fields: &[&str]) -> (Schema, Field, HashMap<String, Field>) {
     (sb.build(), docno, fields)
 }
 
-/// The index in `dir` and its position, if there is one with this tantivy
-/// schema, made under this refdb schema and this analyzer, whose segments
-/// open. Anything unreadable counts as none.
-fn open_dir(dir: &Path, schema: &Schema, fingerprint: u64) -> Option<(Index, Position)> {
+/// A reader that reloads only when told (after each flush's commit).
+fn manual_reader(index: &Index) -> tantivy::Result<IndexReader> {
+    index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+}
+
+/// The index in `dir`, a reader of it and its position, if there is one
+/// with this tantivy schema, made under this refdb schema and this
+/// analyzer, whose segments open. Anything unreadable counts as none.
+fn open_dir(
+    dir: &Path,
+    schema: &Schema,
+    fingerprint: u64,
+) -> Option<(Index, IndexReader, Position)> {
     let index = Index::open_in_dir(dir).ok()?;
     if index.schema() != *schema {
         return None;
@@ -403,20 +412,17 @@ fn open_dir(dir: &Path, schema: &Schema, fingerprint: u64) -> Option<(Index, Pos
         next_seq: num("next_seq")?,
         last_hash: num("last_hash")?,
     };
+    if !ours {
+        return None;
+    }
     // Its segments open (none missing or unreadable).
-    let reader: Result<IndexReader, _> = index
-        .reader_builder()
-        .reload_policy(ReloadPolicy::Manual)
-        .try_into();
-    (ours && reader.is_ok()).then_some((index, pos))
+    let reader = manual_reader(&index).ok()?;
+    Some((index, reader, pos))
 }
 
 /// The payload a saved index's commit carries (read by [`open_dir`]).
 fn payload(saved: &Saved, next_seq: u64) -> String {
-    let last_hash = match next_seq {
-        0 | 1 => 0,
-        n => (saved.record_hash)(n),
-    };
+    let last_hash = (saved.record_hash)(next_seq);
     serde_json::json!({
         "format": PAYLOAD_FORMAT,
         "analyzer": ANALYZER_VERSION,
