@@ -13,9 +13,9 @@ use crate::derive::{Derived, RefRow};
 use crate::error::Result;
 use crate::postings;
 use crate::read::{ReadTxn, Tables};
+use crate::rows::ReadRows;
+use crate::schema::targets_of;
 use crate::schema::validate::validate_document;
-use crate::write::targets_of;
-use redb::ReadableTable;
 use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -45,7 +45,7 @@ impl AuditReport {
 type Edge = (u32, String, u32, String, String);
 
 pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
-    let store = r.store();
+    let store = r.catalog();
     let schema = store.schema().clone();
     let mut problems: Vec<String> = Vec::new();
     let mut problem = |p: String| {
@@ -65,10 +65,10 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
         let mut count = 0u64;
         let mut last_docno: Option<u32> = None;
         let mut ordered = true;
-        for e in r.docs().range((cid, "")..(cid + 1, ""))? {
-            let (k, v) = e?;
-            let id = k.value().1.to_string();
-            let doc = match codec::decode(v.value()) {
+        for e in r.rows().docs(cid, std::ops::Bound::Unbounded)? {
+            let e = e?;
+            let id = e.id().to_string();
+            let doc = match codec::decode(e.row()) {
                 Ok(d) => d,
                 Err(e) => {
                     problem(format!("{}/{id}: {e}", c.name));
@@ -84,13 +84,11 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
                     c.name, doc.docno, state.next_docno
                 ));
             }
-            match r.docnos().get((cid, doc.docno))? {
-                Some(v) if v.value() == id => {}
+            match r.rows().docno_id(cid, doc.docno)? {
+                Some(v) if v == id => {}
                 other => problem(format!(
-                    "{}/{id}: docno {} maps to {:?}",
-                    c.name,
-                    doc.docno,
-                    other.map(|v| v.value().to_string())
+                    "{}/{id}: docno {} maps to {other:?}",
+                    c.name, doc.docno,
                 )),
             }
             if !doc.meta.is_object() {
@@ -121,7 +119,7 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
                 c.name
             ));
         }
-        let docnos = r.docnos().range((cid, 0)..=(cid, u32::MAX))?.count() as u64;
+        let docnos = r.rows().docnos(Some(cid))?.len() as u64;
         if docnos != count {
             problem(format!(
                 "{}: {docnos} docno entries for {count} documents",
@@ -131,14 +129,13 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
     }
     // Pass 2: reverse-reference index == forward references; no dangling.
     let mut actual_refs: BTreeMap<RefRow, RoaringBitmap> = BTreeMap::new();
-    for e in r.refs().iter()? {
-        let (k, v) = e?;
-        let (tc, t, sc, sf, chunk) = k.value();
+    r.rows().each_ref_row(&mut |(tc, t, sc, sf, chunk), row| {
         actual_refs.insert(
             (tc, t.to_string(), sc, sf.to_string(), chunk),
-            postings::decode(v.value())?,
+            postings::decode(row)?,
         );
-    }
+        Ok(())
+    })?;
     compare("reverse index", &derived.refs, &actual_refs, &mut problem);
     for (tc, t, sc, sf, sid) in &edges {
         if !all_ids.contains(&(*tc, t.clone())) {
@@ -183,7 +180,7 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
 /// it as stored now (its row, or its absence after a delete). Returns the
 /// number of records.
 fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
-    let store = r.store();
+    let store = r.catalog();
     let (_, next_seq) = r.change_log_extent()?;
     // Per document: its last record's seq and body (row hash, or None
     // for a delete), and whether that record refers to `DOCS`.
@@ -234,7 +231,7 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
                     ));
                 }
                 let row = match cid {
-                    Some(cid) => r.docs().get((cid, key.1.as_str()))?.map(|v| fnv(v.value())),
+                    Some(cid) => r.rows().doc(cid, &key.1)?.map(|v| fnv(&v)),
                     None => None,
                 };
                 (row, true)
@@ -247,7 +244,7 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
             problem(format!("change log names unknown collection {coll:?}"));
             continue;
         };
-        let stored = r.docs().get((cid, id.as_str()))?.map(|v| fnv(v.value()));
+        let stored = r.rows().doc(cid, &id)?.map(|v| fnv(&v));
         if stored != row {
             problem(format!(
                 "{coll}/{id}: the change log's latest record ({seq}) {} the stored document",
@@ -283,23 +280,18 @@ fn fnv(bytes: &[u8]) -> u64 {
 /// See [`AuditReport::digest`].
 fn digest(r: &ReadTxn<'_>) -> Result<u64> {
     let mut h = fnv(b"refdb");
-    for e in r.docs().iter()? {
-        let (k, v) = e?;
-        let (cid, id) = k.value();
-        h = fnv_on(h, &cid.to_be_bytes());
-        h = fnv_on(h, id.as_bytes());
-        h = fnv_on(h, v.value());
+    for e in r.rows().all_docs()? {
+        let e = e?;
+        h = fnv_on(h, &e.cid().to_be_bytes());
+        h = fnv_on(h, e.id().as_bytes());
+        h = fnv_on(h, e.row());
     }
-    for e in r.docnos().iter()? {
-        let (k, v) = e?;
-        let (cid, docno) = k.value();
+    for (cid, docno, id) in r.rows().docnos(None)? {
         h = fnv_on(h, &cid.to_be_bytes());
         h = fnv_on(h, &docno.to_be_bytes());
-        h = fnv_on(h, v.value().as_bytes());
+        h = fnv_on(h, id.as_bytes());
     }
-    for e in r.refs().iter()? {
-        let (k, v) = e?;
-        let (tc, t, sc, sf, chunk) = k.value();
+    r.rows().each_ref_row(&mut |(tc, t, sc, sf, chunk), v| {
         for part in [
             &tc.to_be_bytes()[..],
             t.as_bytes(),
@@ -310,8 +302,9 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
             h = fnv_on(h, part);
         }
         // Postings are compared as sets: equal sets may serialize apart.
-        h = fnv_on(h, &postings_digest(v.value())?);
-    }
+        h = fnv_on(h, &postings_digest(v)?);
+        Ok(())
+    })?;
     for c in r.schema().collections() {
         let state = r.state(&c.name)?;
         h = fnv_on(h, c.name.as_bytes());

@@ -1,5 +1,5 @@
 //! The durable change log: what every commit changed, in commit order, in
-//! the file itself (table [`crate::tables::CHANGES`]).
+//! the file itself (table [`crate::rows::tables::CHANGES`]).
 //!
 //! Every write transaction appends, in that same transaction, one record
 //! per changed document: a sequence number `seq` (strictly increasing in

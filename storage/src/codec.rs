@@ -14,6 +14,9 @@
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 
+/// A document as clients see it.
+pub type Document = Map<String, Value>;
+
 /// A document as stored: its docno, stored fields and `_meta`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredDoc {

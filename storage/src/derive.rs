@@ -5,7 +5,7 @@
 use crate::codec::StoredDoc;
 use crate::postings;
 use crate::schema::Collection;
-use crate::write::targets_of;
+use crate::schema::targets_of;
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
 

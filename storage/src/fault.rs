@@ -77,15 +77,18 @@ pub(crate) fn seen() -> u64 {
     SEEN.load(Ordering::Acquire)
 }
 
-/// The fault `e` is, if it is one (and counts it).
-pub(crate) fn classify(e: &redb::Error) -> Option<FaultKind> {
-    let kind = match e {
-        redb::Error::Io(io) if is_no_space(io) => FaultKind::NoSpace,
-        redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => FaultKind::Io,
-        _ => return None,
-    };
+/// Counts a disk fault met by a store of the process.
+pub(crate) fn count() {
     SEEN.fetch_add(1, Ordering::AcqRel);
-    Some(kind)
+}
+
+/// The fault an I/O error from the file is.
+pub(crate) fn io_kind(e: &std::io::Error) -> FaultKind {
+    if is_no_space(e) {
+        FaultKind::NoSpace
+    } else {
+        FaultKind::Io
+    }
 }
 
 fn is_no_space(e: &std::io::Error) -> bool {

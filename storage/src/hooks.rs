@@ -21,8 +21,8 @@
 //! [`Error::Refused`]: crate::Error::Refused
 //! [`Error::HookPanicked`]: crate::Error::HookPanicked
 
+use crate::codec::Document;
 use crate::error::{Error, Result};
-use crate::read::Document;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -16,12 +16,11 @@
 //! writing through [`Tx`] inside [`Store::write`].
 
 pub mod audit;
-mod backup;
+mod catalog;
 pub mod changelog;
 mod changes;
 mod codec;
 pub mod db;
-mod delete;
 mod derive;
 mod error;
 pub mod fault;
@@ -35,23 +34,25 @@ pub mod ndjson;
 pub mod patch;
 pub mod postings;
 pub mod read;
-mod refs;
+mod rows;
 pub mod schema;
 pub mod space;
 mod stamp;
-pub mod tables;
-mod undo;
+mod transcode;
 pub mod write;
 
 pub use audit::AuditReport;
+pub use catalog::CollState;
 pub use changelog::{ChangeRecord, Op, Retention};
 pub use changes::{Change, CommitObserver};
 pub use codec::StoredDoc;
-pub use db::{CacheUse, CollState, Gate, GroupOp, LoggedGroup, OpenOptions, Store};
-pub use delete::{DeletePlan, Unlink};
+pub use db::{Gate, GroupOp, LoggedGroup, OpenOptions, Store};
 pub use error::{Error, Invalid, Referrer, Result};
 pub use fault::{FaultKind, WriteFault};
 pub use hooks::{Cause, Committed, HookCtx, Hooks, Refusal};
 pub use read::{Document, ReadTxn};
+pub use rows::tables;
+pub use rows::{CacheUse, TableSpace};
 pub use schema::{Collection, Field, FieldType, OnDelete, Schema};
 pub use write::{Actor, BatchOp, BatchResult, Tx};
+pub use write::{DeletePlan, Unlink};

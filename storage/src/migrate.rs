@@ -11,29 +11,24 @@
 //! the new one, and a follower that finds its `since` pruned knows it must
 //! copy the database again.
 
+use crate::catalog::{CollIds, CollState};
 use crate::codec::{self, StoredDoc};
-use crate::db::{Catalog, CollState};
 use crate::derive::Derived;
 use crate::error::{Error, Invalid, Result};
 use crate::postings;
+use crate::rows::{ReadRows, WriteRows};
 use crate::schema::Schema;
+use crate::schema::targets_of;
 use crate::schema::validate::validate_document;
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, REFS};
-use crate::write::targets_of;
-use redb::{ReadableTable, WriteTransaction};
 use std::collections::HashSet;
 
 pub(crate) fn migrate(
-    txn: &WriteTransaction,
+    rows: &mut WriteRows<'_>,
     old: &Schema,
     new: &Schema,
-    catalog: &mut Catalog,
+    catalog: &mut CollIds,
 ) -> Result<()> {
-    let mut docs = txn.open_table(DOCS)?;
-    let mut docnos = txn.open_table(DOCNOS)?;
-    let mut colls = txn.open_table(COLLS)?;
-    txn.open_table(CHANGES)?.retain(|_, _| false)?;
-    txn.open_table(LATEST)?.retain(|_, _| false)?;
+    rows.clear_change_log()?;
     let mut problems: Vec<(String, String, Invalid)> = Vec::new();
     // Documents of collections the new schema drops are deleted.
     for c in old
@@ -41,9 +36,8 @@ pub(crate) fn migrate(
         .filter(|c| new.collection(&c.name).is_none())
     {
         if let Some(cid) = catalog.remove(&c.name) {
-            docs.retain_in((cid, "")..(cid + 1, ""), |_, _| false)?;
-            docnos.retain_in((cid, 0)..=(cid, u32::MAX), |_, _| false)?;
-            colls.remove(cid)?;
+            rows.clear_collection(cid)?;
+            rows.remove_coll(cid)?;
         }
     }
     let mut rewritten: Vec<(u32, String, StoredDoc)> = Vec::new();
@@ -52,10 +46,10 @@ pub(crate) fn migrate(
         let Some(&cid) = catalog.get(&c.name) else {
             continue;
         };
-        for e in docs.range((cid, "")..(cid + 1, ""))? {
-            let (k, v) = e?;
-            let id = k.value().1.to_string();
-            let mut doc = codec::decode(v.value())?;
+        for e in rows.docs(cid, std::ops::Bound::Unbounded)? {
+            let e = e?;
+            let id = e.id().to_string();
+            let mut doc = codec::decode(e.row())?;
             doc.body
                 .retain(|k, _| c.fields.get(k).is_some_and(|f| f.is_stored()));
             for f in c.fields.iter() {
@@ -89,14 +83,13 @@ pub(crate) fn migrate(
                 }
             }
         }
-        docs.insert((*cid, id.as_str()), codec::encode(doc).as_slice())?;
+        rows.put_doc(*cid, id, &codec::encode(doc))?;
     }
-    let mut refs = txn.open_table(REFS)?;
-    refs.retain(|_, _| false)?;
+    rows.clear_refs()?;
     for ((tc, t, sc, sf, chunk), bits) in &derived.refs {
-        refs.insert(
+        rows.put_ref_row(
             (*tc, t.as_str(), *sc, sf.as_str(), *chunk),
-            postings::encode(bits).as_slice(),
+            &postings::encode(bits),
         )?;
     }
     if !problems.is_empty() {
@@ -104,15 +97,12 @@ pub(crate) fn migrate(
     }
     // Counts are unchanged for kept collections; make sure they exist.
     for (&cid, _) in by_id.iter() {
-        if colls.get(cid)?.is_none() {
+        if rows.coll(cid)?.is_none() {
             let state = CollState {
                 ordered: true,
                 ..CollState::default()
             };
-            colls.insert(
-                cid,
-                rmp_serde::to_vec(&state).expect("encodable").as_slice(),
-            )?;
+            rows.put_coll(cid, &rmp_serde::to_vec(&state).expect("encodable"))?;
         }
     }
     Ok(())

@@ -6,34 +6,31 @@
 //! schema order (a missing one as null), derived `refs` lists read from the
 //! reverse index, `_meta` last.
 
+use crate::catalog::{Catalog, CollState};
 use crate::changelog::{ChangeRecord, RawBody, RawRecord};
 use crate::codec::{self, StoredDoc};
-use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::postings;
+use crate::rows::{ReadRows, Snapshot};
 use crate::schema::{Collection, Schema};
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, META, REFS};
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
 use roaring::RoaringBitmap;
 use serde_json::{Map, Value};
+use std::ops::Bound;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A document as clients see it.
-pub type Document = Map<String, Value>;
+pub use crate::codec::Document;
 
-pub(crate) type DocsKey = crate::tables::DocKey;
-pub(crate) type RefsKey = (u32, &'static str, u32, &'static str, u16);
-
-/// The tables a lookup needs, as read-only views: implemented by the
-/// snapshot and by the write transaction (which sees its own writes).
+/// What a lookup needs: the rows of a consistent view, and the catalog
+/// (the schema and the collections' ids). Implemented by the snapshot and
+/// by the write transaction (which sees its own writes).
 pub(crate) trait Tables {
-    type Docs: ReadableTable<DocsKey, &'static [u8]>;
-    type Docnos: ReadableTable<(u32, u32), &'static str>;
-    type Refs: ReadableTable<RefsKey, &'static [u8]>;
-    fn docs(&self) -> &Self::Docs;
-    fn docnos(&self) -> &Self::Docnos;
-    fn refs(&self) -> &Self::Refs;
-    fn store(&self) -> &Store;
+    type Rows: ReadRows;
+    fn rows(&self) -> &Self::Rows;
+    fn catalog(&self) -> &Catalog;
+    /// Checks, in debug builds, that no reverse-index change waits to be
+    /// written (a write transaction buffers them).
+    fn refs_flushed(&self) {}
 }
 
 /// A stored change record with its row: a record that refers to `DOCS`
@@ -44,9 +41,9 @@ pub(crate) fn resolve<T: Tables>(t: &T, raw: RawRecord<'_>) -> Result<ChangeReco
         RawBody::Deleted => None,
         RawBody::Row(row) => Some(row.to_vec()),
         RawBody::Current => {
-            let cid = t.store().coll_id(&rec.coll)?;
-            let row = t.docs().get((cid, rec.id.as_str()))?;
-            match row.map(|v| v.value().to_vec()) {
+            let cid = t.catalog().coll_id(&rec.coll)?;
+            let row = t.rows().doc(cid, &rec.id)?;
+            match row.map(|v| v.to_vec()) {
                 Some(row) if codec::docno(&row)? == rec.docno => Some(row),
                 _ => {
                     return Err(Error::Corrupt(format!(
@@ -61,8 +58,8 @@ pub(crate) fn resolve<T: Tables>(t: &T, raw: RawRecord<'_>) -> Result<ChangeReco
 }
 
 pub(crate) fn load<T: Tables>(t: &T, cid: u32, id: &str) -> Result<Option<StoredDoc>> {
-    match t.docs().get((cid, id))? {
-        Some(v) => Ok(Some(codec::decode(v.value())?)),
+    match t.rows().doc(cid, id)? {
+        Some(v) => Ok(Some(codec::decode(&v)?)),
         None => Ok(None),
     }
 }
@@ -77,8 +74,8 @@ pub(crate) fn referrers<T: Tables>(
 ) -> Result<Vec<(String, u32)>> {
     let mut out = Vec::new();
     for docno in referrer_docnos(t, tcid, tid, scid, sfield)? {
-        match t.docnos().get((scid, docno))? {
-            Some(id) => out.push((id.value().to_string(), docno)),
+        match t.rows().docno_id(scid, docno)? {
+            Some(id) => out.push((id, docno)),
             None => {
                 return Err(Error::Corrupt(format!(
                     "reverse index names missing docno {docno}"
@@ -97,14 +94,13 @@ pub(crate) fn referrer_docnos<T: Tables>(
     scid: u32,
     sfield: &str,
 ) -> Result<RoaringBitmap> {
+    t.refs_flushed();
     let mut out = RoaringBitmap::new();
-    for entry in t
-        .refs()
-        .range((tcid, tid, scid, sfield, 0)..=(tcid, tid, scid, sfield, u16::MAX))?
-    {
-        let (k, v) = entry?;
-        out.extend(postings::join(k.value().4, &postings::decode(v.value())?));
-    }
+    t.rows()
+        .each_ref_chunk((tcid, tid, scid, sfield), &mut |chunk, row| {
+            out.extend(postings::join(chunk, &postings::decode(row)?));
+            Ok(())
+        })?;
     Ok(out)
 }
 
@@ -119,7 +115,7 @@ pub(crate) fn ref_targets<T: Tables>(
 ) -> Result<Vec<String>> {
     let f = coll.fields.get(field).expect("field of the collection");
     if f.is_stored() {
-        return Ok(crate::write::targets_of(doc.body.get(field)));
+        return Ok(crate::schema::targets_of(doc.body.get(field)));
     }
     Ok(derived_referrers(t, coll, id, f)?
         .into_iter()
@@ -140,12 +136,12 @@ pub(crate) fn derived_referrers<T: Tables>(
         .reverse
         .as_deref()
         .expect("derived fields have a partner");
-    let store = t.store();
+    let catalog = t.catalog();
     referrers(
         t,
-        store.coll_id(&coll.name)?,
+        catalog.coll_id(&coll.name)?,
         id,
-        store.coll_id(&spec.coll)?,
+        catalog.coll_id(&spec.coll)?,
         partner,
     )
 }
@@ -211,77 +207,76 @@ fn materialize_with<T: Tables>(
     Ok(out)
 }
 
+/// Appends the served JSON of the document `id` of `coll`, whose stored
+/// row is `row`, to `out`.
+fn write_doc<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    id: &str,
+    row: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    crate::json::write_shaped(coll, id, row, &|_| false, out, &mut |f, out| {
+        let ids = derived_referrers(t, coll, id, f)?;
+        out.push(b',');
+        crate::transcode::write_str(out, &f.name);
+        out.extend_from_slice(b":[");
+        for (i, (rid, _)) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            crate::transcode::write_str(out, rid);
+        }
+        out.push(b']');
+        Ok(())
+    })
+}
+
 pub(crate) fn collection<'s>(schema: &'s Schema, name: &str) -> Result<&'s Collection> {
     schema
         .collection(name)
         .ok_or_else(|| Error::UnknownCollection(name.to_string()))
 }
 
-/// The tables of one redb read transaction, opened once. Shared by every
-/// [`ReadTxn`] taken until the next commit (see [`Store::read`]): opening
-/// a redb read transaction (a file lock in the multi-process mode) and five
-/// tables cost more than the point read that followed.
-pub(crate) struct Snapshot {
-    docs: ReadOnlyTable<DocsKey, &'static [u8]>,
-    docnos: ReadOnlyTable<(u32, u32), &'static str>,
-    refs: ReadOnlyTable<RefsKey, &'static [u8]>,
-    colls: ReadOnlyTable<u32, &'static [u8]>,
-    txn: ReadTransaction,
-}
-
-impl Snapshot {
-    pub(crate) fn open(txn: ReadTransaction) -> Result<Snapshot> {
-        Ok(Snapshot {
-            docs: txn.open_table(DOCS)?,
-            docnos: txn.open_table(DOCNOS)?,
-            refs: txn.open_table(REFS)?,
-            colls: txn.open_table(COLLS)?,
-            txn,
-        })
-    }
-}
-
 /// A consistent, read-only snapshot of the database.
 pub struct ReadTxn<'s> {
-    store: &'s Store,
+    catalog: &'s Catalog,
+    /// The store's count of document rows decoded (see
+    /// [`crate::Store::rows_scanned`]).
+    scanned: &'s AtomicU64,
     snap: Arc<Snapshot>,
 }
 
 impl Tables for ReadTxn<'_> {
-    type Docs = ReadOnlyTable<DocsKey, &'static [u8]>;
-    type Docnos = ReadOnlyTable<(u32, u32), &'static str>;
-    type Refs = ReadOnlyTable<RefsKey, &'static [u8]>;
-    fn docs(&self) -> &Self::Docs {
-        &self.snap.docs
+    type Rows = Snapshot;
+    fn rows(&self) -> &Snapshot {
+        &self.snap
     }
-    fn docnos(&self) -> &Self::Docnos {
-        &self.snap.docnos
-    }
-    fn refs(&self) -> &Self::Refs {
-        &self.snap.refs
-    }
-    fn store(&self) -> &Store {
-        self.store
+    fn catalog(&self) -> &Catalog {
+        self.catalog
     }
 }
 
 impl<'s> ReadTxn<'s> {
-    pub(crate) fn new(store: &'s Store, snap: Arc<Snapshot>) -> ReadTxn<'s> {
-        ReadTxn { store, snap }
-    }
-
-    /// The redb transaction under the snapshot.
-    pub(crate) fn redb_txn(&self) -> &ReadTransaction {
-        &self.snap.txn
+    pub(crate) fn new(
+        catalog: &'s Catalog,
+        scanned: &'s AtomicU64,
+        snap: Arc<Snapshot>,
+    ) -> ReadTxn<'s> {
+        ReadTxn {
+            catalog,
+            scanned,
+            snap,
+        }
     }
 
     /// The space each table of the file takes, largest first.
     pub fn space(&self) -> Result<Vec<crate::space::TableSpace>> {
-        crate::space::tables(self)
+        self.snap.space()
     }
 
     pub fn schema(&self) -> &Schema {
-        self.store.schema()
+        self.catalog.schema()
     }
 
     /// One document by `_id`, materialized.
@@ -295,10 +290,10 @@ impl<'s> ReadTxn<'s> {
 
     pub fn try_get(&self, coll: &str, id: &str) -> Result<Option<Document>> {
         let c = collection(self.schema(), coll)?;
-        let cid = self.store.coll_id(coll)?;
-        match self.snap.docs.get((cid, id))? {
+        let cid = self.catalog.coll_id(coll)?;
+        match self.snap.doc(cid, id)? {
             Some(v) => {
-                let row = codec::decode_pairs(v.value())?;
+                let row = codec::decode_pairs(&v)?;
                 Ok(Some(materialize_pairs(self, c, id, row)?))
             }
             None => Ok(None),
@@ -326,10 +321,10 @@ impl<'s> ReadTxn<'s> {
     /// document.
     pub fn write_json(&self, coll: &str, id: &str, out: &mut Vec<u8>) -> Result<bool> {
         let c = collection(self.schema(), coll)?;
-        let cid = self.store.coll_id(coll)?;
-        match self.snap.docs.get((cid, id))? {
+        let cid = self.catalog.coll_id(coll)?;
+        match self.snap.doc(cid, id)? {
             Some(v) => {
-                crate::json::write_doc(self, c, id, v.value(), out)?;
+                write_doc(self, c, id, &v, out)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -339,24 +334,20 @@ impl<'s> ReadTxn<'s> {
     /// The stored body (fields and `_meta`, no derived lists) and docno.
     pub fn get_stored(&self, coll: &str, id: &str) -> Result<Option<StoredDoc>> {
         self.count_rows(1);
-        load(self, self.store.coll_id(coll)?, id)
+        load(self, self.catalog.coll_id(coll)?, id)
     }
 
     /// The docno of a document.
     pub fn docno(&self, coll: &str, id: &str) -> Result<Option<u32>> {
-        match self.snap.docs.get((self.store.coll_id(coll)?, id))? {
-            Some(v) => Ok(Some(codec::docno(v.value())?)),
+        match self.snap.doc(self.catalog.coll_id(coll)?, id)? {
+            Some(v) => Ok(Some(codec::docno(&v)?)),
             None => Ok(None),
         }
     }
 
     /// The `_id` of a docno.
     pub fn id_of(&self, coll: &str, docno: u32) -> Result<Option<String>> {
-        Ok(self
-            .snap
-            .docnos
-            .get((self.store.coll_id(coll)?, docno))?
-            .map(|v| v.value().to_string()))
+        self.snap.docno_id(self.catalog.coll_id(coll)?, docno)
     }
 
     /// Materializes a stored document of `coll` (as returned by [`ReadTxn::scan`]).
@@ -366,8 +357,8 @@ impl<'s> ReadTxn<'s> {
 
     /// Counters of a collection (document count, docno order).
     pub fn state(&self, coll: &str) -> Result<CollState> {
-        match self.snap.colls.get(self.store.coll_id(coll)?)? {
-            Some(v) => Ok(rmp_serde::from_slice(v.value())?),
+        match self.snap.coll(self.catalog.coll_id(coll)?)? {
+            Some(v) => Ok(rmp_serde::from_slice(&v)?),
             None => Err(Error::Corrupt(format!("no counters for collection {coll}"))),
         }
     }
@@ -384,19 +375,19 @@ impl<'s> ReadTxn<'s> {
         coll: &str,
         after: Option<&str>,
     ) -> Result<impl Iterator<Item = Result<(String, StoredDoc)>> + '_> {
-        let cid = self.store.coll_id(coll)?;
-        let range = match after {
-            Some(a) => self.snap.docs.range((cid, a)..(cid + 1, ""))?,
-            None => self.snap.docs.range((cid, "")..(cid + 1, ""))?,
+        let cid = self.catalog.coll_id(coll)?;
+        let from = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
         };
-        let after = after.map(str::to_string);
-        Ok(range
+        Ok(self
+            .snap
+            .docs(cid, from)?
             .map(|e| -> Result<(String, StoredDoc)> {
-                let (k, v) = e?;
+                let e = e?;
                 self.count_rows(1);
-                Ok((k.value().1.to_string(), codec::decode(v.value())?))
-            })
-            .filter(move |r| !matches!((r, &after), (Ok((id, _)), Some(a)) if id == a)))
+                Ok((e.id().to_string(), codec::decode(e.row())?))
+            }))
     }
 
     /// Every document of a collection, in `_id` order, as its docno and
@@ -408,12 +399,12 @@ impl<'s> ReadTxn<'s> {
         fields: &[&str],
         mut f: impl FnMut(u32, &mut [Option<Value>]),
     ) -> Result<()> {
-        let cid = self.store.coll_id(coll)?;
+        let cid = self.catalog.coll_id(coll)?;
         let mut values = vec![None; fields.len()];
         let mut rows = 0;
-        for e in self.snap.docs.range((cid, "")..(cid + 1, ""))? {
-            let (_, v) = e?;
-            let row = v.value();
+        for e in self.snap.docs(cid, Bound::Unbounded)? {
+            let e = e?;
+            let row = e.row();
             let (body, _) = codec::split(row)?;
             crate::msgpack::project(body, fields, &mut values)?;
             f(codec::docno(row)?, &mut values);
@@ -424,9 +415,7 @@ impl<'s> ReadTxn<'s> {
     }
 
     fn count_rows(&self, n: u64) {
-        self.store
-            .scanned
-            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.scanned.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Every (id, docno) of a collection in `_id` order, without decoding
@@ -435,14 +424,13 @@ impl<'s> ReadTxn<'s> {
         &self,
         coll: &str,
     ) -> Result<impl Iterator<Item = Result<(String, u32)>> + '_> {
-        let cid = self.store.coll_id(coll)?;
+        let cid = self.catalog.coll_id(coll)?;
         Ok(self
             .snap
-            .docs
-            .range((cid, "")..(cid + 1, ""))?
+            .docs(cid, Bound::Unbounded)?
             .map(|e| -> Result<(String, u32)> {
-                let (k, v) = e?;
-                Ok((k.value().1.to_string(), codec::docno(v.value())?))
+                let e = e?;
+                Ok((e.id().to_string(), codec::docno(e.row())?))
             }))
     }
 
@@ -456,9 +444,9 @@ impl<'s> ReadTxn<'s> {
     ) -> Result<RoaringBitmap> {
         referrer_docnos(
             self,
-            self.store.coll_id(tcoll)?,
+            self.catalog.coll_id(tcoll)?,
             tid,
-            self.store.coll_id(scoll)?,
+            self.catalog.coll_id(scoll)?,
             sfield,
         )
     }
@@ -473,19 +461,16 @@ impl<'s> ReadTxn<'s> {
     ) -> Result<Vec<(String, u32)>> {
         referrers(
             self,
-            self.store.coll_id(tcoll)?,
+            self.catalog.coll_id(tcoll)?,
             tid,
-            self.store.coll_id(scoll)?,
+            self.catalog.coll_id(scoll)?,
             sfield,
         )
     }
 
-    /// What deleting `coll/id` would delete, unlink, or be blocked by
-    /// (`DELETE …?_dry_run=1`); changes nothing.
     /// Up to `limit` records of the change log with a seq greater than
     /// `after`, in order (see [`crate::changelog`]).
     pub fn changes(&self, after: u64, limit: usize) -> Result<Vec<ChangeRecord>> {
-        let table = self.snap.txn.open_table(CHANGES)?;
         // Grown as records come: a follower at the end of the log asks for
         // many and gets a few, and a large reservation per call costs a
         // fresh zeroed mapping from the allocator each time.
@@ -493,60 +478,49 @@ impl<'s> ReadTxn<'s> {
         let Some(from) = after.checked_add(1) else {
             return Ok(out);
         };
-        for entry in table.range(from..)?.take(limit) {
-            let (k, v) = entry?;
-            out.push(resolve(self, RawRecord::decode(k.value(), v.value())?)?);
+        for entry in self.snap.changes(from, None)?.take(limit) {
+            let (seq, v) = entry?;
+            out.push(resolve(self, RawRecord::decode(seq, &v)?)?);
         }
         Ok(out)
     }
 
     /// The record `seq`, if the log still holds it.
     pub fn change(&self, seq: u64) -> Result<Option<ChangeRecord>> {
-        let table = self.snap.txn.open_table(CHANGES)?;
-        let Some(v) = table.get(seq)? else {
+        let Some(v) = self.snap.change(seq)? else {
             return Ok(None);
         };
-        let bytes = v.value().to_vec();
+        let bytes = v.to_vec();
         Ok(Some(resolve(self, RawRecord::decode(seq, &bytes)?)?))
     }
 
     /// Every record of the change log as stored (a record that refers to
     /// `DOCS` without its row), for the audit.
     pub(crate) fn raw_change_log(&self) -> Result<Vec<(u64, Vec<u8>)>> {
-        let table = self.snap.txn.open_table(CHANGES)?;
         let mut out = Vec::new();
-        for e in table.iter()? {
-            let (k, v) = e?;
-            out.push((k.value(), v.value().to_vec()));
+        for e in self.snap.changes(0, None)? {
+            let (seq, v) = e?;
+            out.push((seq, v.to_vec()));
         }
         Ok(out)
     }
 
     /// The seq of a document's latest change record, if kept.
     pub(crate) fn latest_seq(&self, cid: u32, docno: u32) -> Result<Option<u64>> {
-        let table = self.snap.txn.open_table(LATEST)?;
-        Ok(table.get((cid, docno))?.map(|v| v.value()))
+        self.snap.latest(cid, docno)
     }
 
     /// Every (collection id, docno) → seq of its latest change record.
     pub(crate) fn latest_records(&self) -> Result<Vec<((u32, u32), u64)>> {
-        let table = self.snap.txn.open_table(LATEST)?;
-        let mut out = Vec::new();
-        for e in table.iter()? {
-            let (k, v) = e?;
-            out.push((k.value(), v.value()));
-        }
-        Ok(out)
+        self.snap.all_latest()
     }
 
     /// The change log's extent: the oldest seq kept (`None`: the log is
     /// empty) and the seq the next record will get.
     pub fn change_log_extent(&self) -> Result<(Option<u64>, u64)> {
-        let table = self.snap.txn.open_table(CHANGES)?;
-        let first = table.first()?.map(|(k, _)| k.value());
-        let meta = self.snap.txn.open_table(META)?;
-        let counters = match meta.get(crate::changelog::COUNTERS_KEY)? {
-            Some(v) => crate::changelog::Counters::decode(v.value())?,
+        let first = self.snap.first_change()?.map(|(seq, _)| seq);
+        let counters = match self.snap.meta(crate::changelog::COUNTERS_KEY)? {
+            Some(v) => crate::changelog::Counters::decode(&v)?,
             None => crate::changelog::Counters::default(),
         };
         Ok((first, counters.next_seq))
@@ -554,14 +528,10 @@ impl<'s> ReadTxn<'s> {
 
     /// The position in a shared log this snapshot reflects (0: none).
     pub fn log_position(&self) -> Result<u64> {
-        let meta = self.snap.txn.open_table(META)?;
         crate::changelog::decode_position(
-            meta.get(crate::changelog::LOG_POSITION_KEY)?
-                .map(|v| v.value().to_vec()),
+            self.snap
+                .meta(crate::changelog::LOG_POSITION_KEY)?
+                .map(|v| v.to_vec()),
         )
-    }
-
-    pub fn plan_delete(&self, coll: &str, id: &str) -> Result<crate::DeletePlan> {
-        crate::delete::plan(self, coll, id)
     }
 }

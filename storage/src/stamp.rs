@@ -212,7 +212,7 @@ pub(crate) fn decode(block: &[u8]) -> Result<Value> {
 /// `serde_json::to_vec(&decode(block)?)` gives.
 pub(crate) fn write_json(block: &[u8], out: &mut Vec<u8>) -> Result<()> {
     if block.first() != Some(&PACKED) {
-        return crate::json::transcode(block, out);
+        return crate::transcode::transcode(block, out);
     }
     LAST_JSON.with(|last| {
         let mut last = last.borrow_mut();

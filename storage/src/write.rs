@@ -14,6 +14,9 @@
 mod append;
 mod bulk;
 mod create;
+mod delete;
+mod refs;
+mod undo;
 
 pub(crate) use bulk::{BATCH, check_and_encode};
 pub(crate) use create::Checked;
@@ -21,21 +24,23 @@ use create::{check_input, check_valid, take_derived};
 mod group;
 mod log;
 
+use crate::catalog::{Catalog, CollState};
+use crate::changelog::Retention;
 use crate::changes::Change;
 use crate::codec::{self, StoredDoc};
-use crate::db::{CollState, Store};
 use crate::error::{Error, Result};
 use crate::hooks::{Cause, Committed, HookCtx, Hooks};
+use crate::ids::IdGenerator;
 use crate::patch::{self, PatchOp};
 use crate::postings::{self, Pending, ref_row_key};
-use crate::read::{self, DocsKey, Document, RefsKey, Tables};
-use crate::schema::{Collection, Schema};
-use crate::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, META, REFS};
-use crate::undo::Undo;
-use redb::{ReadableTable, Table, WriteTransaction};
+use crate::read::{self, Document, Tables};
+use crate::rows::{ReadRows, WriteRows};
+use crate::schema::{Collection, Schema, targets_of};
+pub use delete::{DeletePlan, Unlink};
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use undo::Undo;
 
 /// Who writes: recorded in `_meta.created_by` / `modified_by`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,21 +63,29 @@ impl Actor {
     }
 }
 
+/// What a write transaction takes from the store that begins it.
+pub(crate) struct TxEnv<'t> {
+    pub catalog: &'t Catalog,
+    /// Generates the ids of created documents that come without one.
+    pub ids: &'t Mutex<IdGenerator>,
+    /// How much of the change log commits keep.
+    pub retention: Retention,
+    /// Whether anyone observes commits (else changes are not recorded).
+    pub observed: bool,
+    pub hooks: Arc<Hooks>,
+}
+
 /// A write transaction in progress; see the module doc.
 pub struct Tx<'t> {
-    pub(crate) store: &'t Store,
+    pub(crate) catalog: &'t Catalog,
+    ids: &'t Mutex<IdGenerator>,
     pub(crate) schema: &'t Schema,
     actor: Value,
     now: String,
     /// The encoded `_meta` of every document this transaction creates.
     create_meta: Vec<u8>,
-    pub(crate) docs: Table<'t, DocsKey, &'static [u8]>,
-    pub(crate) docnos: Table<'t, (u32, u32), &'static str>,
-    pub(crate) refs: Table<'t, RefsKey, &'static [u8]>,
-    colls: Table<'t, u32, &'static [u8]>,
-    pub(crate) meta: Table<'t, &'static str, &'static [u8]>,
-    pub(crate) changes: Table<'t, u64, &'static [u8]>,
-    pub(crate) latest_seq: Table<'t, (u32, u32), u64>,
+    /// The rows of the file, as this transaction sees and writes them.
+    pub(crate) rows: WriteRows<'t>,
     /// The change log's counters and merge state (see [`log`]).
     pub(crate) log: log::Log,
     states: HashMap<u32, CollState>,
@@ -125,24 +138,18 @@ pub(crate) struct Finished {
 const FLUSH_AT: usize = 1 << 20;
 
 impl<'t> Tables for Tx<'t> {
-    type Docs = Table<'t, DocsKey, &'static [u8]>;
-    type Docnos = Table<'t, (u32, u32), &'static str>;
-    type Refs = Table<'t, RefsKey, &'static [u8]>;
-    fn docs(&self) -> &Self::Docs {
-        &self.docs
+    type Rows = WriteRows<'t>;
+    fn rows(&self) -> &WriteRows<'t> {
+        &self.rows
     }
-    fn docnos(&self) -> &Self::Docnos {
-        &self.docnos
+    fn catalog(&self) -> &Catalog {
+        self.catalog
     }
-    fn refs(&self) -> &Self::Refs {
+    fn refs_flushed(&self) {
         debug_assert!(
             self.pending_refs.is_empty() && self.group_refs.is_empty(),
             "REFS read before a flush"
         );
-        &self.refs
-    }
-    fn store(&self) -> &Store {
-        self.store
     }
 }
 
@@ -177,31 +184,21 @@ pub enum BatchResult {
 }
 
 impl<'t> Tx<'t> {
-    pub(crate) fn open(
-        store: &'t Store,
-        txn: &'t WriteTransaction,
-        actor: &Actor,
-    ) -> Result<Tx<'t>> {
+    pub(crate) fn open(env: TxEnv<'t>, rows: WriteRows<'t>, actor: &Actor) -> Result<Tx<'t>> {
         let instant = chrono::Utc::now();
         let now = instant.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let actor = actor.to_json();
-        let meta = txn.open_table(META)?;
-        let log = log::Log::open(&meta, instant.timestamp_micros(), store.retention())?;
+        let log = log::Log::open(&rows, instant.timestamp_micros(), env.retention)?;
         let create_meta = codec::encode_meta(&serde_json::json!({"ctime": now, "mtime": now,
             "created_by": actor, "modified_by": actor}));
         Ok(Tx {
-            store,
-            schema: store.schema(),
+            catalog: env.catalog,
+            ids: env.ids,
+            schema: env.catalog.schema(),
             actor,
             now,
             create_meta,
-            docs: txn.open_table(DOCS)?,
-            docnos: txn.open_table(DOCNOS)?,
-            refs: txn.open_table(REFS)?,
-            colls: txn.open_table(COLLS)?,
-            meta,
-            changes: txn.open_table(CHANGES)?,
-            latest_seq: txn.open_table(LATEST)?,
+            rows,
             log,
             states: HashMap::new(),
             poisoned: false,
@@ -210,12 +207,12 @@ impl<'t> Tx<'t> {
             pending_refs: Pending::default(),
             group_refs: Pending::default(),
             scratch: Vec::new(),
-            observed: store.is_observed(),
+            observed: env.observed,
             undo: None,
             last_ids: HashMap::new(),
             appends: append::Appends::default(),
             known: append::Known::default(),
-            hooks: store.hooks(),
+            hooks: env.hooks,
             committed: Vec::new(),
         })
     }
@@ -248,10 +245,8 @@ impl<'t> Tx<'t> {
         }
         self.flush()?;
         for (cid, state) in self.states.drain() {
-            self.colls.insert(
-                cid,
-                rmp_serde::to_vec(&state).expect("encodable").as_slice(),
-            )?;
+            self.rows
+                .put_coll(cid, &rmp_serde::to_vec(&state).expect("encodable"))?;
         }
         self.finish_log()?;
         Ok(Finished {
@@ -279,13 +274,13 @@ impl<'t> Tx<'t> {
 
     pub(crate) fn coll(&self, name: &str) -> Result<(&'t Collection, u32)> {
         let c = read::collection(self.schema, name)?;
-        Ok((c, self.store.coll_id(name)?))
+        Ok((c, self.catalog.coll_id(name)?))
     }
 
     pub(crate) fn state(&mut self, cid: u32) -> Result<&mut CollState> {
         if !self.states.contains_key(&cid) {
-            let s = match self.colls.get(cid)? {
-                Some(v) => rmp_serde::from_slice(v.value())?,
+            let s = match self.rows.coll(cid)? {
+                Some(v) => rmp_serde::from_slice(&v)?,
                 None => return Err(Error::Corrupt(format!("no counters for collection {cid}"))),
             };
             self.states.insert(cid, s);
@@ -344,8 +339,8 @@ impl<'t> Tx<'t> {
     pub fn delete(&mut self, coll: &str, id: &str) -> Result<Vec<(String, String)>> {
         self.guard(|tx| {
             tx.flush()?;
-            let plan = crate::delete::plan(tx, coll, id)?;
-            crate::delete::apply(tx, &plan)?;
+            let plan = delete::plan(tx, coll, id)?;
+            delete::apply(tx, &plan)?;
             Ok(plan.deleted)
         })
     }
@@ -459,7 +454,7 @@ impl<'t> Tx<'t> {
                 (false, Some(list)) => list.clone(),
                 (false, None) => continue,
             };
-            crate::refs::reconcile(self, c, id, &f.name, &old_targets[&f.name], &new_t, true)?;
+            refs::reconcile(self, c, id, &f.name, &old_targets[&f.name], &new_t, true)?;
         }
         Ok(())
     }
@@ -489,10 +484,7 @@ impl<'t> Tx<'t> {
         // Buffered rows are appended before any row is written in place,
         // which keeps them after every row of their collection.
         self.flush_appends()?;
-        let previous = self
-            .docs
-            .insert((cid, id), row.as_slice())?
-            .map(|v| v.value().to_vec());
+        let previous = self.rows.put_doc(cid, id, &row)?;
         let existed = previous.is_some();
         self.log_put(cid, c, id, previous.as_deref(), new.docno)?;
         if let Some(log) = &mut self.undo {
@@ -512,7 +504,7 @@ impl<'t> Tx<'t> {
                     id: id.to_string(),
                 });
             }
-            self.docnos.insert((cid, new.docno), id)?;
+            self.rows.put_docno(cid, new.docno, id)?;
             if let Some(log) = &mut self.undo {
                 log.push(Undo::Docno {
                     cid,
@@ -535,8 +527,8 @@ impl<'t> Tx<'t> {
     ) -> Result<()> {
         self.flush_appends()?;
         self.known.forget(cid, id);
-        let row = self.docs.remove((cid, id))?.map(|v| v.value().to_vec());
-        self.docnos.remove((cid, old.docno))?;
+        let row = self.rows.remove_doc(cid, id)?;
+        self.rows.remove_docno(cid, old.docno)?;
         self.log_remove(cid, c, id, old.docno, row.as_deref())?;
         if let Some(log) = &mut self.undo {
             log.push(Undo::Doc {
@@ -623,7 +615,7 @@ impl<'t> Tx<'t> {
                 continue;
             }
             if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
-                let tcid = self.store.coll_id(&spec.coll)?;
+                let tcid = self.catalog.coll_id(&spec.coll)?;
                 let ot = targets_of(ov);
                 let nt = targets_of(nv);
                 let docno = new.or(old).map(|d| d.docno).unwrap_or_default();
@@ -676,18 +668,6 @@ pub(crate) fn not_found(coll: &str, id: &str) -> Error {
         coll: coll.into(),
         id: id.into(),
         path: None,
-    }
-}
-
-/// The ids a stored reference value holds (a `ref` string or `refs` list).
-pub(crate) fn targets_of(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
     }
 }
 

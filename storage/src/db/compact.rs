@@ -7,9 +7,10 @@
 //! gate are held throughout, so no write commits and no new snapshot
 //! begins meanwhile.
 
+use super::Store;
 use super::recover::sole_backend;
-use super::{Backend, Store};
 use crate::error::{Error, Result};
+use crate::rows::Backend;
 use std::sync::Arc;
 
 impl Store {
@@ -39,11 +40,7 @@ impl Store {
                 return Err(Error::Storage("the database handle is in use".into()));
             }
         };
-        let done = match &mut backend {
-            Backend::Writable(db) => db.compact().map(drop).map_err(Error::from),
-            Backend::ReadOnly(_) => Err(Error::ReadOnly),
-            Backend::Unavailable(why) => Err(Error::Unavailable(why.clone())),
-        };
+        let done = backend.compact();
         *slot = Arc::new(backend);
         drop(slot);
         done?;

@@ -5,152 +5,39 @@
 //! changes while the store is open (a new schema is applied at open, in one
 //! transaction, by [`crate::migrate`]).
 
+use crate::catalog::{Catalog, CollIds, CollState};
 use crate::changelog::{ChangeRecord, Retention};
 use crate::changes::CommitObserver;
 use crate::error::{Error, Result};
 use crate::fault::{self, FaultState};
 use crate::hooks::Hooks;
 
+mod backup;
 mod compact;
 mod recover;
 mod shared_log;
 use crate::ids::IdGenerator;
 use crate::patch::PatchOp;
 use crate::read::Document;
-use crate::read::{ReadTxn, Snapshot};
+use crate::read::ReadTxn;
+use crate::rows::tables::FORMAT_VERSION;
+use crate::rows::{Backend, CacheUse, ReadRows, Snapshot, WriteRows, WriteTxn};
 use crate::schema::Schema;
-use crate::tables::{
-    CHANGES, COLLS, DOCNOS, DOCS, DOCS_V2, FORMAT_VERSION, INDEX_V4, LATEST, META, REFS,
-};
-use crate::write::{Actor, BatchOp, BatchResult, Finished, Tx};
-use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
-use serde::{Deserialize, Serialize};
+use crate::write::{Actor, BatchOp, BatchResult, Finished, Tx, TxEnv};
 pub use shared_log::LoggedGroup;
-use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-/// Per-collection counters kept in [`COLLS`].
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct CollState {
-    /// The docno the next created document gets.
-    pub next_docno: u32,
-    /// Number of documents.
-    pub count: u64,
-    /// True while every document was created with an id greater than all
-    /// ids before it, so docno order is `_id` order and the query engine
-    /// may page through docno bitmaps by rank.
-    pub ordered: bool,
-}
-
 /// One operation of [`Store::write_each`]: who does it, and what.
 pub type GroupOp<'a, R> = (Actor, Box<dyn FnOnce(&mut Tx<'_>) -> Result<R> + Send + 'a>);
-
-/// The redb handle: read-write, read-only beside another process, or
-/// none while a failed disk keeps the file from opening (see
-/// [`crate::fault`]).
-pub(crate) enum Backend {
-    Writable(Database),
-    ReadOnly(ReadOnlyDatabase),
-    Unavailable(String),
-}
-
-impl Backend {
-    pub(crate) fn begin_read(&self) -> Result<redb::ReadTransaction> {
-        Ok(match self {
-            Backend::Writable(db) => db.begin_read()?,
-            Backend::ReadOnly(db) => db.begin_read()?,
-            Backend::Unavailable(why) => return Err(Error::Unavailable(why.clone())),
-        })
-    }
-
-    fn writable(&self) -> Result<&Database> {
-        match self {
-            Backend::Writable(db) => Ok(db),
-            Backend::ReadOnly(_) => Err(Error::ReadOnly),
-            Backend::Unavailable(why) => Err(Error::Unavailable(why.clone())),
-        }
-    }
-
-    /// Whether redb latched an I/O error on this handle: then only a
-    /// reopen makes it usable again. Call with no write transaction alive.
-    fn latched(&self) -> bool {
-        match self {
-            Backend::Writable(db) => matches!(
-                db.try_begin_write(),
-                Err(redb::TransactionError::Storage(
-                    redb::StorageError::PreviousIo | redb::StorageError::DatabaseClosed
-                ))
-            ),
-            Backend::ReadOnly(_) => false,
-            Backend::Unavailable(_) => true,
-        }
-    }
-}
-
-/// Opens the file for writing; a file left unclean (a crash, a failed
-/// write) is repaired back to its last commit, and the log says so.
-fn open_database(path: &Path, cache_size: usize) -> Result<Database> {
-    let shown = path.display().to_string();
-    let said = std::sync::atomic::AtomicBool::new(false);
-    // SingleWriter: this process writes, and other processes (`refdb
-    // backup`, `check`, `export`) may open the file read-only meanwhile.
-    Database::builder()
-        .set_cache_size(cache_size)
-        .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-        .set_repair_callback(move |_| {
-            if !said.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                tracing::warn!(
-                    file = %shown,
-                    "the file was not closed cleanly (a crash or a failed write): repairing it back to its last commit"
-                );
-            }
-        })
-        .create(path)
-        .map_err(|e| open_error(path, e))
-}
-
-/// Rewrites a format 2 file's documents in format 3, in the opening
-/// transaction (all or nothing): the table keyed by a byte [`DocKey`]
-/// instead of a redb tuple, rows with the fields' length (see
-/// [`crate::codec`]). Other tables are unchanged.
-///
-/// [`DocKey`]: crate::tables::DocKey
-fn upgrade_from_v2(txn: &redb::WriteTransaction) -> Result<()> {
-    {
-        let old = txn.open_table(DOCS_V2)?;
-        let mut new = txn.open_table(DOCS)?;
-        // In key order: every insert lands at the end, into full pages.
-        for entry in old.iter()? {
-            let (k, v) = entry?;
-            let row = crate::codec::upgrade_v2_row(v.value())?;
-            new.insert(k.value(), row.as_slice())?;
-        }
-    }
-    txn.delete_table(DOCS_V2)?;
-    Ok(())
-}
-
-/// Says plainly that another process holds the file.
-fn open_error(path: &Path, e: redb::DatabaseError) -> Error {
-    match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
-            "{} is open for writing by another process (a running `refdb serve`?)",
-            path.display()
-        )),
-        e => e.into(),
-    }
-}
-
-/// Collection name → stable collection id used in every key.
-pub type Catalog = BTreeMap<String, u32>;
 
 /// An open database file.
 pub struct Store {
     /// Replaced (under `writer`) when a disk fault made redb latch it.
     db: RwLock<Arc<Backend>>,
-    schema: Arc<Schema>,
-    pub(crate) catalog: Catalog,
+    /// The schema and the collections' ids.
+    catalog: Catalog,
     pub(crate) ids: Mutex<IdGenerator>,
     observers: RwLock<Vec<Arc<dyn CommitObserver>>>,
     /// Held for writing around each commit and its observers; see [`Store::gate`].
@@ -179,16 +66,6 @@ pub struct Store {
     faults_checked: std::sync::atomic::AtomicU64,
     /// The program's own rules ([`crate::hooks`]).
     hooks: RwLock<Arc<Hooks>>,
-}
-
-/// How the page cache has served reads since the store opened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CacheUse {
-    pub read_hits: u64,
-    pub read_misses: u64,
-    pub evictions: u64,
-    /// Bytes the cache holds now.
-    pub used_bytes: u64,
 }
 
 /// See [`Store::read`].
@@ -240,20 +117,14 @@ impl Store {
     }
 
     pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Store> {
-        let mut db = open_database(path.as_ref(), opts.cache_size)?;
-        let txn = db.begin_write()?;
+        let mut backend = crate::rows::open_writable(path.as_ref(), opts.cache_size)?;
+        let txn = backend.begin_write()?;
         let mut upgraded = false;
         let (stored_schema, mut catalog) = {
-            let mut meta = txn.open_table(META)?;
             // Opening every table once makes a fresh file complete, so
             // readers never meet a missing table.
-            txn.open_table(DOCS)?;
-            txn.open_table(DOCNOS)?;
-            txn.open_table(REFS)?;
-            txn.open_table(COLLS)?;
-            txn.open_table(CHANGES)?;
-            txn.open_table(LATEST)?;
-            let format = meta.get("format")?.map(|v| v.value().to_vec());
+            let mut rows = txn.rows()?;
+            let format = rows.meta("format")?.map(|v| v.to_vec());
             match format {
                 Some(v) => {
                     let bytes: [u8; 4] = v
@@ -262,7 +133,9 @@ impl Store {
                         .map_err(|_| Error::Corrupt("format".into()))?;
                     let found = u32::from_le_bytes(bytes);
                     if found == 2 {
-                        upgrade_from_v2(&txn)?;
+                        drop(rows);
+                        txn.upgrade_docs_from_v2(crate::codec::upgrade_v2_row)?;
+                        rows = txn.rows()?;
                         upgraded = true;
                     }
                     if (2..FORMAT_VERSION).contains(&found) {
@@ -270,8 +143,8 @@ impl Store {
                         // above: it starts at this upgrade. Format 5 drops
                         // the `index` table nothing read (its pages are
                         // reused by later writes).
-                        txn.delete_table(INDEX_V4)?;
-                        meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
+                        txn.drop_unread_index()?;
+                        rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
                     } else if found != FORMAT_VERSION {
                         return Err(Error::Corrupt(format!(
                             "file format {found}, this refdb reads format {FORMAT_VERSION}"
@@ -279,22 +152,22 @@ impl Store {
                     }
                 }
                 None => {
-                    meta.insert("format", FORMAT_VERSION.to_le_bytes().as_slice())?;
+                    rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
                 }
             }
-            let stored = match meta.get("schema")? {
+            let stored = match rows.meta("schema")? {
                 Some(v) => Some(
                     Schema::from_json(
-                        &serde_json::from_slice(v.value())
+                        &serde_json::from_slice(&v)
                             .map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?,
                     )
                     .map_err(|e| Error::Corrupt(format!("stored schema: {e}")))?,
                 ),
                 None => None,
             };
-            let catalog: Catalog = match meta.get("catalog")? {
-                Some(v) => rmp_serde::from_slice(v.value())?,
-                None => Catalog::new(),
+            let catalog: CollIds = match rows.meta("catalog")? {
+                Some(v) => rmp_serde::from_slice(&v)?,
+                None => CollIds::new(),
             };
             (stored, catalog)
         };
@@ -305,13 +178,13 @@ impl Store {
             // description): the given file is the one to keep.
             (Some(stored), Some(given)) if stored == given => given,
             (Some(stored), Some(given)) => {
-                crate::migrate::migrate(&txn, &stored, &given, &mut catalog)?;
+                crate::migrate::migrate(&mut txn.rows()?, &stored, &given, &mut catalog)?;
                 given
             }
         };
+        let mut ids = IdGenerator::default();
         {
-            let mut meta = txn.open_table(META)?;
-            let mut colls = txn.open_table(COLLS)?;
+            let mut rows = txn.rows()?;
             let mut next = catalog.values().max().map_or(1, |m| m + 1);
             for c in schema.collections() {
                 if !catalog.contains_key(&c.name) {
@@ -320,30 +193,16 @@ impl Store {
                         ordered: true,
                         ..CollState::default()
                     };
-                    colls.insert(
-                        next,
-                        rmp_serde::to_vec(&state).expect("encodable").as_slice(),
-                    )?;
+                    rows.put_coll(next, &rmp_serde::to_vec(&state).expect("encodable"))?;
                     next += 1;
                 }
             }
             let schema_json = serde_json::to_vec(schema.source()).expect("json");
-            meta.insert("schema", schema_json.as_slice())?;
-            meta.insert(
-                "catalog",
-                rmp_serde::to_vec(&catalog).expect("encodable").as_slice(),
-            )?;
-        }
-        let mut ids = IdGenerator::default();
-        {
-            let docs = txn.open_table(DOCS)?;
+            rows.put_meta("schema", &schema_json)?;
+            rows.put_meta("catalog", &rmp_serde::to_vec(&catalog).expect("encodable"))?;
             for &cid in catalog.values() {
-                if let Some((k, _)) = docs
-                    .range((cid, "")..(cid + 1, ""))?
-                    .next_back()
-                    .transpose()?
-                {
-                    ids.observe(k.value().1);
+                if let Some(last) = rows.docs(cid, Bound::Unbounded)?.next_back().transpose()? {
+                    ids.observe(last.id());
                 }
             }
         }
@@ -352,12 +211,11 @@ impl Store {
             // The old documents table's pages are free but still in the
             // file: give them back (the upgrade would otherwise double the
             // file's size).
-            db.compact()?;
+            backend.compact()?;
         }
         Ok(Store {
-            db: RwLock::new(Arc::new(Backend::Writable(db))),
-            schema: Arc::new(schema),
-            catalog,
+            db: RwLock::new(Arc::new(backend)),
+            catalog: Catalog::new(Arc::new(schema), catalog),
             ids: Mutex::new(ids),
             observers: RwLock::new(Vec::new()),
             gate: RwLock::new(()),
@@ -381,19 +239,13 @@ impl Store {
         if !path.exists() {
             return Err(Error::Storage(format!("{} does not exist", path.display())));
         }
-        let db = Database::builder()
-            .set_concurrency_mode(ConcurrencyMode::SingleWriter)
-            .open_read_only(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::RepairAborted => Error::NeedsRepair(path.to_path_buf()),
-                e => open_error(path, e),
-            })?;
-        let txn = db.begin_read()?;
-        let meta = txn.open_table(META)?;
+        let backend = crate::rows::open_read_only(path)?;
         let corrupt = |what: &str| Error::Corrupt(format!("no {what} in the file"));
-        let format = meta.get("format")?.ok_or_else(|| corrupt("format"))?;
+        let format = backend
+            .meta_of_last_commit("format")?
+            .ok_or_else(|| corrupt("format"))?;
         for old in [2u32, 3] {
-            if format.value() == old.to_le_bytes() {
+            if format == old.to_le_bytes() {
                 return Err(Error::Storage(format!(
                     "{} is in format {old}: open it once for writing (say, `refdb serve`) to \
                      upgrade it",
@@ -402,26 +254,24 @@ impl Store {
             }
         }
         // Format 4 differs only by a table this refdb ignores.
-        if format.value() != FORMAT_VERSION.to_le_bytes() && format.value() != 4u32.to_le_bytes() {
+        if format != FORMAT_VERSION.to_le_bytes() && format != 4u32.to_le_bytes() {
             return Err(Error::Corrupt(format!(
                 "file format is not {FORMAT_VERSION}"
             )));
         }
-        let schema_json = meta.get("schema")?.ok_or_else(|| corrupt("schema"))?;
-        let schema = serde_json::from_slice(schema_json.value())
+        let snap = backend.begin_read()?;
+        let schema_json = snap.meta("schema")?.ok_or_else(|| corrupt("schema"))?;
+        let schema = serde_json::from_slice(&schema_json)
             .ok()
             .and_then(|v| Schema::from_json(&v).ok())
             .ok_or_else(|| corrupt("valid schema"))?;
-        let catalog: Catalog = rmp_serde::from_slice(
-            meta.get("catalog")?
-                .ok_or_else(|| corrupt("catalog"))?
-                .value(),
-        )?;
-        drop((format, schema_json, meta, txn));
+        let catalog: CollIds =
+            rmp_serde::from_slice(&snap.meta("catalog")?.ok_or_else(|| corrupt("catalog"))?)?;
+        drop(schema_json);
+        drop(snap);
         Ok(Store {
-            db: RwLock::new(Arc::new(Backend::ReadOnly(db))),
-            schema: Arc::new(schema),
-            catalog,
+            db: RwLock::new(Arc::new(backend)),
+            catalog: Catalog::new(Arc::new(schema), catalog),
             ids: Mutex::new(IdGenerator::default()),
             observers: RwLock::new(Vec::new()),
             gate: RwLock::new(()),
@@ -453,22 +303,24 @@ impl Store {
 
     /// The page cache's hits, misses and size.
     pub fn cache_use(&self) -> CacheUse {
-        let stats = match &*self.backend() {
-            Backend::Writable(db) => db.cache_stats(),
-            Backend::ReadOnly(db) => db.cache_stats(),
-            Backend::Unavailable(_) => return CacheUse::default(),
-        };
-        CacheUse {
-            read_hits: stats.read_hits(),
-            read_misses: stats.read_misses(),
-            evictions: stats.evictions(),
-            used_bytes: stats.used_bytes() as u64,
-        }
+        self.backend().cache_use()
     }
 
-    /// How much of the change log commits keep.
-    pub(crate) fn retention(&self) -> Retention {
-        self.retention
+    /// A reader of `snap`.
+    pub(crate) fn reader(&self, snap: Arc<Snapshot>) -> ReadTxn<'_> {
+        ReadTxn::new(&self.catalog, &self.scanned, snap)
+    }
+
+    /// A write transaction over `rows`, done by `actor`.
+    pub(crate) fn tx<'t>(&'t self, rows: WriteRows<'t>, actor: &Actor) -> Result<Tx<'t>> {
+        let env = TxEnv {
+            catalog: &self.catalog,
+            ids: &self.ids,
+            retention: self.retention,
+            observed: self.is_observed(),
+            hooks: self.hooks(),
+        };
+        Tx::open(env, rows, actor)
     }
 
     /// Installs the program's hooks ([`crate::hooks`]), replacing any
@@ -510,15 +362,12 @@ impl Store {
     }
 
     pub fn schema(&self) -> &Arc<Schema> {
-        &self.schema
+        self.catalog.schema()
     }
 
     /// The stable id of a collection of the schema.
     pub fn coll_id(&self, name: &str) -> Result<u32> {
-        match self.catalog.get(name) {
-            Some(&id) if self.schema.collection(name).is_some() => Ok(id),
-            _ => Err(Error::UnknownCollection(name.to_string())),
-        }
+        self.catalog.coll_id(name)
     }
 
     /// A consistent snapshot for reading; writers never block it.
@@ -534,7 +383,7 @@ impl Store {
         let generation = {
             let cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(s) = &cache.current {
-                return Ok(ReadTxn::new(self, s.clone()));
+                return Ok(self.reader(s.clone()));
             }
             cache.generation
         };
@@ -543,9 +392,9 @@ impl Store {
             self.probe_if_free();
         }
         let backend = self.backend();
-        let snap = Arc::new(Snapshot::open(backend.begin_read()?)?);
+        let snap = Arc::new(backend.begin_read()?);
         if let Backend::ReadOnly(_) = &*backend {
-            return Ok(ReadTxn::new(self, snap));
+            return Ok(self.reader(snap));
         }
         let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
         // A commit since `generation` may be missing from `snap`: then it
@@ -553,7 +402,7 @@ impl Store {
         if cache.generation == generation && cache.current.is_none() {
             cache.current = Some(snap.clone());
         }
-        Ok(ReadTxn::new(self, snap))
+        Ok(self.reader(snap))
     }
 
     /// Runs `f` in one write transaction as the anonymous user: it commits
@@ -575,7 +424,7 @@ impl Store {
         let done = (|| {
             let txn = self.begin_write()?;
             let (result, finished) = {
-                let mut tx = Tx::open(self, &txn, actor)?;
+                let mut tx = self.tx(txn.rows()?, actor)?;
                 let r = f(&mut tx)?;
                 (r, tx.finish()?)
             };
@@ -590,7 +439,7 @@ impl Store {
     /// after the transaction's last change record, when it wrote any: a
     /// commit that fails on the disk may still have reached the file, and
     /// the log read after reopening says whether it did.
-    fn commit(&self, txn: redb::WriteTransaction, finished: Finished) -> Result<()> {
+    fn commit(&self, txn: WriteTxn, finished: Finished) -> Result<()> {
         let Finished {
             changes,
             end,
@@ -606,7 +455,7 @@ impl Store {
                     self.hooks().run_after_commit(&committed);
                     return Ok(());
                 }
-                Err(e) => Error::from(e),
+                Err(e) => e,
             }
         };
         if !failed.is_disk_fault() {
@@ -669,7 +518,7 @@ impl Store {
         let done = (|| {
             let txn = self.begin_write()?;
             let (results, finished) = {
-                let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
+                let mut tx = self.tx(txn.rows()?, &Actor::anonymous())?;
                 tx.enable_undo();
                 let mut results = Vec::with_capacity(ops.len());
                 for (actor, op) in ops {
@@ -715,7 +564,7 @@ impl Store {
             let done = (|| {
                 let txn = self.begin_write()?;
                 let finished = {
-                    let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
+                    let mut tx = self.tx(txn.rows()?, &Actor::anonymous())?;
                     tx.apply_record(&first)?;
                     applied += 1;
                     while let Some(rec) = records.next_if(|r| r.txn == txn_no) {
@@ -734,7 +583,7 @@ impl Store {
     /// Writes a consistent copy of the database to `out` (a new file)
     /// without blocking writers; returns the number of rows copied.
     pub fn backup(&self, out: impl AsRef<Path>) -> Result<u64> {
-        crate::backup::backup(self, out.as_ref())
+        backup::backup(self, out.as_ref())
     }
 
     /// Runs the full audit (see [`crate::audit`]) on a snapshot.

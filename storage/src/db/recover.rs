@@ -5,10 +5,10 @@
 //! Invariant: every method named `*_locked` runs with the writer lock held,
 //! so no write transaction is alive while the handle is probed or replaced.
 
-use super::{Backend, Store, open_database};
+use super::Store;
 use crate::error::{Error, Result};
 use crate::fault::{self, WriteFault};
-use crate::read::{ReadTxn, Snapshot};
+use crate::rows::{Backend, WriteTxn};
 use std::sync::Arc;
 
 /// The backend of `handle` once no one else holds it — readers hold it
@@ -29,7 +29,7 @@ pub(super) fn sole_backend(mut handle: Arc<Backend>) -> std::result::Result<Back
 }
 
 impl Store {
-    /// The current redb handle (see [`crate::fault`] for when it changes).
+    /// The current handle of the file (see [`crate::fault`] for when it changes).
     pub(crate) fn backend(&self) -> Arc<Backend> {
         self.db.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -45,7 +45,7 @@ impl Store {
 
     /// Begins a write transaction (the writer lock held), unless the disk
     /// had no room a moment ago and has not gained any since.
-    pub(super) fn begin_write(&self) -> Result<redb::WriteTransaction> {
+    pub(super) fn begin_write(&self) -> Result<WriteTxn> {
         let admitted = self
             .faults
             .lock()
@@ -61,7 +61,7 @@ impl Store {
             self.reopen_if_due();
         }
         self.resolve_locked()?;
-        Ok(self.backend().writable()?.begin_write()?)
+        self.backend().begin_write()
     }
 
     /// Records how a write (its transaction gone, the writer lock held)
@@ -139,8 +139,8 @@ impl Store {
             tracing::error!("the failed database handle is still in use; it is left open");
         }
         let started = std::time::Instant::now();
-        let next = match open_database(&self.path, self.cache_size) {
-            Ok(db) => {
+        let next = match crate::rows::open_writable(&self.path, self.cache_size) {
+            Ok(backend) => {
                 tracing::warn!(
                     file = %self.path.display(),
                     secs = started.elapsed().as_secs_f64(),
@@ -150,7 +150,7 @@ impl Store {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .reopen_failed_at = None;
-                Backend::Writable(db)
+                backend
             }
             Err(e) => {
                 let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
@@ -258,8 +258,8 @@ impl Store {
         let Some((end, _)) = &*unresolved else {
             return Ok(None);
         };
-        let snapshot = Snapshot::open(self.backend().begin_read()?)?;
-        let (_, next) = ReadTxn::new(self, Arc::new(snapshot)).change_log_extent()?;
+        let snapshot = self.backend().begin_read()?;
+        let (_, next) = self.reader(Arc::new(snapshot)).change_log_extent()?;
         let landed = next >= *end;
         if !landed {
             *unresolved = None;

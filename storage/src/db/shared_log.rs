@@ -72,7 +72,7 @@ impl Store {
         let done = (|| {
             let txn = self.begin_write()?;
             let finished = {
-                let mut tx = Tx::open(self, &txn, &Actor::anonymous())?;
+                let mut tx = self.tx(txn.rows()?, &Actor::anonymous())?;
                 if tx.log_position()? >= position {
                     return Ok(false);
                 }

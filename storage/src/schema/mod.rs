@@ -348,3 +348,15 @@ pub const DEMO_SCHEMA: &str = r#"{
     }
   }
 }"#;
+
+/// The ids a stored reference value holds (a `ref` string or `refs` list).
+pub(crate) fn targets_of(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}

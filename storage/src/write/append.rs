@@ -6,7 +6,7 @@
 //! leaves a half-full page behind. A bulk load then wrote twice the pages
 //! it needed and paid a descent and a split per row. Rows that go at the
 //! very end of their collection's range are instead buffered here and
-//! written by one redb cursor per flush, which packs them into full pages
+//! written by one ordered append per table and flush, which packs them into full pages
 //! (measured on a million 300-byte rows: 3.5 s and 1088 MiB inserted one by
 //! one, 1.0 s and 544 MiB appended).
 //!
@@ -31,11 +31,10 @@
 
 use super::Tx;
 use crate::error::Result;
+use crate::rows::ReadRows;
 use crate::schema::{Collection, FieldType};
 use hashbrown::HashSet;
-use redb::ReadableTable;
 use std::collections::HashMap;
-use std::ops::Bound;
 
 /// Rows beyond which the buffer is written. Small runs keep the cursor's
 /// own buffer in cache: 1k rows loaded a million users faster than 4k
@@ -136,7 +135,7 @@ impl Tx<'_> {
         {
             return Ok(true);
         }
-        let found = self.docs.get((cid, id))?.is_some();
+        let found = self.rows.doc(cid, id)?.is_some();
         if found && cached {
             let set = self.known.0.entry(cid).or_default();
             if set.len() >= KNOWN_AT {
@@ -155,39 +154,24 @@ impl Tx<'_> {
         let cid = self.appends.cid;
         // Taken and given back (cleared) so the buffer keeps its capacity.
         let mut rows = std::mem::take(&mut self.appends.rows);
-        // The gap after the collection's largest key: its range ends where
-        // the next collection id begins.
-        let docs_end = match cid.checked_add(1) {
-            Some(next) => Bound::Excluded((next, "")),
-            None => Bound::Unbounded,
-        };
-        let mut cursor = self.docs.upper_bound_mut(docs_end)?;
-        for (id, _, row) in &rows {
-            cursor.insert_before((cid, id.as_str()), row.as_slice())?;
-        }
-        cursor.close()?;
-        let docnos_end = match cid.checked_add(1) {
-            Some(next) => Bound::Excluded((next, 0)),
-            None => Bound::Unbounded,
-        };
-        let mut cursor = self.docnos.upper_bound_mut(docnos_end)?;
-        for (id, docno, _) in &rows {
-            cursor.insert_before((cid, *docno), id.as_str())?;
-        }
-        cursor.close()?;
+        self.rows.append_docs(
+            cid,
+            rows.iter()
+                .map(|(id, _, row)| (id.as_str(), row.as_slice())),
+        )?;
+        self.rows
+            .append_docnos(cid, rows.iter().map(|(id, docno, _)| (*docno, id.as_str())))?;
         // Each created document's record, and its entry in `LATEST`: the
         // largest seqs of the log, the largest docnos of the collection.
         let records = std::mem::take(&mut self.appends.records);
-        let mut cursor = self.changes.upper_bound_mut(Bound::<u64>::Unbounded)?;
-        for (seq, record) in &records {
-            cursor.insert_before(seq, record.as_slice())?;
-        }
-        cursor.close()?;
-        let mut cursor = self.latest_seq.upper_bound_mut(docnos_end)?;
-        for ((_, docno, _), (seq, _)) in rows.iter().zip(&records) {
-            cursor.insert_before((cid, *docno), seq)?;
-        }
-        cursor.close()?;
+        self.rows
+            .append_changes(records.iter().map(|(seq, r)| (*seq, r.as_slice())))?;
+        self.rows.append_latest(
+            cid,
+            rows.iter()
+                .zip(&records)
+                .map(|((_, docno, _), (seq, _))| (*docno, *seq)),
+        )?;
         rows.clear();
         self.appends.rows = rows;
         Ok(())

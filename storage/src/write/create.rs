@@ -7,12 +7,13 @@
 //! Invariant: every check runs before the first write, so a refused create
 //! leaves the transaction untouched.
 
-use super::{Tx, targets_of};
+use super::Tx;
 use crate::codec::{self, StoredDoc};
 use crate::error::{Error, Result};
+use crate::rows::ReadRows;
 use crate::schema::Collection;
+use crate::schema::targets_of;
 use crate::schema::validate::{valid_id, validate_document, validate_value};
-use redb::ReadableTable;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -105,7 +106,7 @@ impl<'t> Tx<'t> {
             row,
         } = checked;
         let (id, generated) = match id {
-            None => (self.store.ids.lock().expect("id lock").next_id(), true),
+            None => (self.ids.lock().expect("id lock").next_id(), true),
             Some(id) => (id, false),
         };
         // A generated id is newer than every id generated before; the rare
@@ -118,7 +119,7 @@ impl<'t> Tx<'t> {
             });
         }
         for (f, spec) in c.ref_fields() {
-            let tcid = self.store.coll_id(&spec.coll)?;
+            let tcid = self.catalog.coll_id(&spec.coll)?;
             let targets = match derived.get(&f.name) {
                 Some(list) => list.clone(),
                 None => targets_of(input.get(&f.name)),
@@ -188,7 +189,7 @@ impl<'t> Tx<'t> {
                 None => targets_of(doc.body.get(&f.name)),
             };
             // `prepare_create` checked that the targets exist.
-            crate::refs::reconcile(self, c, &id, &f.name, &[], &new, false)?;
+            super::refs::reconcile(self, c, &id, &f.name, &[], &new, false)?;
         }
         Ok(id)
     }
@@ -209,11 +210,11 @@ impl Tx<'_> {
         let last = match self.last_ids.get(&cid) {
             Some(last) => last.clone(),
             None => self
-                .docs
-                .range((cid, "")..(cid + 1, ""))?
+                .rows
+                .docs(cid, std::ops::Bound::Unbounded)?
                 .next_back()
                 .transpose()?
-                .map(|(k, _)| k.value().1.to_string()),
+                .map(|e| e.id().to_string()),
         };
         let state = self.state(cid)?;
         let docno = docno.unwrap_or(state.next_docno);

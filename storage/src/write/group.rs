@@ -4,14 +4,14 @@
 //!
 //! Invariant: a finished request's postings join the group's pending set
 //! and are written once per commit; an undone request leaves the rows as
-//! the group had them (see [`crate::undo`]).
+//! the group had them (see [`super::undo`]).
 
+use super::undo::{self, Mark, Undo};
 use super::{Actor, Tx};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::postings::{self, Pending, parse_ref_row_key};
-use crate::undo::{Mark, Undo};
-use redb::ReadableTable;
+use crate::rows::ReadRows;
 
 impl Tx<'_> {
     /// Applies buffered appends and the pending reverse-index changes, row
@@ -30,7 +30,7 @@ impl Tx<'_> {
     fn apply_refs(&mut self, mut pending: Pending, log: bool) -> Result<()> {
         for (row, adds, removes) in pending.take_sorted() {
             let key = parse_ref_row_key(&row).expect("built by ref_row_key");
-            let stored = self.refs.get(key)?.map(|v| v.value().to_vec());
+            let stored = self.rows.ref_row(key)?.map(|v| v.to_vec());
             if let (true, Some(undo)) = (log, &mut self.undo) {
                 let (tc, t, sc, sf, ch) = key;
                 let key = (tc, t.to_string(), sc, sf.to_string(), ch);
@@ -41,10 +41,10 @@ impl Tx<'_> {
             }
             match postings::apply(stored.as_deref(), &adds, &removes)? {
                 Some(row) => {
-                    self.refs.insert(key, row.as_slice())?;
+                    self.rows.put_ref_row(key, &row)?;
                 }
                 None if stored.is_some() => {
-                    self.refs.remove(key)?;
+                    self.rows.remove_ref_row(key)?;
                 }
                 None => {}
             }
@@ -94,8 +94,8 @@ impl Tx<'_> {
         if r.is_err() {
             let log = self.undo.take().unwrap_or_default();
             self.pending_refs = Pending::default();
-            crate::undo::replay(self, log)?;
-            crate::undo::truncate(&mut self.observed_changes, &mark);
+            undo::replay(self, log)?;
+            undo::truncate(&mut self.observed_changes, &mark);
             self.committed.truncate(committed);
             self.log.next_seq = mark.next_seq;
             self.log.new_unit();

@@ -7,17 +7,17 @@
 //! not buffered until commit: a million-document import would otherwise
 //! hold a second copy of every row in memory. A group commit's failed
 //! request takes its records back with the rest of its rows
-//! ([`crate::undo`]).
+//! ([`super::undo`]).
 
 use super::Tx;
+use super::undo::Undo;
 use crate::changelog::{
     Body, ChangeRecord, Counters, Head, Op, RawBody, RawRecord, Retention, encode_value, time_of,
 };
 use crate::error::{Error, Result};
 use crate::read;
+use crate::rows::{ReadRows, WriteRows};
 use crate::schema::Collection;
-use crate::undo::Undo;
-use redb::{ReadableTable, Table};
 use std::collections::HashMap;
 
 /// Documents remembered for merging a later update into their record;
@@ -41,13 +41,9 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    pub(crate) fn open(
-        meta: &Table<'_, &'static str, &'static [u8]>,
-        time_us: i64,
-        retention: Retention,
-    ) -> Result<Log> {
-        let found = match meta.get(crate::changelog::COUNTERS_KEY)? {
-            Some(v) => Counters::decode(v.value())?,
+    pub(crate) fn open(rows: &WriteRows<'_>, time_us: i64, retention: Retention) -> Result<Log> {
+        let found = match rows.meta(crate::changelog::COUNTERS_KEY)? {
+            Some(v) => Counters::decode(&v)?,
             None => Counters::default(),
         };
         Ok(Log {
@@ -160,10 +156,10 @@ impl Tx<'_> {
     /// in. A record pruned since is simply gone. Returns that record's seq
     /// (0: none), the new record's `prev`.
     fn keep_superseded(&mut self, cid: u32, docno: u32, row: &[u8]) -> Result<u64> {
-        let Some(seq) = self.latest_seq.get((cid, docno))?.map(|v| v.value()) else {
+        let Some(seq) = self.rows.latest(cid, docno)? else {
             return Ok(0);
         };
-        let Some(stored) = self.changes.get(seq)?.map(|v| v.value().to_vec()) else {
+        let Some(stored) = self.rows.change(seq)?.map(|v| v.to_vec()) else {
             return Ok(seq);
         };
         let raw = RawRecord::decode(seq, &stored)?;
@@ -181,7 +177,7 @@ impl Tx<'_> {
             id: &h.id,
         };
         let value = encode_value(head, Body::Row(row));
-        self.changes.insert(seq, value.as_slice())?;
+        self.rows.put_change(seq, &value)?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Change {
                 seq,
@@ -192,11 +188,7 @@ impl Tx<'_> {
     }
 
     fn set_latest(&mut self, cid: u32, docno: u32, seq: Option<u64>) -> Result<()> {
-        let old = match seq {
-            Some(seq) => self.latest_seq.insert((cid, docno), seq)?,
-            None => self.latest_seq.remove((cid, docno))?,
-        }
-        .map(|v| v.value());
+        let old = self.rows.set_latest(cid, docno, seq)?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Latest { cid, docno, old });
         }
@@ -223,7 +215,7 @@ impl Tx<'_> {
             id,
         };
         let value = encode_value(head, body);
-        self.changes.insert(seq, value.as_slice())?;
+        self.rows.put_change(seq, &value)?;
         if let Some(undo) = &mut self.undo {
             undo.push(Undo::Change { seq, old: None });
         }
@@ -249,23 +241,23 @@ impl Tx<'_> {
             next_seq: self.log.next_seq,
             next_txn: self.log.txn + 1,
         };
-        self.meta
-            .insert(crate::changelog::COUNTERS_KEY, counters.encode().as_slice())?;
+        self.rows
+            .put_meta(crate::changelog::COUNTERS_KEY, &counters.encode())?;
         let budget = written.saturating_mul(2).saturating_add(64);
         for _ in 0..budget {
-            let expired = match self.changes.first()? {
-                Some((k, v)) => {
-                    let time = time_of(v.value()).unwrap_or(i64::MIN);
+            let expired = match self.rows.first_change()? {
+                Some((seq, v)) => {
+                    let time = time_of(&v).unwrap_or(i64::MIN);
                     self.log
                         .retention
-                        .expired(k.value(), time, self.log.next_seq, self.log.time_us)
-                        .then_some(k.value())
+                        .expired(seq, time, self.log.next_seq, self.log.time_us)
+                        .then_some(seq)
                 }
                 None => None,
             };
             match expired {
                 Some(seq) => {
-                    self.changes.remove(seq)?;
+                    self.rows.remove_change(seq)?;
                 }
                 None => break,
             }
@@ -279,11 +271,11 @@ impl Tx<'_> {
         self.flush()?;
         let mut out = Vec::new();
         for e in self
-            .changes
-            .range(self.log.found.next_seq..self.log.next_seq)?
+            .rows
+            .changes(self.log.found.next_seq, Some(self.log.next_seq))?
         {
-            let (k, v) = e?;
-            let raw = RawRecord::decode(k.value(), v.value())?;
+            let (seq, v) = e?;
+            let raw = RawRecord::decode(seq, &v)?;
             let rec = read::resolve(self, raw)?;
             out.push(rec);
         }
@@ -293,19 +285,17 @@ impl Tx<'_> {
     /// The position in a shared log this file reflects (0: none).
     pub(crate) fn log_position(&self) -> Result<u64> {
         crate::changelog::decode_position(
-            self.meta
-                .get(crate::changelog::LOG_POSITION_KEY)?
-                .map(|v| v.value().to_vec()),
+            self.rows
+                .meta(crate::changelog::LOG_POSITION_KEY)?
+                .map(|v| v.to_vec()),
         )
     }
 
     /// Records that this transaction brings the file to `position` of a
     /// shared log.
     pub(crate) fn set_log_position(&mut self, position: u64) -> Result<()> {
-        self.meta.insert(
-            crate::changelog::LOG_POSITION_KEY,
-            position.to_le_bytes().as_slice(),
-        )?;
+        self.rows
+            .put_meta(crate::changelog::LOG_POSITION_KEY, &position.to_le_bytes())?;
         Ok(())
     }
 

@@ -16,10 +16,11 @@
 //! end-of-operation check ([`Tx::guard`]), not here, because a value may
 //! pass through null on its way from one target to another.
 
+use super::Tx;
 use crate::error::{Error, Result};
 use crate::read;
+use crate::schema::targets_of;
 use crate::schema::{Collection, Field, FieldType};
-use crate::write::{Tx, targets_of};
 use serde_json::Value;
 
 /// Makes `c/id`'s reference field `field` go from `old` to `new` targets,

@@ -9,10 +9,10 @@
 //! until the whole plan is known to be allowed, and [`apply`] runs inside
 //! the caller's transaction, so a refused delete changes nothing.
 
+use super::Tx;
 use crate::error::{Error, Referrer, Result};
-use crate::read::{self, Tables};
+use crate::read::{self, ReadTxn, Tables};
 use crate::schema::{FieldType, OnDelete};
-use crate::write::Tx;
 use std::collections::{HashSet, VecDeque};
 
 /// A reference to remove from a document that stays.
@@ -45,7 +45,7 @@ impl DeletePlan {
 
 /// Plans deleting `coll/id` as seen by `t` (a snapshot or a transaction).
 pub(crate) fn plan<T: Tables>(t: &T, coll: &str, id: &str) -> Result<DeletePlan> {
-    let store = t.store();
+    let store = t.catalog();
     let schema = store.schema();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     let mut queue = VecDeque::new();
@@ -153,7 +153,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
     for u in &plan.unlinked {
         let (c, cid) = tx.coll(&u.coll)?;
         let f = c.fields.get(&u.field).expect("planned from the schema");
-        crate::refs::unlink(tx, c, cid, &u.id, f, &u.target)?;
+        super::refs::unlink(tx, c, cid, &u.id, f, &u.target)?;
     }
     // Every partner that stays was unlinked above (stored two-way pairs
     // always carry a rule), so only the deleted rows and their own index
@@ -212,4 +212,12 @@ fn run_hooks(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+impl ReadTxn<'_> {
+    /// What deleting `coll/id` would delete, unlink, or be blocked by
+    /// (`DELETE …?_dry_run=1`); changes nothing.
+    pub fn plan_delete(&self, coll: &str, id: &str) -> Result<DeletePlan> {
+        plan(self, coll, id)
+    }
 }

@@ -62,7 +62,7 @@ pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes")
 /// [`crate::changelog`]).
 pub const LATEST: TableDefinition<(u32, u32), u64> = TableDefinition::new("latest_change");
 
-/// Per-collection counters: collection id → msgpack [`crate::db::CollState`].
+/// Per-collection counters: collection id → msgpack [`crate::CollState`].
 pub const COLLS: TableDefinition<u32, &[u8]> = TableDefinition::new("colls");
 
 /// The key of [`DOCS`]: (collection id, `_id`) encoded as the id's 4

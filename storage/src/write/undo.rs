@@ -8,10 +8,10 @@
 //! caches are put back, so the failed request leaves nothing while the
 //! others still commit together.
 
+use super::Tx;
+use crate::catalog::CollState;
 use crate::changes::Change;
-use crate::db::CollState;
 use crate::error::Result;
-use crate::write::Tx;
 use std::collections::HashMap;
 
 /// The previous content of one written row (`None`: it did not exist).
@@ -52,23 +52,16 @@ pub(crate) struct Mark {
 
 /// Replays `log` backwards on the transaction's tables.
 pub(crate) fn replay(tx: &mut Tx<'_>, log: Vec<Undo>) -> Result<()> {
+    let rows = &mut tx.rows;
     for u in log.into_iter().rev() {
         match u {
             Undo::Doc { cid, id, old } => match old {
-                Some(v) => {
-                    tx.docs.insert((cid, id.as_str()), v.as_slice())?;
-                }
-                None => {
-                    tx.docs.remove((cid, id.as_str()))?;
-                }
+                Some(v) => drop(rows.put_doc(cid, &id, &v)?),
+                None => drop(rows.remove_doc(cid, &id)?),
             },
             Undo::Docno { cid, docno, old } => match old {
-                Some(v) => {
-                    tx.docnos.insert((cid, docno), v.as_str())?;
-                }
-                None => {
-                    tx.docnos.remove((cid, docno))?;
-                }
+                Some(v) => rows.put_docno(cid, docno, &v)?,
+                None => rows.remove_docno(cid, docno)?,
             },
             Undo::Refs {
                 key: (tc, t, sc, sf, ch),
@@ -76,30 +69,17 @@ pub(crate) fn replay(tx: &mut Tx<'_>, log: Vec<Undo>) -> Result<()> {
             } => {
                 let key = (tc, t.as_str(), sc, sf.as_str(), ch);
                 match old {
-                    Some(v) => {
-                        tx.refs.insert(key, v.as_slice())?;
-                    }
-                    None => {
-                        tx.refs.remove(key)?;
-                    }
+                    Some(v) => rows.put_ref_row(key, &v)?,
+                    None => rows.remove_ref_row(key)?,
                 }
             }
             Undo::Change { seq, old } => match old {
-                Some(v) => {
-                    tx.changes.insert(seq, v.as_slice())?;
-                }
-                None => {
-                    tx.changes.remove(seq)?;
-                }
+                Some(v) => rows.put_change(seq, &v)?,
+                None => rows.remove_change(seq)?,
             },
-            Undo::Latest { cid, docno, old } => match old {
-                Some(seq) => {
-                    tx.latest_seq.insert((cid, docno), seq)?;
-                }
-                None => {
-                    tx.latest_seq.remove((cid, docno))?;
-                }
-            },
+            Undo::Latest { cid, docno, old } => {
+                rows.set_latest(cid, docno, old)?;
+            }
         }
     }
     Ok(())
