@@ -100,27 +100,40 @@ pub struct Tx<'t> {
     /// reads `REFS` applies them first ([`Tx::flush`]). Row keys as
     /// [`postings::ref_row_key`] bytes.
     pending_refs: Pending,
-    /// In group mode, the reverse-index changes of the group's finished
-    /// operations (see [`Tx::run_undoable`]).
-    group_refs: Pending,
+    /// Whether the transaction is one caller's or a group commit's, with
+    /// what each keeps.
+    mode: Mode,
     /// Reused to build pending row keys without allocating.
     scratch: Vec<u8>,
     /// Whether anyone observes commits (else changes are not recorded).
     observed: bool,
-    /// In group mode ([`crate::Store::write_each`]), the previous content
-    /// of every row written by the current operation.
-    undo: Option<Vec<Undo>>,
     /// The largest `_id` per collection, to track [`CollState::ordered`].
     last_ids: HashMap<u32, Option<String>>,
-    /// Created rows waiting to be appended (see [`append`]).
-    appends: append::Appends,
-    /// Documents found by existence checks (see [`append`]).
-    known: append::Known,
     /// The store's hooks as this transaction began ([`crate::hooks`]).
     pub(crate) hooks: Arc<Hooks>,
     /// Every document change so far, for `after_commit` hooks (kept only
     /// when there are some).
     pub(crate) committed: Vec<Committed>,
+}
+
+/// The two kinds of write transaction.
+pub(crate) enum Mode {
+    /// One caller's transaction ([`crate::Store::write`]): any failure
+    /// aborts all of it, so nothing needs undoing.
+    Whole {
+        /// Created rows waiting to be appended (see [`append`]).
+        appends: append::Appends,
+        /// Documents found by existence checks (see [`append`]).
+        known: append::Known,
+    },
+    /// A group commit ([`crate::Store::write_each`]): each request can be
+    /// undone alone (see [`Tx::run_undoable`]).
+    Group {
+        /// The previous content of every row the current request wrote.
+        undo: Vec<Undo>,
+        /// The reverse-index changes of the group's finished requests.
+        refs: Pending,
+    },
 }
 
 /// What a finished transaction hands to the commit.
@@ -147,7 +160,8 @@ impl<'t> Tables for Tx<'t> {
     }
     fn refs_flushed(&self) {
         debug_assert!(
-            self.pending_refs.is_empty() && self.group_refs.is_empty(),
+            self.pending_refs.is_empty()
+                && !matches!(&self.mode, Mode::Group { refs, .. } if !refs.is_empty()),
             "REFS read before a flush"
         );
     }
@@ -205,13 +219,13 @@ impl<'t> Tx<'t> {
             touched: BTreeSet::new(),
             observed_changes: Vec::new(),
             pending_refs: Pending::default(),
-            group_refs: Pending::default(),
+            mode: Mode::Whole {
+                appends: append::Appends::default(),
+                known: append::Known::default(),
+            },
             scratch: Vec::new(),
             observed: env.observed,
-            undo: None,
             last_ids: HashMap::new(),
-            appends: append::Appends::default(),
-            known: append::Known::default(),
             hooks: env.hooks,
             committed: Vec::new(),
         })
@@ -487,8 +501,8 @@ impl<'t> Tx<'t> {
         let previous = self.rows.put_doc(cid, id, &row)?;
         let existed = previous.is_some();
         self.log_put(cid, c, id, previous.as_deref(), new.docno)?;
-        if let Some(log) = &mut self.undo {
-            log.push(Undo::Doc {
+        if self.is_group() {
+            self.undoable(Undo::Doc {
                 cid,
                 id: id.to_string(),
                 old: previous,
@@ -505,13 +519,11 @@ impl<'t> Tx<'t> {
                 });
             }
             self.rows.put_docno(cid, new.docno, id)?;
-            if let Some(log) = &mut self.undo {
-                log.push(Undo::Docno {
-                    cid,
-                    docno: new.docno,
-                    old: None,
-                });
-            }
+            self.undoable(Undo::Docno {
+                cid,
+                docno: new.docno,
+                old: None,
+            });
         }
         self.record(c, id, new.docno, old, Some(new));
         self.sync_derived(cid, c, old, Some(new))
@@ -526,17 +538,19 @@ impl<'t> Tx<'t> {
         old: &StoredDoc,
     ) -> Result<()> {
         self.flush_appends()?;
-        self.known.forget(cid, id);
+        if let Mode::Whole { known, .. } = &mut self.mode {
+            known.forget(cid, id);
+        }
         let row = self.rows.remove_doc(cid, id)?;
         self.rows.remove_docno(cid, old.docno)?;
         self.log_remove(cid, c, id, old.docno, row.as_deref())?;
-        if let Some(log) = &mut self.undo {
-            log.push(Undo::Doc {
+        if self.is_group() {
+            self.undoable(Undo::Doc {
                 cid,
                 id: id.to_string(),
                 old: row,
             });
-            log.push(Undo::Docno {
+            self.undoable(Undo::Docno {
                 cid,
                 docno: old.docno,
                 old: Some(id.to_string()),

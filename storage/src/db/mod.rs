@@ -519,7 +519,7 @@ impl Store {
             let txn = self.begin_write()?;
             let (results, finished) = {
                 let mut tx = self.tx(txn.rows()?, &Actor::anonymous())?;
-                tx.enable_undo();
+                tx.make_group();
                 let mut results = Vec::with_capacity(ops.len());
                 for (actor, op) in ops {
                     tx.set_actor(&actor);

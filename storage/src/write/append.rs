@@ -29,7 +29,7 @@
 //! document leaves the set, and group mode (whose undo can remove
 //! documents behind its back) does not use it.
 
-use super::Tx;
+use super::{Mode, Tx};
 use crate::error::Result;
 use crate::rows::ReadRows;
 use crate::schema::{Collection, FieldType};
@@ -80,7 +80,7 @@ impl Tx<'_> {
         c: &Collection,
         derived: &HashMap<String, Vec<String>>,
     ) -> bool {
-        if self.undo.is_some() || !derived.is_empty() {
+        if self.is_group() || !derived.is_empty() {
             return false;
         }
         c.ref_fields().all(|(f, spec)| {
@@ -109,35 +109,41 @@ impl Tx<'_> {
         docno: u32,
         row: Vec<u8>,
     ) -> Result<()> {
-        if self.appends.cid != cid || self.appends.rows.len() >= APPEND_AT {
+        let full = match &self.mode {
+            Mode::Whole { appends, .. } => appends.cid != cid || appends.rows.len() >= APPEND_AT,
+            Mode::Group { .. } => unreachable!("a group appends nothing"),
+        };
+        if full {
             self.flush_appends()?;
-            self.appends.cid = cid;
         }
         let record = self.created_record(c, id, docno)?;
-        self.appends.records.push(record);
-        self.appends.rows.push((id.to_string(), docno, row));
+        if let Mode::Whole { appends, .. } = &mut self.mode {
+            appends.cid = cid;
+            appends.records.push(record);
+            appends.rows.push((id.to_string(), docno, row));
+        }
         Ok(())
     }
 
     /// Whether `cid/id` exists, as this transaction sees it (buffered rows
     /// included), without decoding it.
     pub(crate) fn doc_exists(&mut self, cid: u32, id: &str) -> Result<bool> {
-        let cached = self.undo.is_none();
-        if cached && self.known.0.get(&cid).is_some_and(|s| s.contains(id)) {
-            return Ok(true);
-        }
-        if self.appends.cid == cid
-            && self
-                .appends
-                .rows
-                .binary_search_by(|(i, _, _)| i.as_str().cmp(id))
-                .is_ok()
-        {
-            return Ok(true);
+        if let Mode::Whole { appends, known } = &self.mode {
+            if known.0.get(&cid).is_some_and(|s| s.contains(id)) {
+                return Ok(true);
+            }
+            let buffered = appends.cid == cid
+                && appends
+                    .rows
+                    .binary_search_by(|(i, _, _)| i.as_str().cmp(id))
+                    .is_ok();
+            if buffered {
+                return Ok(true);
+            }
         }
         let found = self.rows.doc(cid, id)?.is_some();
-        if found && cached {
-            let set = self.known.0.entry(cid).or_default();
+        if let (true, Mode::Whole { known, .. }) = (found, &mut self.mode) {
+            let set = known.0.entry(cid).or_default();
             if set.len() >= KNOWN_AT {
                 set.clear();
             }
@@ -148,12 +154,16 @@ impl Tx<'_> {
 
     /// Writes the buffered rows with one cursor per table.
     pub(crate) fn flush_appends(&mut self) -> Result<()> {
-        if self.appends.rows.is_empty() {
+        let Mode::Whole { appends, .. } = &mut self.mode else {
+            return Ok(());
+        };
+        if appends.rows.is_empty() {
             return Ok(());
         }
-        let cid = self.appends.cid;
+        let cid = appends.cid;
         // Taken and given back (cleared) so the buffer keeps its capacity.
-        let mut rows = std::mem::take(&mut self.appends.rows);
+        let mut rows = std::mem::take(&mut appends.rows);
+        let records = std::mem::take(&mut appends.records);
         self.rows.append_docs(
             cid,
             rows.iter()
@@ -163,7 +173,6 @@ impl Tx<'_> {
             .append_docnos(cid, rows.iter().map(|(id, docno, _)| (*docno, id.as_str())))?;
         // Each created document's record, and its entry in `LATEST`: the
         // largest seqs of the log, the largest docnos of the collection.
-        let records = std::mem::take(&mut self.appends.records);
         self.rows
             .append_changes(records.iter().map(|(seq, r)| (*seq, r.as_slice())))?;
         self.rows.append_latest(
@@ -173,7 +182,9 @@ impl Tx<'_> {
                 .map(|((_, docno, _), (seq, _))| (*docno, *seq)),
         )?;
         rows.clear();
-        self.appends.rows = rows;
+        if let Mode::Whole { appends, .. } = &mut self.mode {
+            appends.rows = rows;
+        }
         Ok(())
     }
 }

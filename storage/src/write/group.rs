@@ -7,7 +7,7 @@
 //! the group had them (see [`super::undo`]).
 
 use super::undo::{self, Mark, Undo};
-use super::{Actor, Tx};
+use super::{Actor, Mode, Tx};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::postings::{self, Pending, parse_ref_row_key};
@@ -21,8 +21,10 @@ impl Tx<'_> {
     /// of `REFS` inside the transaction comes after one.
     pub(crate) fn flush(&mut self) -> Result<()> {
         self.flush_appends()?;
-        let group_refs = std::mem::take(&mut self.group_refs);
-        self.apply_refs(group_refs, false)?;
+        if let Mode::Group { refs, .. } = &mut self.mode {
+            let finished = std::mem::take(refs);
+            self.apply_refs(finished, false)?;
+        }
         let refs = std::mem::take(&mut self.pending_refs);
         self.apply_refs(refs, true)
     }
@@ -31,10 +33,10 @@ impl Tx<'_> {
         for (row, adds, removes) in pending.take_sorted() {
             let key = parse_ref_row_key(&row).expect("built by ref_row_key");
             let stored = self.rows.ref_row(key)?.map(|v| v.to_vec());
-            if let (true, Some(undo)) = (log, &mut self.undo) {
+            if log && self.is_group() {
                 let (tc, t, sc, sf, ch) = key;
                 let key = (tc, t.to_string(), sc, sf.to_string(), ch);
-                undo.push(Undo::Refs {
+                self.undoable(Undo::Refs {
                     key,
                     old: stored.clone(),
                 });
@@ -57,10 +59,26 @@ impl Tx<'_> {
         self.poisoned
     }
 
-    /// Switches the transaction to group mode: operations can be undone
-    /// one by one ([`Tx::run_undoable`]).
-    pub(crate) fn enable_undo(&mut self) {
-        self.undo = Some(Vec::new());
+    /// Makes the transaction a group commit's: operations can be undone
+    /// one by one ([`Tx::run_undoable`]). Called before any write.
+    pub(crate) fn make_group(&mut self) {
+        debug_assert!(self.log_end().is_none(), "a group begins before any write");
+        self.mode = Mode::Group {
+            undo: Vec::new(),
+            refs: Pending::default(),
+        };
+    }
+
+    pub(crate) fn is_group(&self) -> bool {
+        matches!(self.mode, Mode::Group { .. })
+    }
+
+    /// Logs what a write of the current request replaced, so that a
+    /// failure can put it back; nothing outside a group.
+    pub(crate) fn undoable(&mut self, u: Undo) {
+        if let Mode::Group { undo, .. } = &mut self.mode {
+            undo.push(u);
+        }
     }
 
     /// Sets who the next operations are done by.
@@ -83,7 +101,6 @@ impl Tx<'_> {
         let committed = self.committed.len();
         // Each request of a group has its own records.
         self.log.new_unit();
-        self.undo = Some(Vec::new());
         let r = op(self).and_then(|r| {
             if self.poisoned {
                 Err(Error::Aborted)
@@ -91,8 +108,11 @@ impl Tx<'_> {
                 Ok(r)
             }
         });
+        let Mode::Group { undo: log, refs } = &mut self.mode else {
+            unreachable!("run_undoable runs in a group");
+        };
+        let log = std::mem::take(log);
         if r.is_err() {
-            let log = self.undo.take().unwrap_or_default();
             self.pending_refs = Pending::default();
             undo::replay(self, log)?;
             undo::truncate(&mut self.observed_changes, &mark);
@@ -106,10 +126,8 @@ impl Tx<'_> {
         } else {
             // The operation stands: its postings join the group's, written
             // once for the whole group.
-            let refs = std::mem::take(&mut self.pending_refs);
-            self.group_refs.merge(refs);
+            refs.merge(std::mem::take(&mut self.pending_refs));
         }
-        self.undo = Some(Vec::new());
         r
     }
 }

@@ -178,20 +178,16 @@ impl Tx<'_> {
         };
         let value = encode_value(head, Body::Row(row));
         self.rows.put_change(seq, &value)?;
-        if let Some(undo) = &mut self.undo {
-            undo.push(Undo::Change {
-                seq,
-                old: Some(stored),
-            });
-        }
+        self.undoable(Undo::Change {
+            seq,
+            old: Some(stored),
+        });
         Ok(seq)
     }
 
     fn set_latest(&mut self, cid: u32, docno: u32, seq: Option<u64>) -> Result<()> {
         let old = self.rows.set_latest(cid, docno, seq)?;
-        if let Some(undo) = &mut self.undo {
-            undo.push(Undo::Latest { cid, docno, old });
-        }
+        self.undoable(Undo::Latest { cid, docno, old });
         Ok(())
     }
 
@@ -216,9 +212,7 @@ impl Tx<'_> {
         };
         let value = encode_value(head, body);
         self.rows.put_change(seq, &value)?;
-        if let Some(undo) = &mut self.undo {
-            undo.push(Undo::Change { seq, old: None });
-        }
+        self.undoable(Undo::Change { seq, old: None });
         Ok(seq)
     }
 
