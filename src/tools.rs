@@ -181,7 +181,7 @@ pub fn changes(db: &Path, since: u64, follow: bool) -> Result<ExitCode> {
             after = last.seq;
         }
         for rec in &batch {
-            let line = change_json(rec)?;
+            let line = change_json(store.schema(), rec)?;
             if let Err(e) = writeln!(out, "{line}") {
                 // `refdb changes | head`: the reader is gone, not an error.
                 return match e.kind() {
@@ -209,8 +209,11 @@ pub fn changes(db: &Path, since: u64, follow: bool) -> Result<ExitCode> {
     }
 }
 
-fn change_json(rec: &refdb_storage::ChangeRecord) -> Result<serde_json::Value> {
-    let doc = match rec.stored()? {
+fn change_json(
+    schema: &refdb_storage::Schema,
+    rec: &refdb_storage::ChangeRecord,
+) -> Result<serde_json::Value> {
+    let doc = match rec.stored(schema)? {
         Some(stored) => {
             let mut d = serde_json::Map::new();
             d.insert("_id".into(), rec.id.clone().into());

@@ -68,7 +68,7 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
         for e in r.rows().docs(cid, std::ops::Bound::Unbounded)? {
             let e = e?;
             let id = e.id().to_string();
-            let doc = match codec::decode(e.row()) {
+            let doc = match codec::decode(c, e.row()) {
                 Ok(d) => d,
                 Err(e) => {
                     problem(format!("{}/{id}: {e}", c.name));

@@ -29,6 +29,7 @@
 
 use crate::codec::{self, StoredDoc};
 use crate::error::{Error, Result};
+use crate::schema::Schema;
 use std::time::Duration;
 
 /// The operation a record describes.
@@ -89,9 +90,19 @@ pub struct ChangeRecord {
 }
 
 impl ChangeRecord {
-    /// The document as stored after the change (`None` for a delete).
-    pub fn stored(&self) -> Result<Option<StoredDoc>> {
-        self.row.as_deref().map(codec::decode).transpose()
+    /// The document as stored after the change (`None` for a delete),
+    /// read with `schema`, the schema of the store whose log this is.
+    pub fn stored(&self, schema: &Schema) -> Result<Option<StoredDoc>> {
+        let Some(row) = &self.row else {
+            return Ok(None);
+        };
+        let Some(coll) = schema.collection(&self.coll) else {
+            return Err(Error::Corrupt(format!(
+                "change {} is of collection {}, which the schema does not have",
+                self.seq, self.coll
+            )));
+        };
+        codec::decode(coll, row).map(Some)
     }
 
     /// The record as a self-contained value (its row included), as
@@ -472,11 +483,15 @@ mod tests {
 
     #[test]
     fn records_round_trip() {
-        let row = codec::encode(&StoredDoc {
-            docno: 7,
-            body: serde_json::from_str(r#"{"a":1}"#).unwrap(),
-            meta: serde_json::json!({"ctime": "x"}),
-        });
+        let schema = crate::codec::tests::schema();
+        let row = codec::encode(
+            schema.collection("c").unwrap(),
+            &StoredDoc {
+                docno: 7,
+                body: serde_json::from_str(r#"{"a":1}"#).unwrap(),
+                meta: serde_json::json!({"ctime": "x"}),
+            },
+        );
         for (op, row) in [(Op::Create, Some(row.clone())), (Op::Delete, None)] {
             let r = ChangeRecord {
                 seq: 9,

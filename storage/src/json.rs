@@ -55,7 +55,7 @@ pub(crate) fn write_shaped(
     let n = rd.map_len()?;
     let mut spans: Vec<(&[u8], Range<usize>)> = Vec::with_capacity(n);
     for _ in 0..n {
-        let key = rd.key()?;
+        let key = rd.field(coll)?;
         let start = scratch.len();
         rd.value(&mut scratch, 0)?;
         spans.push((key, start..scratch.len()));

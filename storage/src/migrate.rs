@@ -49,7 +49,8 @@ pub(crate) fn migrate(
         for e in rows.docs(cid, std::ops::Bound::Unbounded)? {
             let e = e?;
             let id = e.id().to_string();
-            let mut doc = codec::decode(e.row())?;
+            // Read with the positions of the schema that wrote it.
+            let mut doc = codec::decode(old.collection(&c.name).unwrap_or(c), e.row())?;
             doc.body
                 .retain(|k, _| c.fields.get(k).is_some_and(|f| f.is_stored()));
             for f in c.fields.iter() {
@@ -83,7 +84,7 @@ pub(crate) fn migrate(
                 }
             }
         }
-        rows.put_doc(*cid, id, &codec::encode(doc))?;
+        rows.put_doc(*cid, id, &codec::encode(c, doc))?;
     }
     rows.clear_refs()?;
     for ((tc, t, sc, sf, chunk), bits) in &derived.refs {

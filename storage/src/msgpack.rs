@@ -9,6 +9,7 @@
 //! nesting deeper than [`MAX_DEPTH`] are corrupt data.
 
 use crate::error::{Error, Result};
+use crate::schema::Collection;
 use rmp::Marker;
 use serde_json::Value;
 
@@ -76,6 +77,38 @@ impl<'r> Msgpack<'r> {
         }
     }
 
+    /// The name of the stored field whose key comes next in a row's fields
+    /// map: the field at that position of `coll` (see [`crate::codec`]), or
+    /// the name itself in a row written before fields had positions.
+    pub(crate) fn field<'a>(&mut self, coll: &'a Collection) -> Result<&'a [u8]>
+    where
+        'r: 'a,
+    {
+        let position = match self.marker()? {
+            Marker::FixPos(n) => usize::from(n),
+            Marker::U8 => self.len8()?,
+            Marker::U16 => self.len16()?,
+            Marker::FixStr(n) => return self.take(usize::from(n)),
+            Marker::Str8 => {
+                let n = self.len8()?;
+                return self.take(n);
+            }
+            Marker::Str16 => {
+                let n = self.len16()?;
+                return self.take(n);
+            }
+            Marker::Str32 => {
+                let n = self.len32()?;
+                return self.take(n);
+            }
+            _ => return Err(corrupt("a field key is neither a position nor a name")),
+        };
+        match coll.fields.at(position) {
+            Some(f) => Ok(f.name.as_bytes()),
+            None => Err(corrupt("a field position past the collection's fields")),
+        }
+    }
+
     /// The bytes of the string that must come next (a map key). Not
     /// checked as UTF-8: a stored field's key is only compared with the
     /// schema's names, and a nested key is checked when written.
@@ -129,11 +162,16 @@ impl<'r> Msgpack<'r> {
 /// field the document does not store),
 /// the other fields stepped over. Each value is decoded by rmp-serde from
 /// its own bytes, so it is the value a full decode gives.
-pub(crate) fn project(body: &[u8], names: &[&str], out: &mut [Option<Value>]) -> Result<()> {
+pub(crate) fn project(
+    coll: &Collection,
+    body: &[u8],
+    names: &[&str],
+    out: &mut [Option<Value>],
+) -> Result<()> {
     out.iter_mut().for_each(|v| *v = None);
     let mut rd = Msgpack::new(body);
     for _ in 0..rd.map_len()? {
-        let key = rd.key()?;
+        let key = rd.field(coll)?;
         let bytes = rd.skip(0)?;
         // A name may be asked for twice (a field both indexed and searched).
         for (i, name) in names.iter().enumerate() {
@@ -150,6 +188,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::{Map, json};
+
+    /// Fields `a` to `e` (and `zz`, never stored), in that order.
+    fn schema() -> crate::Schema {
+        let fields: Vec<String> = ["a", "b", "c", "d", "e", "zz"]
+            .iter()
+            .map(|f| format!(r#""{f}": {{"type": "any"}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"app": "t", "collections": {{"c": {{"fields": {{{}}}}}}}}}"#,
+            fields.join(",")
+        );
+        crate::Schema::parse(&text).unwrap()
+    }
 
     fn any_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
@@ -178,21 +229,28 @@ mod tests {
         fn projection_equals_full_decode(
             body in prop::collection::vec(("[a-e]", any_json()), 0..6),
         ) {
+            let schema = schema();
+            let c = schema.collection("c").unwrap();
             let body: Map<String, Value> = body.into_iter().collect();
-            let bytes = rmp_serde::to_vec(&body).unwrap();
+            let by_name = rmp_serde::to_vec(&body).unwrap();
+            let row = crate::codec::encode_with_meta(0, c, &body, &[]);
+            let (by_position, _) = crate::codec::split(&row).unwrap();
             let names = ["a", "c", "e", "zz", "a"];
-            let mut out = vec![Some(json!("stale")); names.len()];
-            project(&bytes, &names, &mut out).unwrap();
-            for (name, got) in names.iter().zip(&out) {
-                prop_assert_eq!(got.as_ref(), body.get(*name));
+            for bytes in [&by_name[..], by_position] {
+                let mut out = vec![Some(json!("stale")); names.len()];
+                project(c, bytes, &names, &mut out).unwrap();
+                for (name, got) in names.iter().zip(&out) {
+                    prop_assert_eq!(got.as_ref(), body.get(*name));
+                }
             }
         }
 
         /// Any bytes: values or an error, never a panic.
         #[test]
         fn garbage_is_an_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let schema = schema();
             let mut out = vec![None; 2];
-            let _ = project(&bytes, &["a", "b"], &mut out);
+            let _ = project(schema.collection("c").unwrap(), &bytes, &["a", "b"], &mut out);
             let _ = Msgpack::new(&bytes).skip(0);
         }
     }

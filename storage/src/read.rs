@@ -57,9 +57,14 @@ pub(crate) fn resolve<T: Tables>(t: &T, raw: RawRecord<'_>) -> Result<ChangeReco
     Ok(rec)
 }
 
-pub(crate) fn load<T: Tables>(t: &T, cid: u32, id: &str) -> Result<Option<StoredDoc>> {
+pub(crate) fn load<T: Tables>(
+    t: &T,
+    coll: &Collection,
+    cid: u32,
+    id: &str,
+) -> Result<Option<StoredDoc>> {
     match t.rows().doc(cid, id)? {
-        Some(v) => Ok(Some(codec::decode(&v)?)),
+        Some(v) => Ok(Some(codec::decode(coll, &v)?)),
         None => Ok(None),
     }
 }
@@ -293,7 +298,7 @@ impl<'s> ReadTxn<'s> {
         let cid = self.catalog.coll_id(coll)?;
         match self.snap.doc(cid, id)? {
             Some(v) => {
-                let row = codec::decode_pairs(&v)?;
+                let row = codec::decode_pairs(c, &v)?;
                 Ok(Some(materialize_pairs(self, c, id, row)?))
             }
             None => Ok(None),
@@ -334,7 +339,8 @@ impl<'s> ReadTxn<'s> {
     /// The stored body (fields and `_meta`, no derived lists) and docno.
     pub fn get_stored(&self, coll: &str, id: &str) -> Result<Option<StoredDoc>> {
         self.count_rows(1);
-        load(self, self.catalog.coll_id(coll)?, id)
+        let c = collection(self.schema(), coll)?;
+        load(self, c, self.catalog.coll_id(coll)?, id)
     }
 
     /// The docno of a document.
@@ -375,6 +381,7 @@ impl<'s> ReadTxn<'s> {
         coll: &str,
         after: Option<&str>,
     ) -> Result<impl Iterator<Item = Result<(String, StoredDoc)>> + '_> {
+        let c = collection(self.schema(), coll)?;
         let cid = self.catalog.coll_id(coll)?;
         let from = match after {
             Some(a) => Bound::Excluded(a),
@@ -386,7 +393,7 @@ impl<'s> ReadTxn<'s> {
             .map(|e| -> Result<(String, StoredDoc)> {
                 let e = e?;
                 self.count_rows(1);
-                Ok((e.id().to_string(), codec::decode(e.row())?))
+                Ok((e.id().to_string(), codec::decode(c, e.row())?))
             }))
     }
 
@@ -399,6 +406,7 @@ impl<'s> ReadTxn<'s> {
         fields: &[&str],
         mut f: impl FnMut(u32, &mut [Option<Value>]),
     ) -> Result<()> {
+        let c = collection(self.schema(), coll)?;
         let cid = self.catalog.coll_id(coll)?;
         let mut values = vec![None; fields.len()];
         let mut rows = 0;
@@ -406,7 +414,7 @@ impl<'s> ReadTxn<'s> {
             let e = e?;
             let row = e.row();
             let (body, _) = codec::split(row)?;
-            crate::msgpack::project(body, fields, &mut values)?;
+            crate::msgpack::project(c, body, fields, &mut values)?;
             f(codec::docno(row)?, &mut values);
             rows += 1;
         }

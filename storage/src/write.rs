@@ -306,7 +306,7 @@ impl<'t> Tx<'t> {
     pub fn get(&mut self, coll: &str, id: &str) -> Result<Document> {
         self.flush()?;
         let (c, cid) = self.coll(coll)?;
-        let doc = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
+        let doc = read::load(self, c, cid, id)?.ok_or_else(|| not_found(coll, id))?;
         read::materialize(self, c, id, doc)
     }
 
@@ -416,7 +416,7 @@ impl<'t> Tx<'t> {
         allow_same_meta: bool,
     ) -> Result<()> {
         let (c, cid) = self.coll(coll)?;
-        let old = read::load(self, cid, id)?.ok_or_else(|| not_found(coll, id))?;
+        let old = read::load(self, c, cid, id)?.ok_or_else(|| not_found(coll, id))?;
         match full.shift_remove("_id") {
             None => {}
             Some(Value::String(s)) if s == id => {}
@@ -483,7 +483,7 @@ impl<'t> Tx<'t> {
         old: Option<&StoredDoc>,
         new: &StoredDoc,
     ) -> Result<()> {
-        self.put_row(cid, c, id, old, new, codec::encode(new))
+        self.put_row(cid, c, id, old, new, codec::encode(c, new))
     }
 
     fn put_row(
@@ -660,7 +660,7 @@ impl<'t> Tx<'t> {
         let touched = std::mem::take(&mut self.touched);
         for (coll, id) in touched {
             let (c, cid) = self.coll(&coll)?;
-            let Some(doc) = read::load(self, cid, &id)? else {
+            let Some(doc) = read::load(self, c, cid, &id)? else {
                 continue;
             };
             for (f, _) in c.ref_fields() {

@@ -53,7 +53,7 @@ fn every_changed_document_has_one_record_with_its_row() {
     let r = t.store.read().unwrap();
     for rec in &log {
         let stored = r.get_stored(&rec.coll, &rec.id).unwrap().unwrap();
-        assert_eq!(rec.stored().unwrap().unwrap(), stored);
+        assert_eq!(rec.stored(t.store.schema()).unwrap().unwrap(), stored);
     }
     // An update, then a patch of the same document in one transaction:
     // still one record, holding the final row.
@@ -70,11 +70,11 @@ fn every_changed_document_has_one_record_with_its_row() {
     assert_eq!(log[0].prev, 0);
     let before = t.store.read().unwrap().change(last.prev).unwrap().unwrap();
     assert_eq!(
-        before.stored().unwrap().unwrap().body["name"],
+        before.stored(t.store.schema()).unwrap().unwrap().body["name"],
         json!("Hugo")
     );
     assert_eq!(
-        last.stored().unwrap().unwrap().body["name"],
+        last.stored(t.store.schema()).unwrap().unwrap().body["name"],
         json!("Victor Hugo")
     );
     assert_eq!(change_log(&t.store).len(), log.len() + 1);

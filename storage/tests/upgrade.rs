@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_clean, doc, dump, library_schema, open};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
-use refdb_storage::tables::{DOCS, DOCS_V2, INDEX_V4, META};
+use refdb_storage::tables::{DOCS, DOCS_V2, FORMAT_VERSION, INDEX_V4, META};
 use refdb_storage::{Document, Store};
 use serde_json::json;
 
@@ -171,8 +171,8 @@ fn rows_with_a_msgpack_meta_read_and_update_as_before() {
 }
 
 /// Format 4 had an `index` table (postings of every indexed field) that
-/// every commit wrote and no query read; a writer drops it and says format
-/// 5; a reader accepts format 4 as it is.
+/// every commit wrote and no query read; a writer drops it and says the
+/// current format; a reader accepts format 4 as it is.
 #[test]
 fn a_format_4_file_loses_its_unread_index_table_on_open() {
     let t = open(library_schema());
@@ -212,5 +212,67 @@ fn a_format_4_file_loses_its_unread_index_table_on_open() {
     let r = db.begin_read().unwrap();
     assert!(r.open_table(INDEX_V4).is_err(), "the index table is gone");
     let format = r.open_table(META).unwrap().get("format").unwrap().unwrap();
-    assert_eq!(format.value(), 5u32.to_le_bytes());
+    assert_eq!(format.value(), FORMAT_VERSION.to_le_bytes());
+}
+
+/// A file written by the refdb whose rows named their fields (format 5:
+/// the demo schema, imported, then one user updated, one deleted and one
+/// created over HTTP), with the documents that refdb served from it
+/// (`format5-demo.json`). This refdb reads it as it is, read-only or not;
+/// a writer says format 6, and each row it writes keys fields by position.
+#[test]
+fn a_format_5_file_reads_as_it_was_served_and_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
+    std::fs::copy(format!("{fixtures}format5-demo.db"), &path).unwrap();
+    let served: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{fixtures}format5-demo.json")).unwrap())
+            .unwrap();
+    let check = |store: &Store| {
+        let r = store.read().unwrap();
+        for (coll, docs) in served.as_object().unwrap() {
+            let docs = docs.as_array().unwrap();
+            assert_eq!(r.count(coll).unwrap(), docs.len() as u64);
+            for want in docs {
+                let id = want["_id"].as_str().unwrap();
+                assert_eq!(&json!(r.get(coll, id).unwrap()), want, "{coll}/{id}");
+                let bytes = r.get_json(coll, id).unwrap();
+                assert_eq!(bytes, serde_json::to_vec(want).unwrap(), "{coll}/{id}");
+            }
+        }
+    };
+    let reader = Store::open_read_only(&path).unwrap();
+    check(&reader);
+    drop(reader);
+
+    let store = Store::open(&path, None).unwrap();
+    check(&store);
+    assert_clean(&store);
+    // The log's rows are the old ones: the update's superseded record
+    // holds the row as created, keyed by name.
+    let log = common::change_log(&store);
+    let first = log.iter().find(|r| r.id == "u000000001").unwrap();
+    let as_created = first.stored(store.schema()).unwrap().unwrap();
+    assert_eq!(as_created.body["name"], json!("Jarara"));
+    // A write keys the fields of the row it writes by position.
+    store
+        .update("users", "u000000002", doc(json!({"age": 75})))
+        .unwrap();
+    assert_clean(&store);
+    common::assert_replays(&store);
+    drop(store);
+    let db = redb::Database::open(&path).unwrap();
+    let r = db.begin_read().unwrap();
+    let format = r.open_table(META).unwrap().get("format").unwrap().unwrap();
+    assert_eq!(format.value(), FORMAT_VERSION.to_le_bytes());
+    let docs = r.open_table(DOCS).unwrap();
+    let len = |id: &str| docs.get((1, id)).unwrap().unwrap().value().len();
+    // Same fields (the same shape of values): 52 bytes of names fewer.
+    assert!(
+        len("u000000002") + 40 < len("u000000003"),
+        "{} {}",
+        len("u000000002"),
+        len("u000000003")
+    );
 }

@@ -13,7 +13,7 @@
 //! not rescan what it skipped; with nothing new, `since` itself.
 
 use hyper::{Response, StatusCode};
-use refdb_storage::ChangeRecord;
+use refdb_storage::{ChangeRecord, Schema};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -281,13 +281,15 @@ pub fn read_page(
             if let Some((Some(hidden), coll)) = seen {
                 let mut matched = None;
                 if let Some(f) = &filter {
-                    let after = doc_of(&rec)?.is_some_and(|d| f.matches(&rec.id, &d));
+                    let after =
+                        doc_of(store.schema(), &rec)?.is_some_and(|d| f.matches(&rec.id, &d));
                     // The state before: the document's previous record,
                     // while the log keeps it.
                     let before = match rec.prev {
                         0 => false,
                         p => match r.change(p)? {
-                            Some(prev) => doc_of(&prev)?.is_some_and(|d| f.matches(&rec.id, &d)),
+                            Some(prev) => doc_of(store.schema(), &prev)?
+                                .is_some_and(|d| f.matches(&rec.id, &d)),
                             None => false,
                         },
                     };
@@ -357,8 +359,8 @@ fn record_json(
 
 /// The document a record describes: `_id`, stored fields, `_meta`; `None`
 /// for a delete.
-fn doc_of(rec: &ChangeRecord) -> ApiResult<Option<Map<String, Value>>> {
-    Ok(rec.stored()?.map(|stored| {
+fn doc_of(schema: &Schema, rec: &ChangeRecord) -> ApiResult<Option<Map<String, Value>>> {
+    Ok(rec.stored(schema)?.map(|stored| {
         let mut d = Map::new();
         d.insert("_id".into(), rec.id.clone().into());
         d.extend(stored.body);

@@ -142,7 +142,9 @@ impl Store {
                         // Format 4 added the change log, opened empty
                         // above: it starts at this upgrade. Format 5 drops
                         // the `index` table nothing read (its pages are
-                        // reused by later writes).
+                        // reused by later writes). Format 6 keys stored
+                        // fields by position: older rows, keyed by name,
+                        // are read as they are (see `codec`).
                         txn.drop_unread_index()?;
                         rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
                     } else if found != FORMAT_VERSION {
@@ -253,8 +255,10 @@ impl Store {
                 )));
             }
         }
-        // Format 4 differs only by a table this refdb ignores.
-        if format != FORMAT_VERSION.to_le_bytes() && format != 4u32.to_le_bytes() {
+        // Formats 4 and 5 differ only by a table this refdb ignores and by
+        // rows it reads as they are.
+        let readable = [4u32, 5, FORMAT_VERSION].map(u32::to_le_bytes);
+        if !readable.iter().any(|f| format == f[..]) {
             return Err(Error::Corrupt(format!(
                 "file format is not {FORMAT_VERSION}"
             )));

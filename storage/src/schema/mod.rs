@@ -191,6 +191,17 @@ impl Fields {
         self.0.iter()
     }
 
+    /// The field at `position` in the declared order (derived fields
+    /// included): stored rows name a field by its position.
+    pub fn at(&self, position: usize) -> Option<&Field> {
+        self.0.get(position)
+    }
+
+    /// The position of the field `name` in the declared order.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.0.iter().position(|f| f.name == name)
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

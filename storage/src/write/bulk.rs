@@ -33,7 +33,7 @@ const META_ROOM: usize = 48;
 /// (the writing thread fills in both).
 pub(crate) fn check_and_encode(c: &Collection, input: Map<String, Value>) -> Result<Checked> {
     let mut checked = check_input(c, input)?;
-    let mut row = codec::encode_with_meta(0, &checked.body, &[]);
+    let mut row = codec::encode_with_meta(0, c, &checked.body, &[]);
     row.reserve(META_ROOM);
     checked.row = Some(row);
     Ok(checked)

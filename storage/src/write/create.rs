@@ -166,7 +166,7 @@ impl<'t> Tx<'t> {
                 row.extend_from_slice(&self.create_meta);
                 row
             }
-            None => codec::encode_with_meta(docno, &input, &self.create_meta),
+            None => codec::encode_with_meta(docno, c, &input, &self.create_meta),
         };
         let doc = StoredDoc {
             docno,

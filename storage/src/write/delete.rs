@@ -58,7 +58,7 @@ pub(crate) fn plan<T: Tables>(t: &T, coll: &str, id: &str) -> Result<DeletePlan>
     while let Some((xc, x)) = queue.pop_front() {
         let xcoll = read::collection(schema, &xc)?;
         let xcid = store.coll_id(&xc)?;
-        let Some(doc) = read::load(t, xcid, &x)? else {
+        let Some(doc) = read::load(t, xcoll, xcid, &x)? else {
             if out.deleted.is_empty() {
                 return Err(crate::write::not_found(&xc, &x));
             }
@@ -160,7 +160,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
     // entries remain to go.
     for (xc, x) in &plan.deleted {
         let (c, cid) = tx.coll(xc)?;
-        let Some(doc) = read::load(tx, cid, x)? else {
+        let Some(doc) = read::load(tx, c, cid, x)? else {
             continue;
         };
         tx.remove(cid, c, x, &doc)?;
@@ -183,8 +183,8 @@ fn run_hooks(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
             Cause::Cascade
         };
         if hooks.has_before_delete(xc) {
-            let (_, cid) = tx.coll(xc)?;
-            if let Some(doc) = read::load(tx, cid, x)? {
+            let (c, cid) = tx.coll(xc)?;
+            if let Some(doc) = read::load(tx, c, cid, x)? {
                 let doc = crate::write::with_id(x, &doc);
                 hooks.run_before_delete(&tx.hook_ctx(xc, Some(x), cause), &doc)?;
             }
@@ -194,8 +194,8 @@ fn run_hooks(tx: &mut Tx<'_>, plan: &DeletePlan) -> Result<()> {
         if !hooks.has_before_update(&u.coll) {
             continue;
         }
-        let (_, cid) = tx.coll(&u.coll)?;
-        let Some(doc) = read::load(tx, cid, &u.id)? else {
+        let (c, cid) = tx.coll(&u.coll)?;
+        let Some(doc) = read::load(tx, c, cid, &u.id)? else {
             continue;
         };
         let old = crate::write::with_id(&u.id, &doc);

@@ -317,7 +317,7 @@ impl Tx<'_> {
             tx.log.time_us = rec.time_us;
             let (c, cid) = tx.coll(&rec.coll)?;
             tx.flush_appends()?;
-            let existing = read::load(tx, cid, &rec.id)?;
+            let existing = read::load(tx, c, cid, &rec.id)?;
             let mismatch = |what: &str| {
                 Error::Corrupt(format!(
                     "change {} ({} {}/{}): {what}",
@@ -327,7 +327,7 @@ impl Tx<'_> {
                     rec.id
                 ))
             };
-            match (rec.op, rec.stored()?, existing) {
+            match (rec.op, rec.stored(tx.schema)?, existing) {
                 (Op::Delete, None, Some(old)) if old.docno == rec.docno => {
                     tx.remove(cid, c, &rec.id, &old)
                 }

@@ -68,7 +68,7 @@ pub(crate) fn reconcile(
                 set_single(tx, tc, tcid, r, p, |cur| cur == Some(id), None)?;
             }
             for (_, d) in added {
-                let doc = read::load(tx, tcid, d)?.expect("checked above");
+                let doc = read::load(tx, tc, tcid, d)?.expect("checked above");
                 match doc.body.get(&p.name).and_then(Value::as_str) {
                     Some(cur) if cur == id => continue,
                     // One-to-one steal: the previous partner lets go of d.
@@ -124,7 +124,7 @@ fn set_single(
     when: impl Fn(Option<&str>) -> bool,
     value: Option<&str>,
 ) -> Result<()> {
-    let Some(old) = read::load(tx, cid, id)? else {
+    let Some(old) = read::load(tx, coll, cid, id)? else {
         return Ok(());
     };
     let cur = old.body.get(&f.name).and_then(Value::as_str);
@@ -152,7 +152,7 @@ fn edit_list(
     f: &Field,
     edit: impl FnOnce(&mut Vec<String>),
 ) -> Result<()> {
-    let Some(old) = read::load(tx, cid, id)? else {
+    let Some(old) = read::load(tx, coll, cid, id)? else {
         return Ok(());
     };
     let mut list = targets_of(old.body.get(&f.name));
