@@ -304,8 +304,15 @@ impl<'t> Tx<'t> {
 
     /// Reads a document as this transaction sees it.
     pub fn get(&mut self, coll: &str, id: &str) -> Result<Document> {
-        self.flush()?;
         let (c, cid) = self.coll(coll)?;
+        // The reverse index is read only for derived lists: a collection
+        // without them leaves the pending postings to be written once, not
+        // once per read (a batch reads back every document it writes).
+        if c.fields.iter().all(|f| f.is_stored()) {
+            self.flush_appends()?;
+        } else {
+            self.flush()?;
+        }
         let doc = read::load(self, c, cid, id)?.ok_or_else(|| not_found(coll, id))?;
         read::materialize(self, c, id, doc)
     }
@@ -316,8 +323,31 @@ impl<'t> Tx<'t> {
     pub fn create(&mut self, coll: &str, input: Map<String, Value>) -> Result<String> {
         self.guard(|tx| {
             let p = tx.prepare_create(coll, input)?;
-            tx.apply_create(p)
+            tx.apply_create(p).map(|(id, _)| id)
         })
+    }
+
+    /// [`Tx::create`], returning the document as [`Tx::get`] would read
+    /// it right after. A collection without derived lists needs nothing
+    /// read back: the document is what was written.
+    fn create_and_get(&mut self, coll: &str, input: Map<String, Value>) -> Result<Document> {
+        let (c, _) = self.coll(coll)?;
+        if !c.fields.iter().all(|f| f.is_stored()) {
+            let id = self.create(coll, input)?;
+            return self.get(coll, &id);
+        }
+        let (id, mut doc) = self.guard(|tx| {
+            let p = tx.prepare_create(coll, input)?;
+            tx.apply_create(p)
+        })?;
+        doc.meta = self.create_meta_value();
+        read::materialize(self, c, &id, doc)
+    }
+
+    /// The `_meta` of the documents this transaction creates now.
+    fn create_meta_value(&self) -> Value {
+        serde_json::json!({"ctime": self.now, "mtime": self.now,
+            "created_by": self.actor, "modified_by": self.actor})
     }
 
     /// Like [`Tx::create`], except that a document refused by its checks
@@ -330,7 +360,7 @@ impl<'t> Tx<'t> {
             return Err(Error::Aborted);
         }
         let p = self.prepare_create(coll, input)?;
-        self.guard(|tx| tx.apply_create(p))
+        self.guard(|tx| tx.apply_create(p).map(|(id, _)| id))
     }
 
     /// Merges `input` into the document (as PUT): given fields replace the
@@ -365,10 +395,9 @@ impl<'t> Tx<'t> {
         let mut out = Vec::with_capacity(ops.len());
         for (i, op) in ops.into_iter().enumerate() {
             let r = match op {
-                BatchOp::Create { coll, doc } => self
-                    .create(&coll, doc)
-                    .and_then(|id| self.get(&coll, &id))
-                    .map(BatchResult::Doc),
+                BatchOp::Create { coll, doc } => {
+                    self.create_and_get(&coll, doc).map(BatchResult::Doc)
+                }
                 BatchOp::Update { coll, id, doc } => self
                     .update(&coll, &id, doc)
                     .and_then(|_| self.get(&coll, &id))
@@ -575,11 +604,7 @@ impl<'t> Tx<'t> {
             // A created row carries its `_meta` encoded apart (shared by
             // every create of the transaction).
             if let Some(d) = new.as_mut().filter(|d| d["_meta"].is_null()) {
-                d.insert(
-                    "_meta".into(),
-                    serde_json::json!({"ctime": self.now, "mtime": self.now,
-                        "created_by": self.actor, "modified_by": self.actor}),
-                );
+                d.insert("_meta".into(), self.create_meta_value());
             }
             self.committed.push(Committed {
                 coll: c.name.clone(),

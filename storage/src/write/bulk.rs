@@ -110,6 +110,6 @@ impl<'t> Tx<'t> {
             return Err(Error::Aborted);
         }
         let p = self.prepare_checked(c, cid, checked?)?;
-        self.guard(|tx| tx.apply_create(p))
+        self.guard(|tx| tx.apply_create(p).map(|(id, _)| id))
     }
 }

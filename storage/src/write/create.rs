@@ -148,7 +148,9 @@ impl<'t> Tx<'t> {
         })
     }
 
-    pub(super) fn apply_create(&mut self, p: Prepared<'t>) -> Result<String> {
+    /// Writes a prepared create; returns the id and the document as stored
+    /// (its `_meta` left null: the row holds the transaction's shared one).
+    pub(super) fn apply_create(&mut self, p: Prepared<'t>) -> Result<(String, StoredDoc)> {
         let Prepared {
             coll: c,
             cid,
@@ -180,7 +182,7 @@ impl<'t> Tx<'t> {
             self.record(c, &id, docno, None, Some(&doc));
             self.sync_derived(cid, c, None, Some(&doc))?;
             // Appendable: no partner row to update, so nothing to reconcile.
-            return Ok(id);
+            return Ok((id, doc));
         }
         self.put_row(cid, c, &id, None, &doc, row)?;
         for (f, _) in c.ref_fields() {
@@ -191,7 +193,7 @@ impl<'t> Tx<'t> {
             // `prepare_create` checked that the targets exist.
             super::refs::reconcile(self, c, &id, &f.name, &[], &new, false)?;
         }
-        Ok(id)
+        Ok((id, doc))
     }
 }
 
