@@ -220,9 +220,16 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
             RawBody::Row(row) => (Some(fnv(row)), false),
             RawBody::Current => {
                 let cid = store.coll_id(&key.0).ok();
-                let named = match cid {
-                    Some(cid) => r.latest_seq(cid, rec.head.docno)?,
+                let stored = match cid {
+                    Some(cid) => r.rows().doc(cid, &key.1)?.map(|v| v.to_vec()),
                     None => None,
+                };
+                // The latest record is named by the row, or by the table
+                // for a row written before format 6.
+                let named = match (cid, stored.as_deref().map(codec::latest).transpose()?) {
+                    (_, Some(codec::Latest::InRow(seq))) => seq,
+                    (Some(cid), _) => r.latest_seq(cid, rec.head.docno)?,
+                    (None, _) => None,
                 };
                 if named != Some(*seq) {
                     problem(format!(
@@ -230,14 +237,28 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
                         key.0, key.1
                     ));
                 }
-                let row = match cid {
-                    Some(cid) => r.rows().doc(cid, &key.1)?.map(|v| fnv(&v)),
-                    None => None,
-                };
-                (row, true)
+                (stored.as_deref().map(fnv), true)
             }
         };
         last.insert(key, (*seq, body, current));
+    }
+    // The table names the latest record only of rows that do not.
+    for ((cid, docno), seq) in r.latest_records()? {
+        let row = match r.rows().docno_id(cid, docno)? {
+            Some(id) => r.rows().doc(cid, &id)?.map(|v| v.to_vec()),
+            None => None,
+        };
+        match row {
+            Some(row) if codec::latest(&row)? == codec::Latest::InTable => {}
+            Some(_) => problem(format!(
+                "the latest-change table names change {seq} for docno {docno} of collection \
+                 {cid}, whose row names its own"
+            )),
+            None => problem(format!(
+                "the latest-change table names change {seq} for docno {docno} of collection \
+                 {cid}, which no document has"
+            )),
+        }
     }
     for ((coll, id), (seq, row, _)) in last {
         let Ok(cid) = store.coll_id(&coll) else {

@@ -1,7 +1,15 @@
 //! How a document sits in the `DOCS` table: its docno (u32 big-endian),
-//! the length of the fields' msgpack (u32 big-endian), the msgpack map of
-//! its stored fields, then the msgpack encoding of its `_meta`. `_id` is
-//! the key and derived reference lists are never stored.
+//! the length of the fields' msgpack (u32 big-endian, its top bit set),
+//! the seq of the document's latest change record (u64 big-endian, 0 for
+//! none), the msgpack map of its stored fields, then the msgpack encoding
+//! of its `_meta`. `_id` is the key and derived reference lists are never
+//! stored.
+//!
+//! The latest seq is in the row because it changes exactly when the row
+//! does: a write that keeps it in a table of its own (as format 5 did)
+//! touched one more B-tree leaf per document. A row written before format
+//! 6 has the top bit clear and no seq; its document's latest record is
+//! still in the latest-change table until the row is next written.
 //!
 //! A field's key in that map is its position in its collection's declared
 //! fields (a msgpack positive integer: one byte for the first 128 fields)
@@ -55,9 +63,9 @@ pub fn encode_with_meta(
     meta: &[u8],
 ) -> Vec<u8> {
     // Room for a typical document, so that encoding rarely reallocates.
-    let mut out = Vec::with_capacity(8 + 256 + meta.len());
+    let mut out = Vec::with_capacity(FIELDS_AT + 256 + meta.len());
     out.extend_from_slice(&docno.to_be_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&[0; 12]);
     let len = u32::try_from(body.len()).expect("a document has fewer than 2^32 fields");
     rmp::encode::write_map_len(&mut out, len).expect("writing to a Vec cannot fail");
     for (name, value) in body {
@@ -69,18 +77,66 @@ pub fn encode_with_meta(
         .expect("writing to a Vec cannot fail");
         rmp_serde::encode::write(&mut out, value).expect("a JSON value always encodes");
     }
-    let len = u32::try_from(out.len() - 8).expect("a document under 4 GiB");
-    out[4..8].copy_from_slice(&len.to_be_bytes());
+    let len = u32::try_from(out.len() - FIELDS_AT)
+        .ok()
+        .filter(|l| l & HAS_LATEST == 0)
+        .expect("a document's fields under 2 GiB");
+    out[4..8].copy_from_slice(&(len | HAS_LATEST).to_be_bytes());
     out.extend_from_slice(meta);
     out
+}
+
+/// Set in the length word of a row that carries its latest change
+/// record's seq (every row written since format 6).
+const HAS_LATEST: u32 = 1 << 31;
+
+/// Where the fields begin in a row that carries its latest seq.
+const FIELDS_AT: usize = 16;
+
+/// Where the latest change record of a row's document is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Latest {
+    /// In the row: the seq of its latest record (`None`: the log holds
+    /// none, as after a schema migration).
+    InRow(Option<u64>),
+    /// In the latest-change table: a row written before format 6.
+    InTable,
+}
+
+/// Where `row`'s latest change record is kept, and its seq if in the row.
+pub(crate) fn latest(row: &[u8]) -> Result<Latest> {
+    let corrupt = || Error::Corrupt("document row shorter than its header".into());
+    let word = row.get(4..8).ok_or_else(corrupt)?;
+    if u32::from_be_bytes([word[0], word[1], word[2], word[3]]) & HAS_LATEST == 0 {
+        return Ok(Latest::InTable);
+    }
+    let seq = row.get(8..16).ok_or_else(corrupt)?;
+    let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
+    Ok(Latest::InRow((seq != 0).then_some(seq)))
+}
+
+/// Writes `seq` as the latest change record of a row that carries one;
+/// returns false, changing nothing, for a row written before format 6.
+pub(crate) fn set_latest(row: &mut [u8], seq: u64) -> bool {
+    match latest(row) {
+        Ok(Latest::InRow(_)) => {
+            row[8..16].copy_from_slice(&seq.to_be_bytes());
+            true
+        }
+        _ => false,
+    }
 }
 
 /// The fields' and `_meta`'s bytes of a row.
 pub(crate) fn split(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
     let corrupt = || Error::Corrupt("document row shorter than its header".into());
-    let len = bytes.get(4..8).ok_or_else(corrupt)?;
-    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-    let rest = &bytes[8..];
+    let word = bytes.get(4..8).ok_or_else(corrupt)?;
+    let word = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+    let (len, at) = match word & HAS_LATEST {
+        0 => (word as usize, 8),
+        _ => ((word & !HAS_LATEST) as usize, FIELDS_AT),
+    };
+    let rest = bytes.get(at..).ok_or_else(corrupt)?;
     if rest.len() < len {
         return Err(corrupt());
     }
@@ -248,9 +304,25 @@ pub(crate) mod tests {
         let pairs = decode_pairs(c, &row).unwrap();
         // The second decode of the same `_meta` comes from the cache.
         assert_eq!(decode_pairs(c, &row).unwrap().meta, doc.meta);
-        let mut v2 = row.clone();
-        v2.drain(4..8);
-        assert_eq!(upgrade_v2_row(&v2).unwrap(), row);
+        // Format 2: docno, fields, `_meta`, no length.
+        let (fields, meta) = split(&row).unwrap();
+        let v2 = [&row[..4], fields, meta].concat();
+        let v3 = [
+            &row[..4],
+            &(fields.len() as u32).to_be_bytes()[..],
+            fields,
+            meta,
+        ]
+        .concat();
+        assert_eq!(upgrade_v2_row(&v2).unwrap(), v3);
+        assert_eq!(decode(c, &v3).unwrap(), doc);
+        assert_eq!(latest(&v3).unwrap(), Latest::InTable);
+        assert_eq!(latest(&row).unwrap(), Latest::InRow(None));
+        let mut with_seq = row.clone();
+        assert!(set_latest(&mut with_seq, 42));
+        assert_eq!(latest(&with_seq).unwrap(), Latest::InRow(Some(42)));
+        assert_eq!(decode(c, &with_seq).unwrap(), doc);
+        assert!(!set_latest(&mut v3.clone(), 42));
         assert_eq!(pairs.meta, doc.meta);
         // Stored order is kept.
         assert_eq!(pairs.fields.into_iter().collect::<Map<_, _>>(), doc.body);
@@ -276,7 +348,7 @@ pub(crate) mod tests {
         named.extend_from_slice(&(fields.len() as u32).to_be_bytes());
         named.extend_from_slice(&fields);
         named.extend_from_slice(&encode_meta(&doc.meta));
-        assert!(named.len() > row.len());
+        assert!(split(&named).unwrap().0.len() > split(&row).unwrap().0.len());
         assert_eq!(decode(c, &named).unwrap(), doc);
         let mut out = Vec::new();
         crate::json::write_record_doc(c, "x", &named, &|_| false, &mut out).unwrap();
@@ -290,8 +362,10 @@ pub(crate) mod tests {
         let schema = schema();
         let c = schema.collection("c").unwrap();
         let mut row = encode(c, &doc());
-        // The first key, position 2, becomes 9.
-        row[9] = 0x09;
+        // The first key, position 2, becomes 9 (after the 16-byte header
+        // and the map's marker).
+        assert_eq!(row[17], 0x02);
+        row[17] = 0x09;
         assert!(matches!(decode(c, &row), Err(Error::Corrupt(_))));
         let mut out = Vec::new();
         let r = crate::json::write_record_doc(c, "x", &row, &|_| false, &mut out);

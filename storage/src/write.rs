@@ -527,9 +527,12 @@ impl<'t> Tx<'t> {
         // Buffered rows are appended before any row is written in place,
         // which keeps them after every row of their collection.
         self.flush_appends()?;
+        let mut row = row;
+        let seq = self.row_seq(cid, id, old.is_some(), new.docno);
+        let in_row = codec::set_latest(&mut row, seq).then_some(seq);
         let previous = self.rows.put_doc(cid, id, &row)?;
         let existed = previous.is_some();
-        self.log_put(cid, c, id, previous.as_deref(), new.docno)?;
+        self.log_put(cid, c, id, previous.as_deref(), new.docno, in_row)?;
         if self.is_group() {
             self.undoable(Undo::Doc {
                 cid,

@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_clean, doc, dump, library_schema, open};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
-use refdb_storage::tables::{DOCS, DOCS_V2, FORMAT_VERSION, INDEX_V4, META};
+use refdb_storage::tables::{CHANGES, DOCS, DOCS_V2, FORMAT_VERSION, INDEX_V4, LATEST, META};
 use refdb_storage::{Document, Store};
 use serde_json::json;
 
@@ -20,14 +20,22 @@ fn downgrade_to_v2(path: &std::path::Path) {
         for e in new.iter().unwrap() {
             let (k, v) = e.unwrap();
             let mut row = v.value().to_vec();
-            row.drain(4..8); // format 2 had no fields' length
+            // Format 2 had no fields' length (nor the latest seq that
+            // follows it when the length word's top bit is set).
+            let header = if row[4] >> 7 == 1 { 16 } else { 8 };
+            row[4] &= 0x7f;
+            row.drain(4..header);
             old.insert(k.value(), row.as_slice()).unwrap();
         }
         let mut meta = txn.open_table(META).unwrap();
         meta.insert("format", 2u32.to_le_bytes().as_slice())
             .unwrap();
+        // Format 2 had no change log.
+        meta.remove("changes").unwrap();
     }
     txn.delete_table(DOCS).unwrap();
+    txn.delete_table(CHANGES).unwrap();
+    txn.delete_table(LATEST).unwrap();
     txn.commit().unwrap();
     let r = db.begin_read().unwrap();
     assert!(r.open_table(DOCS_V2).unwrap().len().unwrap() > 0);
@@ -107,7 +115,10 @@ fn unpack_meta_blocks(path: &std::path::Path, docs_before: &[(String, Document)]
                 .find(|(_, d)| d["_id"] == id.as_str())
                 .unwrap()
                 .1["_meta"];
-            let fields_end = 8 + u32::from_be_bytes(row[4..8].try_into().unwrap()) as usize;
+            // The length word's top bit: a 16-byte header (the latest seq).
+            let word = u32::from_be_bytes(row[4..8].try_into().unwrap());
+            let header = if word >> 31 == 1 { 16 } else { 8 };
+            let fields_end = header + (word & !(1 << 31)) as usize;
             let mut old = row[..fields_end].to_vec();
             old.extend_from_slice(&rmp_serde::to_vec(meta).unwrap());
             grew += old.len() - row.len();

@@ -120,6 +120,7 @@ impl Store {
         let mut backend = crate::rows::open_writable(path.as_ref(), opts.cache_size)?;
         let txn = backend.begin_write()?;
         let mut upgraded = false;
+        let mut wrote = false;
         let (stored_schema, mut catalog) = {
             // Opening every table once makes a fresh file complete, so
             // readers never meet a missing table.
@@ -147,6 +148,7 @@ impl Store {
                         // are read as they are (see `codec`).
                         txn.drop_unread_index()?;
                         rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
+                        wrote = true;
                     } else if found != FORMAT_VERSION {
                         return Err(Error::Corrupt(format!(
                             "file format {found}, this refdb reads format {FORMAT_VERSION}"
@@ -155,6 +157,7 @@ impl Store {
                 }
                 None => {
                     rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
+                    wrote = true;
                 }
             }
             let stored = match rows.meta("schema")? {
@@ -181,6 +184,7 @@ impl Store {
             (Some(stored), Some(given)) if stored == given => given,
             (Some(stored), Some(given)) => {
                 crate::migrate::migrate(&mut txn.rows()?, &stored, &given, &mut catalog)?;
+                wrote = true;
                 given
             }
         };
@@ -197,18 +201,31 @@ impl Store {
                     };
                     rows.put_coll(next, &rmp_serde::to_vec(&state).expect("encodable"))?;
                     next += 1;
+                    wrote = true;
                 }
             }
+            // Written only when they change: a reopen that changes nothing
+            // writes nothing, so a file on a full disk still opens.
             let schema_json = serde_json::to_vec(schema.source()).expect("json");
-            rows.put_meta("schema", &schema_json)?;
-            rows.put_meta("catalog", &rmp_serde::to_vec(&catalog).expect("encodable"))?;
+            let catalog_bytes = rmp_serde::to_vec(&catalog).expect("encodable");
+            for (key, value) in [("schema", &schema_json), ("catalog", &catalog_bytes)] {
+                if rows.meta(key)?.as_deref() != Some(value.as_slice()) {
+                    rows.put_meta(key, value)?;
+                    wrote = true;
+                }
+            }
             for &cid in catalog.values() {
                 if let Some(last) = rows.docs(cid, Bound::Unbounded)?.next_back().transpose()? {
                     ids.observe(last.id());
                 }
             }
         }
-        txn.commit()?;
+        if wrote {
+            txn.commit()?;
+        } else {
+            // Nothing to write: the transaction is dropped, not committed.
+            drop(txn);
+        }
         if upgraded {
             // The old documents table's pages are free but still in the
             // file: give them back (the upgrade would otherwise double the

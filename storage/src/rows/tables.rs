@@ -9,7 +9,8 @@
 //! - `CHANGES` keys are below `META["changes"].next_seq`; the latest
 //!   record of each document agrees with `DOCS` (its row, or its absence
 //!   after a delete); a record that refers to `DOCS` for its row is its
-//!   document's latest and the one `LATEST` names.
+//!   document's latest and the one its row names (or, for a row written
+//!   before format 6, `LATEST`); `LATEST` names no other document.
 //!
 //! Postings (sets of docnos) are chunked roaring bitmaps; see
 //! [`crate::postings`].
@@ -56,10 +57,12 @@ pub const INDEX_V4: TableDefinition<&[u8], &[u8]> = TableDefinition::new("index"
 /// next records get are in `META["changes"]`.
 pub const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 
-/// The seq of each document's latest change record: (collection id,
-/// docno) → seq. A later change of the document first writes its row into
-/// that record if the record still refers to `DOCS` for it (see
-/// [`crate::changelog`]).
+/// The seq of the latest change record of each document whose row does
+/// not carry it (a row written before format 6; see [`crate::codec`]):
+/// (collection id, docno) → seq. A later change of the document first
+/// writes its row into that record if the record still refers to `DOCS`
+/// for it (see [`crate::changelog`]); the row it then writes carries the
+/// seq, and the entry goes.
 pub const LATEST: TableDefinition<(u32, u32), u64> = TableDefinition::new("latest_change");
 
 /// Per-collection counters: collection id → msgpack [`crate::CollState`].

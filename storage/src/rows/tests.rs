@@ -185,7 +185,8 @@ fn appends_go_after_every_key_of_their_range_and_refuse_a_key_out_of_order() {
     w.append_docnos(2, [(3, "d"), (4, "e")]).unwrap();
     w.append_changes([(1, &b"r1"[..]), (2, &b"r2"[..])])
         .unwrap();
-    w.append_latest(2, [(3, 1), (4, 2)]).unwrap();
+    w.set_latest(2, 3, Some(1)).unwrap();
+    w.set_latest(2, 4, Some(2)).unwrap();
     assert_eq!(ids(&w, 2, Bound::Unbounded), ["a", "b", "c", "d", "e"]);
     assert_eq!(ids(&w, 3, Bound::Unbounded), ["a", "b", "c"]);
     assert_eq!(w.docno_id(2, 4).unwrap().as_deref(), Some("e"));

@@ -153,21 +153,6 @@ impl<'t> WriteRows<'t> {
         Ok(())
     }
 
-    /// Appends (docno, seq) latest-change entries after every docno of
-    /// collection `cid`.
-    pub(crate) fn append_latest(
-        &mut self,
-        cid: u32,
-        rows: impl IntoIterator<Item = (u32, u64)>,
-    ) -> Result<()> {
-        let mut cursor = self.latest.upper_bound_mut(super::coll_end(cid, 0))?;
-        for (docno, seq) in rows {
-            cursor.insert_before((cid, docno), seq)?;
-        }
-        cursor.close()?;
-        Ok(())
-    }
-
     /// Removes every document and docno of collection `cid`.
     pub(crate) fn clear_collection(&mut self, cid: u32) -> Result<()> {
         self.docs.retain_in::<(u32, &str), _>(

@@ -107,7 +107,7 @@ impl Tx<'_> {
         cid: u32,
         id: &str,
         docno: u32,
-        row: Vec<u8>,
+        mut row: Vec<u8>,
     ) -> Result<()> {
         let full = match &self.mode {
             Mode::Whole { appends, .. } => appends.cid != cid || appends.rows.len() >= APPEND_AT,
@@ -117,6 +117,9 @@ impl Tx<'_> {
             self.flush_appends()?;
         }
         let record = self.created_record(c, id, docno)?;
+        // Rows this refdb encodes carry their latest seq.
+        let carried = crate::codec::set_latest(&mut row, record.0);
+        debug_assert!(carried, "an appended row carries its latest seq");
         if let Mode::Whole { appends, .. } = &mut self.mode {
             appends.cid = cid;
             appends.records.push(record);
@@ -171,16 +174,10 @@ impl Tx<'_> {
         )?;
         self.rows
             .append_docnos(cid, rows.iter().map(|(id, docno, _)| (*docno, id.as_str())))?;
-        // Each created document's record, and its entry in `LATEST`: the
-        // largest seqs of the log, the largest docnos of the collection.
+        // Each created document's record (its row carries the seq): the
+        // largest seqs of the log.
         self.rows
             .append_changes(records.iter().map(|(seq, r)| (*seq, r.as_slice())))?;
-        self.rows.append_latest(
-            cid,
-            rows.iter()
-                .zip(&records)
-                .map(|((_, docno, _), (seq, _))| (*docno, *seq)),
-        )?;
         rows.clear();
         if let Mode::Whole { appends, .. } = &mut self.mode {
             appends.rows = rows;

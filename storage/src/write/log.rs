@@ -14,6 +14,7 @@ use super::undo::Undo;
 use crate::changelog::{
     Body, ChangeRecord, Counters, Head, Op, RawBody, RawRecord, Retention, encode_value, time_of,
 };
+use crate::codec::{self, Latest};
 use crate::error::{Error, Result};
 use crate::read;
 use crate::rows::{ReadRows, WriteRows};
@@ -64,8 +65,26 @@ impl Log {
 }
 
 impl Tx<'_> {
+    /// The seq of the record that will describe the row of `cid/id`
+    /// (docno `docno`) about to be written: the one this unit already
+    /// wrote for an update of the same document (merged), else the next.
+    /// The row carries it ([`codec::set_latest`]).
+    pub(crate) fn row_seq(&self, cid: u32, id: &str, update: bool, docno: u32) -> u64 {
+        let merged = self
+            .log
+            .latest
+            .get(&(cid, id.to_string()))
+            .filter(|&&(_, _, at)| update && at == docno);
+        match merged {
+            Some(&(seq, _, _)) => seq,
+            None => self.log.next_seq,
+        }
+    }
+
     /// Records that `id`'s row is now the one just written (docno
     /// `docno`); `previous` is the row it replaced (`None`: a create).
+    /// `in_row`: the seq the row written carries, as [`Tx::row_seq`] gave
+    /// it (`None`: a row without one, whose seq goes in the table).
     pub(crate) fn log_put(
         &mut self,
         cid: u32,
@@ -73,14 +92,19 @@ impl Tx<'_> {
         id: &str,
         previous: Option<&[u8]>,
         docno: u32,
+        in_row: Option<u64>,
     ) -> Result<()> {
         let key = (cid, id.to_string());
         if previous.is_some()
-            && let Some(&(_, _, at)) = self.log.latest.get(&key)
+            && let Some(&(seq, _, at)) = self.log.latest.get(&key)
             && at == docno
         {
             // This unit's record of the document refers to `DOCS`, which
             // now holds the final row: nothing to write.
+            debug_assert!(
+                in_row.is_none_or(|s| s == seq),
+                "the row carries its record's seq"
+            );
             return Ok(());
         }
         let prev = match previous {
@@ -93,7 +117,21 @@ impl Tx<'_> {
             Op::Create
         };
         let seq = self.append_record(op, docno, prev, &c.name, id, Body::Current)?;
-        self.set_latest(cid, docno, Some(seq))?;
+        debug_assert!(
+            in_row.is_none_or(|s| s == seq),
+            "the row carries its record's seq"
+        );
+        let replaced_in_table = match previous {
+            Some(row) => codec::latest(row)? == Latest::InTable,
+            None => false,
+        };
+        if in_row.is_none() {
+            // A row written before format 6, replayed from an older log.
+            self.set_latest(cid, docno, Some(seq))?;
+        } else if replaced_in_table {
+            // The row now says it: the table's entry would go stale.
+            self.set_latest(cid, docno, None)?;
+        }
         if self.log.latest.len() < MERGE_LIMIT {
             self.log.latest.insert(key, (seq, op, docno));
         }
@@ -146,7 +184,13 @@ impl Tx<'_> {
             Some(row) => self.keep_superseded(cid, docno, row)?,
             None => 0,
         };
-        self.set_latest(cid, docno, None)?;
+        let in_row = match removed {
+            Some(row) => matches!(codec::latest(row)?, Latest::InRow(_)),
+            None => false,
+        };
+        if !in_row {
+            self.set_latest(cid, docno, None)?;
+        }
         self.append_record(Op::Delete, docno, prev, &c.name, id, Body::Deleted)?;
         Ok(())
     }
@@ -156,7 +200,11 @@ impl Tx<'_> {
     /// in. A record pruned since is simply gone. Returns that record's seq
     /// (0: none), the new record's `prev`.
     fn keep_superseded(&mut self, cid: u32, docno: u32, row: &[u8]) -> Result<u64> {
-        let Some(seq) = self.rows.latest(cid, docno)? else {
+        let latest = match codec::latest(row)? {
+            Latest::InRow(seq) => seq,
+            Latest::InTable => self.rows.latest(cid, docno)?,
+        };
+        let Some(seq) = latest else {
             return Ok(0);
         };
         let Some(stored) = self.rows.change(seq)?.map(|v| v.to_vec()) else {
