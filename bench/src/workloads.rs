@@ -349,16 +349,15 @@ candidate count.";
 
 const CASCADE_WHY: &str = "Both figures are mostly the durable commit; the delete itself \
 is well under a millisecond on both. refdb's commit writes more pages: each deleted user \
-touches a leaf of the documents table, of the docno map and of the latest-record map \
-(users of one address are scattered, so these are different leaves), and every dirty \
-leaf is copied with its branch pages up to the root (redb is copy-on-write, with \
-checksums); then the change-log records and the address's reverse-index row. A perf \
-profile (in process, 1M users) puts about a quarter of the time in `pwrite` and a fifth \
-in `fdatasync`. Right after a compaction the file has no free pages, so a commit also \
-grows it and the file system allocates blocks. SQLite changes a few index leaves and logs \
-the old pages in its journal. What would fix it: fewer B-trees per document (the latest \
-record's seq kept in the row instead of `latest_change`; rows keyed by docno, so one \
-table serves both lookups).";
+touches a leaf of the documents table and of the docno map (users of one address are \
+scattered, so these are different leaves) and, when the log still holds it, the leaf of \
+its previous change record, which gets the deleted row copied in; every dirty leaf is \
+copied with its branch pages up to the root (redb is copy-on-write, with checksums), and \
+each page is its own `pwrite` (127 for a cascade of 11 users, under strace); then the \
+change-log records and the address's reverse-index row. Right after a compaction the \
+file has no free pages, so a commit also grows it and the file system allocates blocks. \
+SQLite changes a few index leaves and logs the old pages in its journal. What would fix \
+it: fewer B-trees per document (rows keyed by docno, so one table serves both lookups).";
 
 #[cfg(test)]
 mod tests {
