@@ -88,6 +88,8 @@ impl<'r> Msgpack<'r> {
             Marker::FixPos(n) => usize::from(n),
             Marker::U8 => self.len8()?,
             Marker::U16 => self.len16()?,
+            Marker::U32 => self.len32()?,
+            Marker::U64 => usize::try_from(u64::from_be_bytes(self.array()?)).unwrap_or(usize::MAX),
             Marker::FixStr(n) => return self.take(usize::from(n)),
             Marker::Str8 => {
                 let n = self.len8()?;

@@ -532,14 +532,16 @@ impl<'t> Tx<'t> {
         let in_row = codec::set_latest(&mut row, seq).then_some(seq);
         let previous = self.rows.put_doc(cid, id, &row)?;
         let existed = previous.is_some();
-        self.log_put(cid, c, id, previous.as_deref(), new.docno, in_row)?;
+        // Logged for undo before anything else can fail, so a failed
+        // request of a group puts the row back.
         if self.is_group() {
             self.undoable(Undo::Doc {
                 cid,
                 id: id.to_string(),
-                old: previous,
+                old: previous.clone(),
             });
         }
+        self.log_put(cid, c, id, previous.as_deref(), new.docno, in_row)?;
         if old.is_none() {
             // Found on insert rather than by a lookup first: the failed
             // operation poisons the transaction, so the overwrite never
@@ -574,20 +576,20 @@ impl<'t> Tx<'t> {
             known.forget(cid, id);
         }
         let row = self.rows.remove_doc(cid, id)?;
-        self.rows.remove_docno(cid, old.docno)?;
-        self.log_remove(cid, c, id, old.docno, row.as_deref())?;
         if self.is_group() {
             self.undoable(Undo::Doc {
                 cid,
                 id: id.to_string(),
-                old: row,
-            });
-            self.undoable(Undo::Docno {
-                cid,
-                docno: old.docno,
-                old: Some(id.to_string()),
+                old: row.clone(),
             });
         }
+        self.rows.remove_docno(cid, old.docno)?;
+        self.undoable(Undo::Docno {
+            cid,
+            docno: old.docno,
+            old: Some(id.to_string()),
+        });
+        self.log_remove(cid, c, id, old.docno, row.as_deref())?;
         let state = self.state(cid)?;
         state.count -= 1;
         self.record(c, id, old.docno, Some(old), None);

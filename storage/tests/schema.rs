@@ -282,3 +282,36 @@ fn rights_and_auth_changes_apply_without_migration_and_persist() {
     );
     assert_eq!(store.get("users", "u1").unwrap()["name"], "a");
 }
+
+/// Rows name fields by their position in the schema. A store opened
+/// read-only beside the writer keeps the schema it opened with, so when the
+/// writer migrates to a schema that moves a field, the reader refuses to
+/// read rather than answer documents with their fields swapped.
+#[test]
+fn a_reader_beside_a_writer_refuses_reads_once_the_writer_moves_a_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let schema = |fields: Value| {
+        Schema::from_json(&json!({"app": "x", "collections": {"notes": {"fields": fields}}}))
+            .unwrap()
+    };
+    let first = schema(json!({"a": {"type": "string"}, "b": {"type": "string"}}));
+    let moved = schema(json!({"b": {"type": "string"}, "a": {"type": "string"}}));
+    let writer = Store::open(&path, Some(first)).unwrap();
+    writer
+        .create("notes", doc(json!({"_id": "n1", "a": "x", "b": "y"})))
+        .unwrap();
+    let reader = Store::open_read_only(&path).unwrap();
+    assert_eq!(reader.get("notes", "n1").unwrap()["a"], json!("x"));
+    drop(writer);
+    let writer = Store::open(&path, Some(moved)).unwrap();
+    assert_eq!(writer.get("notes", "n1").unwrap()["a"], json!("x"));
+    let refused = reader.get("notes", "n1").unwrap_err();
+    assert!(refused.to_string().contains("open it again"), "{refused}");
+    let again = Store::open_read_only(&path).unwrap();
+    assert_eq!(again.get("notes", "n1").unwrap()["a"], json!("x"));
+    // A writer reopening with the same schema changes nothing a reader sees.
+    drop(writer);
+    let _writer = Store::open(&path, None).unwrap();
+    assert_eq!(again.get("notes", "n1").unwrap()["b"], json!("y"));
+}

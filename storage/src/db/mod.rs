@@ -66,6 +66,11 @@ pub struct Store {
     faults_checked: std::sync::atomic::AtomicU64,
     /// The program's own rules ([`crate::hooks`]).
     hooks: RwLock<Arc<Hooks>>,
+    /// For a store opened read-only beside a writer: the schema's bytes as
+    /// stored when it opened. Rows name fields by their position in the
+    /// schema, so a migration by the writer makes this store's reads
+    /// wrong; [`Store::read`] refuses them instead.
+    schema_at_open: Option<Vec<u8>>,
 }
 
 /// See [`Store::read`].
@@ -248,6 +253,7 @@ impl Store {
             unresolved: Mutex::new(None),
             faults_checked: fault::seen().into(),
             hooks: RwLock::new(Arc::new(Hooks::default())),
+            schema_at_open: None,
         })
     }
 
@@ -288,6 +294,7 @@ impl Store {
             .ok_or_else(|| corrupt("valid schema"))?;
         let catalog: CollIds =
             rmp_serde::from_slice(&snap.meta("catalog")?.ok_or_else(|| corrupt("catalog"))?)?;
+        let schema_at_open = Some(schema_json.to_vec());
         drop(schema_json);
         drop(snap);
         Ok(Store {
@@ -306,6 +313,7 @@ impl Store {
             unresolved: Mutex::new(None),
             faults_checked: fault::seen().into(),
             hooks: RwLock::new(Arc::new(Hooks::default())),
+            schema_at_open,
         })
     }
 
@@ -415,6 +423,19 @@ impl Store {
         let backend = self.backend();
         let snap = Arc::new(backend.begin_read()?);
         if let Backend::ReadOnly(_) = &*backend {
+            let now = snap.meta("schema")?.map(|v| v.to_vec());
+            let same = now.as_deref() == self.schema_at_open.as_deref()
+                || now
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .and_then(|v| Schema::from_json(&v).ok())
+                    .is_some_and(|s| &s == self.schema().as_ref());
+            if !same {
+                return Err(Error::Storage(format!(
+                    "the schema of {} changed since it was opened here (the writing process \
+                     migrated it): open it again",
+                    self.path.display()
+                )));
+            }
             return Ok(self.reader(snap));
         }
         let mut cache = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
@@ -575,6 +596,10 @@ impl Store {
     /// that does not fit (already applied, or describing a document this
     /// store does not have in that state) is refused with nothing of its
     /// transaction applied. Returns the number of records applied.
+    ///
+    /// This store must have the source's schema: a record's row names its
+    /// fields by their position in the schema that wrote it (see
+    /// [`crate::codec`]), and is stored here as it is.
     pub fn apply_changes(&self, records: impl IntoIterator<Item = ChangeRecord>) -> Result<u64> {
         let mut records = records.into_iter().peekable();
         let mut applied = 0;
