@@ -1,9 +1,13 @@
 //! The payload of a log entry: the change records of one transaction (a
 //! group commit), split into parts when they exceed the log's entry size.
 //!
-//! Layout: `b'R'`, version 1, then varints txn, part index, part count and
-//! record count, then per record its seq and the length of its encoding
-//! ([`ChangeRecord::encode`]) followed by that encoding. The parts of one
+//! Layout: `b'R'`, version 2, the writer's schema layout
+//! ([`refdb_storage::Schema::layout_fingerprint`], u64 LE), then varints
+//! txn, part index, part count and record count, then per record its seq
+//! and the length of its encoding ([`ChangeRecord::encode`]) followed by
+//! that encoding. A record's row names its fields by their position in the
+//! writer's schema, so a node applies only entries of its own layout;
+//! version 1 (no layout) came from writers whose rows named fields. The parts of one
 //! transaction take consecutive positions; a reader applies them together
 //! once the last arrives, and drops parts whose sequence another entry
 //! interrupts (a writer that lost the race mid-way retries them whole).
@@ -11,13 +15,15 @@
 use refdb_storage::ChangeRecord;
 
 const MAGIC: u8 = b'R';
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Room kept for a part's header within the log's entry size.
 const HEADER_ROOM: usize = 64;
 
 /// One decoded entry.
 #[derive(Debug)]
 pub struct Part {
+    /// The writer's schema layout (`None`: a version 1 entry).
+    pub layout: Option<u64>,
     pub txn: u64,
     pub index: u64,
     pub count: u64,
@@ -33,9 +39,14 @@ pub enum EntryError {
     Damaged(String),
 }
 
-/// Encodes `records` (one transaction's, in seq order) as the payloads of
-/// consecutive entries, each at most `max` bytes.
-pub fn encode(records: &[ChangeRecord], max: usize) -> Result<Vec<Vec<u8>>, EntryError> {
+/// Encodes `records` (one transaction's, in seq order, written under a
+/// schema of layout `layout`) as the payloads of consecutive entries, each
+/// at most `max` bytes.
+pub fn encode(
+    records: &[ChangeRecord],
+    max: usize,
+    layout: u64,
+) -> Result<Vec<Vec<u8>>, EntryError> {
     let budget = max.saturating_sub(HEADER_ROOM);
     let mut groups: Vec<Vec<(u64, Vec<u8>)>> = vec![Vec::new()];
     let mut size = 0;
@@ -63,6 +74,7 @@ pub fn encode(records: &[ChangeRecord], max: usize) -> Result<Vec<Vec<u8>>, Entr
         .enumerate()
         .map(|(i, recs)| {
             let mut out = vec![MAGIC, VERSION];
+            out.extend_from_slice(&layout.to_le_bytes());
             for n in [txn, i as u64, count, recs.len() as u64] {
                 put_varint(&mut out, n);
             }
@@ -79,8 +91,16 @@ pub fn encode(records: &[ChangeRecord], max: usize) -> Result<Vec<Vec<u8>>, Entr
 /// Reads a payload made by [`encode`].
 pub fn decode(payload: &[u8]) -> Result<Part, EntryError> {
     let damaged = |what: &str| EntryError::Damaged(what.to_string());
-    let [MAGIC, VERSION, rest @ ..] = payload else {
-        return Err(damaged("unknown header"));
+    let (layout, rest) = match payload {
+        [MAGIC, 1, rest @ ..] => (None, rest),
+        [MAGIC, VERSION, rest @ ..] if rest.len() >= 8 => {
+            let (l, rest) = rest.split_at(8);
+            (
+                Some(u64::from_le_bytes(l.try_into().expect("8 bytes"))),
+                rest,
+            )
+        }
+        _ => return Err(damaged("unknown header")),
     };
     let mut r = rest;
     let mut next = || take_varint(&mut r).ok_or_else(|| damaged("truncated header"));
@@ -103,6 +123,7 @@ pub fn decode(payload: &[u8]) -> Result<Part, EntryError> {
         return Err(damaged("bytes after the last record"));
     }
     Ok(Part {
+        layout,
         txn,
         index,
         count,
@@ -161,12 +182,13 @@ mod tests {
     fn records_round_trip_in_parts_under_the_size() {
         let records = records();
         assert_eq!(records.len(), 55);
-        let payloads = encode(&records, 4096).unwrap();
+        let payloads = encode(&records, 4096, 7).unwrap();
         assert!(payloads.len() > 1);
         assert!(payloads.iter().all(|p| p.len() <= 4096));
         let mut back = Vec::new();
         for (i, p) in payloads.iter().enumerate() {
             let part = decode(p).unwrap();
+            assert_eq!(part.layout, Some(7));
             let expected = (records[0].txn, i as u64, payloads.len() as u64);
             assert_eq!((part.txn, part.index, part.count), expected);
             back.extend(part.records);
@@ -181,10 +203,10 @@ mod tests {
             .iter()
             .find(|r| r.row.as_ref().is_some_and(|r| r.len() > 300));
         assert!(matches!(
-            encode(std::slice::from_ref(big.unwrap()), 200),
+            encode(std::slice::from_ref(big.unwrap()), 200, 7),
             Err(EntryError::TooLarge { .. })
         ));
-        let p = encode(&records[..1], 4096).unwrap().remove(0);
+        let p = encode(&records[..1], 4096, 7).unwrap().remove(0);
         for cut in 0..p.len() {
             assert!(decode(&p[..cut]).is_err(), "cut at {cut}");
         }

@@ -185,6 +185,19 @@ impl Applier {
                 return;
             }
         };
+        // Rows name fields by position: another layout would read them
+        // with their fields swapped.
+        if part
+            .layout
+            .is_some_and(|l| l != store.schema().layout_fingerprint())
+        {
+            self.node.fail(format!(
+                "log entry {} was written under a schema whose collections declare other \
+                 fields, or in another order; every node must run the writers' schema",
+                e.position
+            ));
+            return;
+        }
         let mut done = match self.partial.take() {
             _ if part.index == 0 => Partial {
                 txn: part.txn,
@@ -392,7 +405,12 @@ mod tests {
     }
 
     fn entries(records: &[ChangeRecord], first: u64) -> Vec<Entry> {
-        entry::encode(records, 400)
+        let layout = refdb_storage::Schema::demo().layout_fingerprint();
+        entry_list(records, first, layout)
+    }
+
+    fn entry_list(records: &[ChangeRecord], first: u64, layout: u64) -> Vec<Entry> {
+        entry::encode(records, 400, layout)
             .unwrap()
             .into_iter()
             .enumerate()
@@ -448,5 +466,24 @@ mod tests {
         assert!(!applier.following());
         assert!(node.failure().unwrap().contains("5..5"));
         assert!(target.audit().unwrap().is_clean());
+    }
+
+    /// Rows name fields by their position in the
+    /// schema, so an entry from a writer whose schema orders a
+    /// collection's fields otherwise would apply with the fields swapped.
+    #[test]
+    fn an_entry_written_under_another_layout_stops_the_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = created(dir.path(), "a.db", &["a"]);
+        let target = store(dir.path(), "t.db");
+        let node = Arc::new(NodeState::new(0));
+        let mut applier = Applier::new(node.clone());
+        let other = refdb_storage::Schema::demo().layout_fingerprint() ^ 1;
+        for e in entry_list(&records, 1, other) {
+            applier.apply(&target, e);
+        }
+        assert!(!applier.following());
+        assert!(node.failure().unwrap().contains("every node must run"));
+        assert_eq!(target.read().unwrap().count("users").unwrap(), 0);
     }
 }

@@ -144,6 +144,7 @@ impl LoggedWriter<'_> {
             let id = format!("{}-{}-{}", self.link.name, self.boot, self.attempt);
             let expected = self.applier.consumed();
             let link = &self.link;
+            let layout = self.store.schema().layout_fingerprint();
             let mut took = None;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 let ops: Vec<GroupOp<'_, ()>> = group
@@ -153,7 +154,7 @@ impl LoggedWriter<'_> {
                     })
                     .collect();
                 self.store.write_each_logged(ops, |records| {
-                    let p = publish(link, &id, expected, records);
+                    let p = publish(link, &id, expected, layout, records);
                     took = p.as_ref().ok().copied();
                     p
                 })
@@ -269,16 +270,18 @@ impl LoggedWriter<'_> {
     }
 }
 
-/// Appends a group's records as one entry (or consecutive parts), the
-/// first expecting the log to end at `expected`; returns the last
-/// position taken.
+/// Appends a group's records (written under a schema of layout `layout`)
+/// as one entry (or consecutive parts), the first expecting the log to end
+/// at `expected`; returns the last position taken.
 fn publish(
     link: &ClusterLink,
     id: &str,
     expected: u64,
+    layout: u64,
     records: &[ChangeRecord],
 ) -> Result<u64, Refusal> {
-    let payloads = entry::encode(records, link.log.max_payload()).map_err(Refusal::TooLarge)?;
+    let payloads =
+        entry::encode(records, link.log.max_payload(), layout).map_err(Refusal::TooLarge)?;
     let mut position = expected;
     for (i, p) in payloads.iter().enumerate() {
         position = link

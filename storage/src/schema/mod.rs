@@ -284,6 +284,30 @@ impl Schema {
         Schema::from_json(&value)
     }
 
+    /// A fingerprint of what stored rows depend on: each collection's
+    /// fields, by name, in declared order (a row names a field by its
+    /// position there, see `codec`). Stores whose schemas have the same
+    /// layout read each other's rows; others must not exchange them.
+    pub fn layout_fingerprint(&self) -> u64 {
+        let mut colls: Vec<&Collection> = self.collections.iter().collect();
+        colls.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes.iter().chain(&[0xff]) {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for c in colls {
+            eat(c.name.as_bytes());
+            for f in c.fields.iter() {
+                eat(f.name.as_bytes());
+            }
+            eat(b"");
+        }
+        h
+    }
+
     /// The built-in demo schema (app `demo`: `users` ↔ `addrs`, as in the
     /// backo quick start) that a new database gets when none is given.
     pub fn demo() -> Schema {
