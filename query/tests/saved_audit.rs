@@ -105,36 +105,41 @@ fn a_checkpoint_that_disagrees_once_caught_up_is_a_problem() {
 fn a_full_text_index_that_lacks_a_document_is_a_problem() {
     let s = saved(0);
     let dir = s.text().join("c-people");
-    forget_first_docno(&dir);
+    forget_lowest_docno(&dir);
     let r = s.audit();
     assert_eq!(r.problems.len(), 1, "{r:?}");
     assert!(r.problems[0].contains("lacks 1"), "{r:?}");
 }
 
-/// Deletes one document from the saved tantivy index, keeping the
-/// position its commit carries.
-fn forget_first_docno(dir: &Path) {
+/// Deletes the lowest docno (a person `saved` does not change afterwards)
+/// from the saved tantivy index, keeping the position its commit carries.
+/// Postmortem: it took the first docno of a hash set, which was now and
+/// then one of the two the audit sets aside as changed, and the test failed
+/// about once in twenty runs.
+fn forget_lowest_docno(dir: &Path) {
     use tantivy::collector::DocSetCollector;
     use tantivy::query::AllQuery;
     let index = tantivy::Index::open_in_dir(dir).unwrap();
     let payload = index.load_metas().unwrap().payload.unwrap();
     let docno = index.schema().get_field("docno").unwrap();
     let searcher = index.reader().unwrap().searcher();
-    let first = *searcher
+    let lowest = searcher
         .search(&AllQuery, &DocSetCollector)
         .unwrap()
         .iter()
-        .next()
-        .unwrap();
-    let value = searcher
-        .segment_reader(first.segment_ord)
-        .fast_fields()
-        .u64("docno")
-        .unwrap()
-        .first(first.doc_id)
+        .map(|d| {
+            searcher
+                .segment_reader(d.segment_ord)
+                .fast_fields()
+                .u64("docno")
+                .unwrap()
+                .first(d.doc_id)
+                .unwrap()
+        })
+        .min()
         .unwrap();
     let mut w: tantivy::IndexWriter = index.writer(15_000_000).unwrap();
-    w.delete_term(tantivy::Term::from_field_u64(docno, value));
+    w.delete_term(tantivy::Term::from_field_u64(docno, lowest));
     let mut c = w.prepare_commit().unwrap();
     c.set_payload(&payload);
     c.commit().unwrap();
