@@ -11,6 +11,7 @@ use crate::changelog::RawBody;
 use crate::codec;
 use crate::derive::{Derived, RefRow};
 use crate::error::Result;
+use crate::hash::{fnv, fnv_on};
 use crate::postings;
 use crate::read::{ReadTxn, Tables};
 use crate::rows::ReadRows;
@@ -280,24 +281,6 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
         }
     }
     Ok(n)
-}
-
-/// 64-bit FNV-1a, continued from `h`.
-fn fnv_on(mut h: u64, bytes: &[u8]) -> u64 {
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    // The length ends each part, so that ("ab","c") and ("a","bc") differ.
-    for b in (bytes.len() as u64).to_le_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    fnv_on(0xcbf2_9ce4_8422_2325, bytes)
 }
 
 /// See [`AuditReport::digest`].

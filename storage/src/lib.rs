@@ -24,6 +24,7 @@ pub mod db;
 mod derive;
 mod error;
 pub mod fault;
+mod hash;
 pub mod hooks;
 mod ids;
 pub mod json;

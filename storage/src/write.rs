@@ -308,7 +308,7 @@ impl<'t> Tx<'t> {
         // The reverse index is read only for derived lists: a collection
         // without them leaves the pending postings to be written once, not
         // once per read (a batch reads back every document it writes).
-        if c.fields.iter().all(|f| f.is_stored()) {
+        if c.stores_every_field() {
             self.flush_appends()?;
         } else {
             self.flush()?;
@@ -332,7 +332,7 @@ impl<'t> Tx<'t> {
     /// read back: the document is what was written.
     fn create_and_get(&mut self, coll: &str, input: Map<String, Value>) -> Result<Document> {
         let (c, _) = self.coll(coll)?;
-        if !c.fields.iter().all(|f| f.is_stored()) {
+        if !c.stores_every_field() {
             let id = self.create(coll, input)?;
             return self.get(coll, &id);
         }
@@ -528,8 +528,8 @@ impl<'t> Tx<'t> {
         // which keeps them after every row of their collection.
         self.flush_appends()?;
         let mut row = row;
-        let seq = self.row_seq(cid, id, old.is_some(), new.docno);
-        let in_row = codec::set_latest(&mut row, seq).then_some(seq);
+        let mut seq = self.row_seq(cid, id, old.is_some(), new.docno);
+        seq.carried = codec::set_latest(&mut row, seq.seq);
         let previous = self.rows.put_doc(cid, id, &row)?;
         let existed = previous.is_some();
         // Logged for undo before anything else can fail, so a failed
@@ -541,7 +541,7 @@ impl<'t> Tx<'t> {
                 old: previous.clone(),
             });
         }
-        self.log_put(cid, c, id, previous.as_deref(), new.docno, in_row)?;
+        self.log_put(cid, c, id, previous.as_deref(), new.docno, seq)?;
         if old.is_none() {
             // Found on insert rather than by a lookup first: the failed
             // operation poisons the transaction, so the overwrite never

@@ -66,15 +66,33 @@ pub(super) fn load(value: &Value) -> Result<Schema, SchemaError> {
         .map(|(i, c)| (c.name.clone(), i))
         .collect();
     let auth = root.get("auth").map(super::auth::auth_config).transpose()?;
+    let layout = layout(&collections);
     let mut schema = Schema {
         app,
         collections,
         by_name,
         auth,
         source: value.clone(),
+        layout,
     };
     check_references(&mut schema)?;
     Ok(schema)
+}
+
+/// [`Schema::layout_fingerprint`]: each collection's name, then its
+/// fields' names in declared order, collections by name.
+fn layout(collections: &[Collection]) -> u64 {
+    let mut sorted: Vec<&Collection> = collections.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut h = crate::hash::fnv(b"layout");
+    for c in sorted {
+        h = crate::hash::fnv_on(h, c.name.as_bytes());
+        for f in c.fields.iter() {
+            h = crate::hash::fnv_on(h, f.name.as_bytes());
+        }
+        h = crate::hash::fnv_on(h, b"");
+    }
+    h
 }
 
 fn load_collection(name: &str, spec: &Value, path: &str) -> Result<Collection, SchemaError> {

@@ -240,6 +240,12 @@ impl PartialEq for Collection {
 }
 
 impl Collection {
+    /// True when every field is kept in the document itself (no derived
+    /// `refs` list, which is read from the reverse index).
+    pub fn stores_every_field(&self) -> bool {
+        self.fields.iter().all(Field::is_stored)
+    }
+
     /// Top-level `ref`/`refs` fields.
     pub fn ref_fields(&self) -> impl Iterator<Item = (&Field, &RefSpec)> {
         self.fields
@@ -259,6 +265,8 @@ pub struct Schema {
     /// The JSON the schema was loaded from, kept verbatim so that it can be
     /// stored in the database file and served back by `_meta`.
     source: Value,
+    /// See [`Schema::layout_fingerprint`]: computed once, at load.
+    layout: u64,
 }
 
 /// Equality of the data model (see [`Collection`]'s): `auth` and rights
@@ -289,23 +297,7 @@ impl Schema {
     /// position there, see `codec`). Stores whose schemas have the same
     /// layout read each other's rows; others must not exchange them.
     pub fn layout_fingerprint(&self) -> u64 {
-        let mut colls: Vec<&Collection> = self.collections.iter().collect();
-        colls.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for b in bytes.iter().chain(&[0xff]) {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
-        for c in colls {
-            eat(c.name.as_bytes());
-            for f in c.fields.iter() {
-                eat(f.name.as_bytes());
-            }
-            eat(b"");
-        }
-        h
+        self.layout
     }
 
     /// The built-in demo schema (app `demo`: `users` ↔ `addrs`, as in the

@@ -26,6 +26,17 @@ use std::collections::HashMap;
 /// are just more of them) rather than grow without bound.
 const MERGE_LIMIT: usize = 100_000;
 
+/// The record that describes a row being written ([`Tx::row_seq`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowSeq {
+    pub seq: u64,
+    /// `seq` is this unit's record of the document, which refers to the
+    /// documents table and so to the row being written: no new record.
+    pub merged: bool,
+    /// The row carries `seq` (a row written before format 6 cannot).
+    pub carried: bool,
+}
+
 /// The change log state of one write transaction.
 pub(crate) struct Log {
     /// The counters as the transaction found them.
@@ -65,26 +76,33 @@ impl Log {
 }
 
 impl Tx<'_> {
-    /// The seq of the record that will describe the row of `cid/id`
-    /// (docno `docno`) about to be written: the one this unit already
-    /// wrote for an update of the same document (merged), else the next.
-    /// The row carries it ([`codec::set_latest`]).
-    pub(crate) fn row_seq(&self, cid: u32, id: &str, update: bool, docno: u32) -> u64 {
+    /// The record that will describe the row of `cid/id` (docno `docno`)
+    /// about to be written: the one this unit already wrote for an update
+    /// of the same document (merged), else the next. The row carries its
+    /// seq ([`codec::set_latest`]).
+    pub(crate) fn row_seq(&self, cid: u32, id: &str, update: bool, docno: u32) -> RowSeq {
         let merged = self
             .log
             .latest
             .get(&(cid, id.to_string()))
             .filter(|&&(_, _, at)| update && at == docno);
         match merged {
-            Some(&(seq, _, _)) => seq,
-            None => self.log.next_seq,
+            Some(&(seq, _, _)) => RowSeq {
+                seq,
+                merged: true,
+                carried: false,
+            },
+            None => RowSeq {
+                seq: self.log.next_seq,
+                merged: false,
+                carried: false,
+            },
         }
     }
 
     /// Records that `id`'s row is now the one just written (docno
     /// `docno`); `previous` is the row it replaced (`None`: a create).
-    /// `in_row`: the seq the row written carries, as [`Tx::row_seq`] gave
-    /// it (`None`: a row without one, whose seq goes in the table).
+    /// `row`: the record [`Tx::row_seq`] found for it.
     pub(crate) fn log_put(
         &mut self,
         cid: u32,
@@ -92,21 +110,14 @@ impl Tx<'_> {
         id: &str,
         previous: Option<&[u8]>,
         docno: u32,
-        in_row: Option<u64>,
+        row: RowSeq,
     ) -> Result<()> {
-        let key = (cid, id.to_string());
-        if previous.is_some()
-            && let Some(&(seq, _, at)) = self.log.latest.get(&key)
-            && at == docno
-        {
+        if row.merged && previous.is_some() {
             // This unit's record of the document refers to `DOCS`, which
             // now holds the final row: nothing to write.
-            debug_assert!(
-                in_row.is_none_or(|s| s == seq),
-                "the row carries its record's seq"
-            );
             return Ok(());
         }
+        let key = (cid, id.to_string());
         let prev = match previous {
             Some(row) => self.keep_superseded(cid, docno, row)?,
             None => 0,
@@ -118,14 +129,14 @@ impl Tx<'_> {
         };
         let seq = self.append_record(op, docno, prev, &c.name, id, Body::Current)?;
         debug_assert!(
-            in_row.is_none_or(|s| s == seq),
+            !row.carried || row.seq == seq,
             "the row carries its record's seq"
         );
         let replaced_in_table = match previous {
             Some(row) => codec::latest(row)? == Latest::InTable,
             None => false,
         };
-        if in_row.is_none() {
+        if !row.carried {
             // A row written before format 6, replayed from an older log.
             self.set_latest(cid, docno, Some(seq))?;
         } else if replaced_in_table {
