@@ -204,6 +204,7 @@ impl Config {
             schema,
             changes_retention: self.changes_retention,
             cache_size: self.cache_size,
+            ..OpenOptions::default()
         };
         Store::open_with(&self.db, opts).map_err(|err| OpenError::Store {
             path: self.db.clone(),

@@ -9,7 +9,7 @@
 
 use crate::changelog::RawBody;
 use crate::codec;
-use crate::derive::{Derived, RefRow};
+use crate::derive::{Derived, RefTarget};
 use crate::error::Result;
 use crate::hash::{fnv, fnv_on};
 use crate::postings;
@@ -129,12 +129,41 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
         }
     }
     // Pass 2: reverse-reference index == forward references; no dangling.
-    let mut actual_refs: BTreeMap<RefRow, RoaringBitmap> = BTreeMap::new();
-    r.rows().each_ref_row(&mut |(tc, t, sc, sf, chunk), row| {
-        actual_refs.insert(
-            (tc, t.to_string(), sc, sf.to_string(), chunk),
-            postings::decode(row)?,
-        );
+    // Rows come in key order: a target's rows one after the other, by
+    // the first docno of their range.
+    let mut actual_refs: BTreeMap<RefTarget, RoaringBitmap> = BTreeMap::new();
+    let mut previous: Option<(RefTarget, u32)> = None; // target, last docno
+    r.rows().each_ref_row(&mut |(tc, t, sc, sf, start), row| {
+        let set = postings::decode(row)?;
+        let target = (tc, t.to_string(), sc, sf.to_string());
+        let shown =
+            format!("reverse index row collection {tc} {t} <- collection {sc}.{sf} at {start}");
+        let first_of_target = previous.as_ref().is_none_or(|(p, _)| *p != target);
+        if first_of_target && start != 0 {
+            problem(format!(
+                "{shown}: the target's first row does not start at docno 0"
+            ));
+        }
+        match (set.min(), set.max()) {
+            (Some(lo), Some(hi)) => {
+                if lo < start {
+                    problem(format!("{shown}: holds docno {lo}, below its range"));
+                }
+                if let Some((_, last)) = previous.as_ref().filter(|_| !first_of_target)
+                    && *last >= start
+                {
+                    problem(format!(
+                        "{shown}: the row before it holds docno {last}, in its range"
+                    ));
+                }
+                previous = Some((target.clone(), hi));
+            }
+            _ => {
+                problem(format!("{shown}: empty"));
+                previous = Some((target.clone(), start));
+            }
+        }
+        *actual_refs.entry(target).or_default() |= set;
         Ok(())
     })?;
     compare("reverse index", &derived.refs, &actual_refs, &mut problem);
@@ -297,20 +326,33 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
         h = fnv_on(h, &docno.to_be_bytes());
         h = fnv_on(h, id.as_bytes());
     }
-    r.rows().each_ref_row(&mut |(tc, t, sc, sf, chunk), v| {
+    // Postings are digested as one set per target: how a target's set is
+    // cut in rows depends on the order of the writes, and equal sets may
+    // serialize apart.
+    let mut targets: Vec<(RefTarget, RoaringBitmap)> = Vec::new();
+    r.rows().each_ref_row(&mut |(tc, t, sc, sf, _), v| {
+        let set = postings::decode(v)?;
+        match targets.last_mut() {
+            Some((last, union))
+                if (last.0, last.1.as_str(), last.2, last.3.as_str()) == (tc, t, sc, sf) =>
+            {
+                *union |= set
+            }
+            _ => targets.push(((tc, t.to_string(), sc, sf.to_string()), set)),
+        }
+        Ok(())
+    })?;
+    for ((tc, t, sc, sf), set) in &targets {
         for part in [
             &tc.to_be_bytes()[..],
             t.as_bytes(),
             &sc.to_be_bytes(),
             sf.as_bytes(),
-            &chunk.to_be_bytes(),
         ] {
             h = fnv_on(h, part);
         }
-        // Postings are compared as sets: equal sets may serialize apart.
-        h = fnv_on(h, &postings_digest(v)?);
-        Ok(())
-    })?;
+        h = fnv_on(h, &postings_digest(set));
+    }
     for c in r.schema().collections() {
         let state = r.state(&c.name)?;
         h = fnv_on(h, c.name.as_bytes());
@@ -332,13 +374,12 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
     Ok(h)
 }
 
-fn postings_digest(bytes: &[u8]) -> Result<[u8; 8]> {
-    let set = postings::decode(bytes)?;
+fn postings_digest(set: &RoaringBitmap) -> [u8; 8] {
     let mut h = fnv(b"postings");
-    for d in &set {
+    for d in set {
         h = fnv_on(h, &d.to_be_bytes());
     }
-    Ok(h.to_le_bytes())
+    h.to_le_bytes()
 }
 
 fn compare<K: Ord + std::fmt::Debug>(

@@ -3,18 +3,20 @@
 //! migration writes them.
 
 use crate::codec::StoredDoc;
-use crate::postings;
 use crate::schema::Collection;
 use crate::schema::targets_of;
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
 
-pub(crate) type RefRow = (u32, String, u32, String, u16);
+/// A reverse-index target: (target collection, target id, source
+/// collection, source field).
+pub(crate) type RefTarget = (u32, String, u32, String);
 
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Derived {
-    /// Reverse-index row key → low docno bits.
-    pub refs: BTreeMap<RefRow, RoaringBitmap>,
+    /// Reverse-index target → the docnos referencing it, however the
+    /// file cuts them in rows.
+    pub refs: BTreeMap<RefTarget, RoaringBitmap>,
 }
 
 impl Derived {
@@ -27,7 +29,6 @@ impl Derived {
         doc: &StoredDoc,
         coll_id: &dyn Fn(&str) -> Option<u32>,
     ) {
-        let (chunk, low) = postings::split(doc.docno);
         for f in c.fields.iter() {
             let v = doc.body.get(&f.name);
             if let (Some(spec), true) = (f.ty.ref_spec(), f.is_stored()) {
@@ -36,9 +37,9 @@ impl Derived {
                 };
                 for t in targets_of(v) {
                     self.refs
-                        .entry((tcid, t, cid, f.name.clone(), chunk))
+                        .entry((tcid, t, cid, f.name.clone()))
                         .or_default()
-                        .insert(low);
+                        .insert(doc.docno);
                 }
             }
         }

@@ -87,11 +87,10 @@ pub(crate) fn migrate(
         rows.put_doc(*cid, id, &codec::encode(c, doc))?;
     }
     rows.clear_refs()?;
-    for ((tc, t, sc, sf, chunk), bits) in &derived.refs {
-        rows.put_ref_row(
-            (*tc, t.as_str(), *sc, sf.as_str(), *chunk),
-            &postings::encode(bits),
-        )?;
+    for ((tc, t, sc, sf), set) in derived.refs {
+        for (start, part) in postings::split_to_fit(0, set, postings::ROW_BYTES) {
+            rows.put_ref_row((tc, &t, sc, &sf, start), &postings::encode(&part))?;
+        }
     }
     if !problems.is_empty() {
         return Err(Error::SchemaMigration(problems));

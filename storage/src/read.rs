@@ -102,8 +102,8 @@ pub(crate) fn referrer_docnos<T: Tables>(
     t.refs_flushed();
     let mut out = RoaringBitmap::new();
     t.rows()
-        .each_ref_chunk((tcid, tid, scid, sfield), &mut |chunk, row| {
-            out.extend(postings::join(chunk, &postings::decode(row)?));
+        .ref_rows_of((tcid, tid, scid, sfield), &mut |_, row| {
+            out |= postings::decode(row)?;
             Ok(())
         })?;
     Ok(out)

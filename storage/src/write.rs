@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::hooks::{Cause, Committed, HookCtx, Hooks};
 use crate::ids::IdGenerator;
 use crate::patch::{self, PatchOp};
-use crate::postings::{self, Pending, ref_row_key};
+use crate::postings::{Pending, ref_target_key};
 use crate::read::{self, Document, Tables};
 use crate::rows::{ReadRows, WriteRows};
 use crate::schema::{Collection, Schema, targets_of};
@@ -70,6 +70,8 @@ pub(crate) struct TxEnv<'t> {
     pub ids: &'t Mutex<IdGenerator>,
     /// How much of the change log commits keep.
     pub retention: Retention,
+    /// Size beyond which a reverse-index row splits.
+    pub row_bytes: usize,
     /// Whether anyone observes commits (else changes are not recorded).
     pub observed: bool,
     pub hooks: Arc<Hooks>,
@@ -98,11 +100,13 @@ pub struct Tx<'t> {
     /// Reverse-index changes not yet applied: a bulk load then writes each
     /// postings row once instead of once per document; every path that
     /// reads `REFS` applies them first ([`Tx::flush`]). Row keys as
-    /// [`postings::ref_row_key`] bytes.
+    /// [`crate::postings::ref_target_key`] bytes.
     pending_refs: Pending,
     /// Whether the transaction is one caller's or a group commit's, with
     /// what each keeps.
     mode: Mode,
+    /// Size beyond which a reverse-index row splits.
+    row_bytes: usize,
     /// Reused to build pending row keys without allocating.
     scratch: Vec<u8>,
     /// Whether anyone observes commits (else changes are not recorded).
@@ -146,9 +150,13 @@ pub(crate) struct Finished {
     pub committed: Vec<Committed>,
 }
 
-/// Pending postings rows beyond which they are applied even
-/// mid-transaction, to bound memory.
+/// Pending postings targets, or changes (eight bytes each), beyond which
+/// they are applied even mid-transaction, to bound memory. Each flush
+/// rewrites every pending target's row, so a bulk load flushes as seldom
+/// as memory allows: ten million documents over a million targets flush
+/// once before the end.
 const FLUSH_AT: usize = 1 << 20;
+const FLUSH_OPS: usize = 1 << 23;
 
 impl<'t> Tables for Tx<'t> {
     type Rows = WriteRows<'t>;
@@ -223,6 +231,7 @@ impl<'t> Tx<'t> {
                 appends: append::Appends::default(),
                 known: append::Known::default(),
             },
+            row_bytes: env.row_bytes,
             scratch: Vec::new(),
             observed: env.observed,
             last_ids: HashMap::new(),
@@ -663,22 +672,21 @@ impl<'t> Tx<'t> {
                 let ot = targets_of(ov);
                 let nt = targets_of(nv);
                 let docno = new.or(old).map(|d| d.docno).unwrap_or_default();
-                let (chunk, low) = postings::split(docno);
                 let mut key = std::mem::take(&mut self.scratch);
                 for t in ot.iter().filter(|t| !nt.contains(t)) {
-                    ref_row_key(&mut key, tcid, t, cid, &f.name, chunk);
-                    self.pending_refs.remove(&key, low);
+                    ref_target_key(&mut key, tcid, t, cid, &f.name);
+                    self.pending_refs.remove(&key, docno);
                 }
                 if new.is_some() {
                     for t in nt.iter().filter(|t| !ot.contains(t)) {
-                        ref_row_key(&mut key, tcid, t, cid, &f.name, chunk);
-                        self.pending_refs.add(&key, low);
+                        ref_target_key(&mut key, tcid, t, cid, &f.name);
+                        self.pending_refs.add(&key, docno);
                     }
                 }
                 self.scratch = key;
             }
         }
-        if self.pending_refs.len() > FLUSH_AT {
+        if self.pending_refs.len() > FLUSH_AT || self.pending_refs.ops() > FLUSH_OPS {
             self.flush()?;
         }
         Ok(())

@@ -301,8 +301,9 @@ proptest! {
     fn random_operation_sequences_keep_every_invariant(
         seed in proptest::collection::vec((0..COLLS.len(), any::<u8>()), 8..24),
         ops in proptest::collection::vec(op(), 1..60),
+        row_bytes in row_bytes(),
     ) {
-        let t = open(library_schema());
+        let t = open_with_row_bytes(library_schema(), row_bytes);
         let mut model = BTreeSet::new();
         // A populated start, so that most later operations meet documents.
         let seed = seed.into_iter().map(|(coll, id)| Op::Create { coll, id, refs: Vec::new(), title: None });
@@ -335,9 +336,9 @@ fn batch_one(tx: &mut refdb_storage::Tx<'_>, op: BatchOp) -> refdb_storage::Resu
 /// Group commit: the operations of one `write_each` give the same results
 /// and the same final state as committing them one by one — a failed one
 /// is undone without undoing the others.
-fn group_equals_sequential(ops: &[Op]) {
-    let a = open(library_schema());
-    let b = open(library_schema());
+fn group_equals_sequential(ops: &[Op], row_bytes: usize) {
+    let a = open_with_row_bytes(library_schema(), row_bytes);
+    let b = open_with_row_bytes(library_schema(), row_bytes);
     let singles: Vec<BatchOp> = ops.iter().filter_map(to_batch_op).collect();
     let group: Vec<refdb_storage::GroupOp<'_, ()>> = singles
         .iter()
@@ -382,9 +383,10 @@ proptest! {
     fn group_commit_equals_sequential_commits(
         seed in proptest::collection::vec((0..COLLS.len(), any::<u8>()), 8..24),
         ops in proptest::collection::vec(leaf(), 1..40),
+        row_bytes in row_bytes(),
     ) {
         let seed = seed.into_iter().map(|(coll, id)| Op::Create { coll, id, refs: Vec::new(), title: None });
         let all: Vec<Op> = seed.chain(ops).collect();
-        group_equals_sequential(&all);
+        group_equals_sequential(&all, row_bytes);
     }
 }

@@ -249,3 +249,59 @@ fn reopening_the_file_gives_back_everything_committed() {
     assert_clean(&reopened);
     drop(dir);
 }
+
+/// The rows of the reverse index, from the file's own accounting.
+fn reverse_index_rows(s: &refdb_storage::Store) -> u64 {
+    let space = s.read().unwrap().space().unwrap();
+    space
+        .iter()
+        .find(|t| t.name == "referrers")
+        .unwrap()
+        .entries
+}
+
+#[test]
+fn a_much_referenced_target_splits_its_rows_and_they_go_as_referrers_go() {
+    // Rows of about 40 bytes: a handful of docnos each.
+    let t = open_with_row_bytes(library_schema(), 40);
+    let s = &t.store;
+    s.create("authors", doc(json!({"_id": "hugo", "name": "Hugo"})))
+        .unwrap();
+    let books: Vec<String> = (0..60).map(|i| format!("b{i:02}")).collect();
+    for b in &books {
+        s.create(
+            "books",
+            doc(json!({"_id": b, "title": b, "author": "hugo"})),
+        )
+        .unwrap();
+    }
+    let rows = reverse_index_rows(s);
+    assert!(rows > 3, "60 referrers in {rows} rows");
+    assert_clean(s);
+    let listed = |s: &refdb_storage::Store| ids(&s.get("authors", "hugo").unwrap()["books"]);
+    assert_eq!(listed(s), books);
+    // Removing the lowest docnos first empties the first row again and
+    // again: the next row must take over from docno 0.
+    for (i, b) in books.iter().enumerate().take(50) {
+        s.delete("books", b).unwrap();
+        assert_clean(s);
+        assert_eq!(listed(s), books[i + 1..]);
+    }
+    assert!(reverse_index_rows(s) < rows);
+    // Removing from the middle, then adding back.
+    s.delete("books", &books[55]).unwrap();
+    s.create(
+        "books",
+        doc(json!({"_id": "c", "title": "c", "author": "hugo"})),
+    )
+    .unwrap();
+    assert_clean(s);
+    assert_eq!(listed(s).len(), 10);
+    for b in books[50..].iter().filter(|b| *b != &books[55]) {
+        s.delete("books", b).unwrap();
+    }
+    s.delete("books", "c").unwrap();
+    assert_eq!(reverse_index_rows(s), 0);
+    assert_clean(s);
+    assert_replays(s);
+}

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{assert_clean, doc, dump, library_schema, open};
-use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
 use refdb_storage::tables::{CHANGES, DOCS, DOCS_V2, FORMAT_VERSION, INDEX_V4, LATEST, META};
 use refdb_storage::{Document, Store};
 use serde_json::json;
@@ -226,21 +226,32 @@ fn a_format_4_file_loses_its_unread_index_table_on_open() {
     assert_eq!(format.value(), FORMAT_VERSION.to_le_bytes());
 }
 
-/// A file written by the refdb whose rows named their fields (format 5:
-/// the demo schema, imported, then one user updated, one deleted and one
-/// created over HTTP), with the documents that refdb served from it
-/// (`format5-demo.json`). This refdb reads it as it is, read-only or not;
-/// a writer says format 6, and each row it writes keys fields by position.
-#[test]
-fn a_format_5_file_reads_as_it_was_served_and_is_upgraded_on_open() {
+/// Checks an upgraded store (clean audit, its log replays), closes it,
+/// and opens its file with redb alone, which must say the current format.
+fn closed_at_current_format(store: Store, path: &std::path::Path) -> redb::Database {
+    assert_clean(&store);
+    common::assert_replays(&store);
+    drop(store);
+    let db = redb::Database::open(path).unwrap();
+    let r = db.begin_read().unwrap();
+    let format = r.open_table(META).unwrap().get("format").unwrap().unwrap();
+    assert_eq!(format.value(), FORMAT_VERSION.to_le_bytes());
+    drop(format);
+    drop(r);
+    db
+}
+
+/// Copies fixture `name`.db into a temporary directory; gives its path
+/// and a check that a store serves exactly the documents in `name`.json
+/// (what the refdb that wrote the file served from it).
+fn fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf, impl Fn(&Store)) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/");
-    std::fs::copy(format!("{fixtures}format5-demo.db"), &path).unwrap();
+    std::fs::copy(format!("{fixtures}{name}.db"), &path).unwrap();
     let served: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(format!("{fixtures}format5-demo.json")).unwrap())
-            .unwrap();
-    let check = |store: &Store| {
+        serde_json::from_slice(&std::fs::read(format!("{fixtures}{name}.json")).unwrap()).unwrap();
+    let check = move |store: &Store| {
         let r = store.read().unwrap();
         for (coll, docs) in served.as_object().unwrap() {
             let docs = docs.as_array().unwrap();
@@ -253,6 +264,18 @@ fn a_format_5_file_reads_as_it_was_served_and_is_upgraded_on_open() {
             }
         }
     };
+    (dir, path, check)
+}
+
+/// A file written by the refdb whose rows named their fields (format 5:
+/// the demo schema, imported, then one user updated, one deleted and one
+/// created over HTTP), with the documents that refdb served from it
+/// (`format5-demo.json`). This refdb reads it as it is, read-only or not;
+/// a writer upgrades it to the current format, and each row it writes keys
+/// fields by position.
+#[test]
+fn a_format_5_file_reads_as_it_was_served_and_is_upgraded_on_open() {
+    let (_dir, path, check) = fixture("format5-demo");
     let reader = Store::open_read_only(&path).unwrap();
     check(&reader);
     drop(reader);
@@ -270,13 +293,8 @@ fn a_format_5_file_reads_as_it_was_served_and_is_upgraded_on_open() {
     store
         .update("users", "u000000002", doc(json!({"age": 75})))
         .unwrap();
-    assert_clean(&store);
-    common::assert_replays(&store);
-    drop(store);
-    let db = redb::Database::open(&path).unwrap();
+    let db = closed_at_current_format(store, &path);
     let r = db.begin_read().unwrap();
-    let format = r.open_table(META).unwrap().get("format").unwrap().unwrap();
-    assert_eq!(format.value(), FORMAT_VERSION.to_le_bytes());
     let docs = r.open_table(DOCS).unwrap();
     let len = |id: &str| docs.get((1, id)).unwrap().unwrap().value().len();
     // Same fields (the same shape of values): 52 bytes of names fewer.
@@ -286,4 +304,46 @@ fn a_format_5_file_reads_as_it_was_served_and_is_upgraded_on_open() {
         len("u000000002"),
         len("u000000003")
     );
+}
+
+/// A file written by the refdb of format 6 (rows keyed by field position,
+/// the reverse index cut at fixed chunks of 2^20 docnos: the demo schema,
+/// imported, then over HTTP a user moved to another address by PATCH, one
+/// updated by PUT, one deleted and one created), with the documents that
+/// refdb served from it (`format6-demo.json`). A read-only open serves
+/// them, the derived lists from the old reverse index included; a writer
+/// rewrites the index in rows of whole docnos, says format 7, and serves
+/// the same.
+#[test]
+fn a_format_6_file_reads_as_it_was_served_and_its_reverse_index_is_rewritten() {
+    let (_dir, path, check) = fixture("format6-demo");
+    let reader = Store::open_read_only(&path).unwrap();
+    check(&reader);
+    assert!(reader.audit().unwrap().is_clean());
+    let digest = reader.audit().unwrap().digest;
+    drop(reader);
+
+    let store = Store::open(&path, None).unwrap();
+    check(&store);
+    assert_clean(&store);
+    // The same sets, in other rows: the digest takes a target's set as one.
+    assert_eq!(store.audit().unwrap().digest, digest);
+    store
+        .update("users", "u000000003", doc(json!({"addr": "a00000000"})))
+        .unwrap();
+    let addr = store.get("addrs", "a00000000").unwrap();
+    assert!(common::ids(&addr["users"]).contains(&"u000000003".to_string()));
+    let db = closed_at_current_format(store, &path);
+    let r = db.begin_read().unwrap();
+    let tables: Vec<String> = r
+        .list_tables()
+        .unwrap()
+        .map(|t| t.name().to_string())
+        .collect();
+    assert!(tables.contains(&"referrers".to_string()), "{tables:?}");
+    assert!(!tables.contains(&"refs".to_string()), "{tables:?}");
+    drop(r);
+    drop(db);
+    let reader = Store::open_read_only(&path).unwrap();
+    assert!(reader.audit().unwrap().is_clean());
 }

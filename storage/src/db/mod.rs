@@ -49,6 +49,8 @@ pub struct Store {
     snapshots: Mutex<SnapshotCache>,
     /// How much of the change log commits keep.
     retention: Retention,
+    /// See [`OpenOptions::postings_row_bytes`].
+    row_bytes: usize,
     /// Document rows decoded by scans and by-id reads of stored forms
     /// ([`Store::rows_scanned`]).
     pub(crate) scanned: std::sync::atomic::AtomicU64,
@@ -96,6 +98,9 @@ pub struct OpenOptions {
     pub cache_size: usize,
     /// How much of the change log to keep ([`crate::changelog`]).
     pub changes_retention: Retention,
+    /// Size in bytes beyond which a reverse-index row is split (see
+    /// [`crate::postings`]); tests make it small to split rows often.
+    pub postings_row_bytes: usize,
 }
 
 impl Default for OpenOptions {
@@ -104,6 +109,7 @@ impl Default for OpenOptions {
             schema: None,
             cache_size: 1 << 30,
             changes_retention: Retention::default(),
+            postings_row_bytes: crate::postings::ROW_BYTES,
         }
     }
 }
@@ -150,8 +156,23 @@ impl Store {
                         // the `index` table nothing read (its pages are
                         // reused by later writes). Format 6 keys stored
                         // fields by position: older rows, keyed by name,
-                        // are read as they are (see `codec`).
+                        // are read as they are (see `codec`). Format 7
+                        // splits reverse-index rows by size instead of at
+                        // fixed docno chunks: the index is rewritten.
                         txn.drop_unread_index()?;
+                        drop(rows);
+                        let targets = txn.upgrade_refs_from_v6(|set| {
+                            crate::postings::split_to_fit(0, set, opts.postings_row_bytes)
+                                .into_iter()
+                                .map(|(start, part)| (start, crate::postings::encode(&part)))
+                                .collect()
+                        })?;
+                        tracing::info!(
+                            format = found,
+                            targets,
+                            "upgraded the file's reverse index"
+                        );
+                        rows = txn.rows()?;
                         rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
                         wrote = true;
                     } else if found != FORMAT_VERSION {
@@ -246,6 +267,7 @@ impl Store {
             writer: Mutex::new(()),
             snapshots: Mutex::new(SnapshotCache::default()),
             retention: opts.changes_retention,
+            row_bytes: opts.postings_row_bytes,
             scanned: Default::default(),
             path: path.as_ref().to_path_buf(),
             cache_size: opts.cache_size,
@@ -278,9 +300,10 @@ impl Store {
                 )));
             }
         }
-        // Formats 4 and 5 differ only by a table this refdb ignores and by
-        // rows it reads as they are.
-        let readable = [4u32, 5, FORMAT_VERSION].map(u32::to_le_bytes);
+        // Formats 4 to 6 differ only by a table this refdb ignores, by rows
+        // it reads as they are, and by a reverse index it reads in its old
+        // layout (see `rows`).
+        let readable = [4u32, 5, 6, FORMAT_VERSION].map(u32::to_le_bytes);
         if !readable.iter().any(|f| format == f[..]) {
             return Err(Error::Corrupt(format!(
                 "file format is not {FORMAT_VERSION}"
@@ -306,6 +329,7 @@ impl Store {
             writer: Mutex::new(()),
             snapshots: Mutex::new(SnapshotCache::default()),
             retention: Retention::default(),
+            row_bytes: crate::postings::ROW_BYTES,
             scanned: Default::default(),
             path: path.to_path_buf(),
             cache_size: 0,
@@ -346,6 +370,7 @@ impl Store {
             catalog: &self.catalog,
             ids: &self.ids,
             retention: self.retention,
+            row_bytes: self.row_bytes,
             observed: self.is_observed(),
             hooks: self.hooks(),
         };

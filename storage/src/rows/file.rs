@@ -1,10 +1,12 @@
 //! The file: opening it (read-write or read-only), its page cache,
 //! compaction, and write transactions with their commit.
 
-use super::tables::{DOCS, DOCS_V2, INDEX_V4, META};
+use super::tables::{DOCS, DOCS_V2, INDEX_V4, META, REFS};
 use super::{Snapshot, WriteRows};
 use crate::error::{Error, Result};
-use redb::{ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable};
+use redb::{
+    ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableHandle,
+};
 use std::path::Path;
 
 /// The handle: read-write, read-only beside another process, or none
@@ -177,6 +179,37 @@ impl WriteTxn {
         }
         self.0.delete_table(DOCS_V2)?;
         Ok(())
+    }
+
+    /// Rewrites the reverse index of a file before format 7 (fixed
+    /// chunks of low docno bits) as rows of whole docnos: `split` cuts
+    /// each target's set into (first docno, postings) rows. Keys come in
+    /// the new table's order, so every insert lands at the end.
+    pub(crate) fn upgrade_refs_from_v6(
+        &self,
+        split: impl Fn(roaring::RoaringBitmap) -> Vec<(u32, Vec<u8>)>,
+    ) -> Result<u64> {
+        let exists = self
+            .0
+            .list_tables()?
+            .any(|t| t.name() == super::refs_v6::TABLE.name());
+        if !exists {
+            return Ok(0);
+        }
+        let mut targets = 0;
+        {
+            let old = self.0.open_table(super::refs_v6::TABLE)?;
+            let mut new = self.0.open_table(REFS)?;
+            super::refs_v6::each_target(&old, &mut |(tc, t, sc, sf), set| {
+                for (start, row) in split(set) {
+                    new.insert((tc, t, sc, sf, start), row.as_slice())?;
+                }
+                targets += 1;
+                Ok(())
+            })?;
+        }
+        self.0.delete_table(super::refs_v6::TABLE)?;
+        Ok(targets)
     }
 
     /// Drops format 4's secondary-index table, which nothing reads.

@@ -25,7 +25,7 @@
 //! [`Error::Storage`]: crate::Error::Storage
 
 /// The reads a snapshot and a write transaction make alike, from the
-/// `docs`, `docnos`, `refs` and `colls` tables each holds open.
+/// `docs`, `docnos` and `colls` tables each holds open.
 macro_rules! held_table_reads {
     () => {
         fn doc(&self, cid: u32, id: &str) -> Result<Option<super::Row<'_>>> {
@@ -51,34 +51,6 @@ macro_rules! held_table_reads {
             super::docnos_in(&self.docnos, cid)
         }
 
-        fn ref_row(&self, key: super::RefKey<'_>) -> Result<Option<super::Row<'_>>> {
-            Ok(redb::ReadableTable::get(&self.refs, key)?.map(super::Row))
-        }
-
-        fn each_ref_chunk(
-            &self,
-            (tcid, tid, scid, sfield): (u32, &str, u32, &str),
-            f: &mut dyn FnMut(u16, &[u8]) -> Result<()>,
-        ) -> Result<()> {
-            let range = (tcid, tid, scid, sfield, 0)..=(tcid, tid, scid, sfield, u16::MAX);
-            for e in redb::ReadableTable::range(&self.refs, range)? {
-                let (k, v) = e?;
-                f(k.value().4, v.value())?;
-            }
-            Ok(())
-        }
-
-        fn each_ref_row(
-            &self,
-            f: &mut dyn FnMut(super::RefKey<'_>, &[u8]) -> Result<()>,
-        ) -> Result<()> {
-            for e in redb::ReadableTable::iter(&self.refs)? {
-                let (k, v) = e?;
-                f(k.value(), v.value())?;
-            }
-            Ok(())
-        }
-
         fn coll(&self, cid: u32) -> Result<Option<super::Row<'_>>> {
             Ok(redb::ReadableTable::get(&self.colls, cid)?.map(super::Row))
         }
@@ -87,6 +59,7 @@ macro_rules! held_table_reads {
 
 mod errors;
 mod file;
+mod refs_v6;
 mod snapshot;
 pub mod tables;
 #[cfg(test)]
@@ -105,8 +78,12 @@ use std::ops::{Bound, Deref};
 use tables::DocKey;
 
 /// A reverse-index row's key: (target collection, target id, source
-/// collection, source field, docno chunk).
-pub(crate) type RefKey<'a> = (u32, &'a str, u32, &'a str, u16);
+/// collection, source field, first docno of the row's range).
+pub(crate) type RefKey<'a> = (u32, &'a str, u32, &'a str, u32);
+
+/// What a reverse-index row's key names before its range: (target
+/// collection, target id, source collection, source field).
+pub(crate) type RefTarget<'a> = (u32, &'a str, u32, &'a str);
 
 /// A stored value, read in place: valid while the snapshot or write
 /// transaction it came from is.
@@ -183,14 +160,12 @@ pub(crate) trait ReadRows {
     /// Every (collection id, docno, `_id`) in key order, or those of one
     /// collection.
     fn docnos(&self, cid: Option<u32>) -> Result<Vec<(u32, u32, String)>>;
-    /// The reverse-index row `key`.
-    fn ref_row(&self, key: RefKey<'_>) -> Result<Option<Row<'_>>>;
-    /// The reverse-index rows of (target, source field), handed to `f`
-    /// as (chunk, postings) in chunk order.
-    fn each_ref_chunk(
+    /// The reverse-index rows of one target, handed to `f` as (first
+    /// docno of the row's range, postings) in range order.
+    fn ref_rows_of(
         &self,
-        key: (u32, &str, u32, &str),
-        f: &mut dyn FnMut(u16, &[u8]) -> Result<()>,
+        target: RefTarget<'_>,
+        f: &mut dyn FnMut(u32, &[u8]) -> Result<()>,
     ) -> Result<()>;
     /// Every reverse-index row in key order, handed to `f` as it is read.
     fn each_ref_row(&self, f: &mut dyn FnMut(RefKey<'_>, &[u8]) -> Result<()>) -> Result<()>;
@@ -249,6 +224,34 @@ fn docnos_in<T: ReadableTable<(u32, u32), &'static str>>(
         out.push((cid, docno, v.value().to_string()));
     }
     Ok(out)
+}
+
+/// The key range of one target's reverse-index rows.
+fn target_range((tc, t, sc, sf): RefTarget<'_>) -> std::ops::RangeInclusive<RefKey<'_>> {
+    (tc, t, sc, sf, 0)..=(tc, t, sc, sf, u32::MAX)
+}
+
+fn ref_rows_in<T: ReadableTable<RefKey<'static>, &'static [u8]>>(
+    t: &T,
+    target: RefTarget<'_>,
+    f: &mut dyn FnMut(u32, &[u8]) -> Result<()>,
+) -> Result<()> {
+    for e in t.range(target_range(target))? {
+        let (k, v) = e?;
+        f(k.value().4, v.value())?;
+    }
+    Ok(())
+}
+
+fn each_ref_row_in<T: ReadableTable<RefKey<'static>, &'static [u8]>>(
+    t: &T,
+    f: &mut dyn FnMut(RefKey<'_>, &[u8]) -> Result<()>,
+) -> Result<()> {
+    for e in t.iter()? {
+        let (k, v) = e?;
+        f(k.value(), v.value())?;
+    }
+    Ok(())
 }
 
 fn all_latest_in<T: ReadableTable<(u32, u32), u64>>(t: &T) -> Result<Vec<((u32, u32), u64)>> {

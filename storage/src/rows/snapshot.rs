@@ -1,8 +1,9 @@
 //! A read snapshot: one redb read transaction with the tables every read
 //! needs opened once; the rest are opened when asked for.
 
+use super::refs_v6::{self, RefKeyV6};
 use super::tables::{CHANGES, COLLS, DOCNOS, DOCS, LATEST, META, REFS};
-use super::{Changes, ReadRows, RefKey, Row};
+use super::{Changes, ReadRows, RefKey, RefTarget, Row};
 use crate::error::Result;
 use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
@@ -17,9 +18,17 @@ use std::path::Path;
 pub(crate) struct Snapshot {
     docs: ReadOnlyTable<super::tables::DocKey, &'static [u8]>,
     docnos: ReadOnlyTable<(u32, u32), &'static str>,
-    refs: ReadOnlyTable<RefKey<'static>, &'static [u8]>,
+    refs: RefsTable,
     colls: ReadOnlyTable<u32, &'static [u8]>,
     txn: ReadTransaction,
+}
+
+/// The reverse index as this file holds it: in rows that split by size,
+/// or, in a file a writer has not yet upgraded from format 6 or before,
+/// in fixed chunks.
+enum RefsTable {
+    Ranges(ReadOnlyTable<RefKey<'static>, &'static [u8]>),
+    Chunks(ReadOnlyTable<RefKeyV6<'static>, &'static [u8]>),
 }
 
 /// The space one table takes.
@@ -40,7 +49,13 @@ impl Snapshot {
         Ok(Snapshot {
             docs: txn.open_table(DOCS)?,
             docnos: txn.open_table(DOCNOS)?,
-            refs: txn.open_table(REFS)?,
+            refs: match txn.open_table(REFS) {
+                Ok(t) => RefsTable::Ranges(t),
+                Err(redb::TableError::TableDoesNotExist(_)) => {
+                    RefsTable::Chunks(txn.open_table(refs_v6::TABLE)?)
+                }
+                Err(e) => return Err(e.into()),
+            },
             colls: txn.open_table(COLLS)?,
             txn,
         })
@@ -53,7 +68,10 @@ impl Snapshot {
             space_of(&self.txn, META, "meta")?,
             space_of(&self.txn, DOCS, "docs")?,
             space_of(&self.txn, DOCNOS, "docnos")?,
-            space_of(&self.txn, REFS, "refs")?,
+            match self.refs {
+                RefsTable::Ranges(_) => space_of(&self.txn, REFS, "referrers")?,
+                RefsTable::Chunks(_) => space_of(&self.txn, refs_v6::TABLE, "refs")?,
+            },
             space_of(&self.txn, CHANGES, "changes")?,
             space_of(&self.txn, LATEST, "latest_change")?,
             space_of(&self.txn, COLLS, "colls")?,
@@ -72,7 +90,10 @@ impl Snapshot {
         rows += copy_table(&self.txn, &txn, COLLS)?;
         rows += copy_table(&self.txn, &txn, DOCS)?;
         rows += copy_table(&self.txn, &txn, DOCNOS)?;
-        rows += copy_table(&self.txn, &txn, REFS)?;
+        rows += match self.refs {
+            RefsTable::Ranges(_) => copy_table(&self.txn, &txn, REFS)?,
+            RefsTable::Chunks(_) => copy_table(&self.txn, &txn, refs_v6::TABLE)?,
+        };
         rows += copy_table(&self.txn, &txn, CHANGES)?;
         rows += copy_table(&self.txn, &txn, LATEST)?;
         txn.commit()?;
@@ -113,6 +134,24 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
 
 impl ReadRows for Snapshot {
     held_table_reads!();
+
+    fn ref_rows_of(
+        &self,
+        target: RefTarget<'_>,
+        f: &mut dyn FnMut(u32, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        match &self.refs {
+            RefsTable::Ranges(t) => super::ref_rows_in(t, target, f),
+            RefsTable::Chunks(t) => refs_v6::rows_of(t, target, f),
+        }
+    }
+
+    fn each_ref_row(&self, f: &mut dyn FnMut(RefKey<'_>, &[u8]) -> Result<()>) -> Result<()> {
+        match &self.refs {
+            RefsTable::Ranges(t) => super::each_ref_row_in(t, f),
+            RefsTable::Chunks(t) => refs_v6::each_row(t, f),
+        }
+    }
 
     fn meta(&self, key: &str) -> Result<Option<Row<'_>>> {
         // A read-only table's guards keep the transaction, not the table,

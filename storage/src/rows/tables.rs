@@ -5,22 +5,24 @@
 //! Invariants across tables (verified by [`crate::audit`]):
 //! - `DOCS[(c, id)]` starts with docno `n` ⇔ `DOCNOS[(c, n)] == id`;
 //! - for every stored reference value `id → t` of field `f`, the docno of
-//!   `id` is in the `REFS[(tc, t, c, f, chunk)]` postings, and nothing else;
+//!   `id` is in the postings of target `(tc, t, c, f)` in `REFS`, and
+//!   nothing else; each target's rows cover docnos from 0 up, without
+//!   overlap (see [`crate::postings`]);
 //! - `CHANGES` keys are below `META["changes"].next_seq`; the latest
 //!   record of each document agrees with `DOCS` (its row, or its absence
 //!   after a delete); a record that refers to `DOCS` for its row is its
 //!   document's latest and the one its row names (or, for a row written
 //!   before format 6, `LATEST`); `LATEST` names no other document.
 //!
-//! Postings (sets of docnos) are chunked roaring bitmaps; see
-//! [`crate::postings`].
+//! Postings (sets of docnos) are roaring bitmaps in rows that split by
+//! size; see [`crate::postings`].
 
 use redb::{Key, TableDefinition, TypeName, Value};
 use std::cmp::Ordering;
 
 /// Bumped on any incompatible change of the tables below. A file of the
 /// previous format is upgraded when a writer opens it ([`crate::db`]).
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Database-wide facts: `format` (u32 LE), `schema` (the schema JSON),
 /// `catalog` (msgpack map collection name → collection id), `changes` (the
@@ -42,8 +44,20 @@ pub const DOCS_V2: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("d
 pub const DOCNOS: TableDefinition<(u32, u32), &str> = TableDefinition::new("docnos");
 
 /// Reverse references: (target collection, target id, source collection,
-/// source field, docno chunk) → postings of the referencing docnos.
-pub const REFS: TableDefinition<(u32, &str, u32, &str, u16), &[u8]> = TableDefinition::new("refs");
+/// source field, first docno of the row's range) → postings of the
+/// referencing docnos in that range (see [`crate::postings`]).
+pub const REFS: TableDefinition<(u32, &str, u32, &str, u32), &[u8]> =
+    TableDefinition::new("referrers");
+
+/// Formats 2 to 6's reverse references: (target collection, target id,
+/// source collection, source field, chunk of 2^20 docnos) → postings of
+/// the docnos' low 20 bits. Read to upgrade a file, and by read-only
+/// opens of a file not yet upgraded.
+pub const REFS_V6: TableDefinition<(u32, &str, u32, &str, u16), &[u8]> =
+    TableDefinition::new("refs");
+
+/// Docnos per chunk of a [`REFS_V6`] row: 2^REFS_V6_CHUNK_BITS.
+pub const REFS_V6_CHUNK_BITS: u32 = 20;
 
 /// Format 4's secondary indexes (field prefix | encoded value | docno
 /// chunk → postings), written by every commit and read by no query: the

@@ -77,7 +77,10 @@ fn a_write_transaction_reads_its_own_writes_and_a_dropped_one_leaves_nothing() {
         w.put_coll(2, b"state").unwrap();
         assert_eq!(&*w.coll(2).unwrap().unwrap(), b"state");
         w.put_ref_row((3, "x", 2, "f", 0), b"p").unwrap();
-        assert_eq!(&*w.ref_row((3, "x", 2, "f", 0)).unwrap().unwrap(), b"p");
+        assert_eq!(
+            w.ref_row_covering((3, "x", 2, "f"), 9).unwrap(),
+            Some((0, b"p".to_vec()))
+        );
         // Dropped without a commit.
     }
     let r = b.begin_read().unwrap();
@@ -86,7 +89,10 @@ fn a_write_transaction_reads_its_own_writes_and_a_dropped_one_leaves_nothing() {
     assert_eq!(r.latest(2, 0).unwrap(), None);
     assert!(r.change(5).unwrap().is_none());
     assert!(r.coll(2).unwrap().is_none());
-    assert!(r.ref_row((3, "x", 2, "f", 0)).unwrap().is_none());
+    r.ref_rows_of((3, "x", 2, "f"), &mut |_, _| {
+        panic!("a row of a dropped transaction")
+    })
+    .unwrap();
 }
 
 #[test]
@@ -141,34 +147,60 @@ fn the_change_log_reads_by_seq_range_and_from_its_oldest_record() {
 }
 
 #[test]
-fn reverse_index_rows_are_read_by_target_and_field_in_chunk_order() {
+fn reverse_index_rows_are_read_by_target_and_field_in_range_order() {
     let (_dir, b) = file();
     let txn = b.begin_write().unwrap();
     let mut w = txn.rows().unwrap();
     for (key, v) in [
-        ((1, "t", 2, "f", 3), "f3"),
+        ((1, "t", 2, "f", 300), "f300"),
         ((1, "t", 2, "f", 0), "f0"),
+        ((1, "t", 2, "f", u32::MAX), "fmax"),
         ((1, "t", 2, "g", 0), "g0"),
         ((1, "u", 2, "f", 0), "u0"),
         ((1, "t", 3, "f", 0), "c3"),
     ] {
         w.put_ref_row(key, v.as_bytes()).unwrap();
     }
-    let mut chunks = Vec::new();
-    w.each_ref_chunk((1, "t", 2, "f"), &mut |chunk, row| {
-        chunks.push((chunk, String::from_utf8(row.to_vec()).unwrap()));
+    let mut rows = Vec::new();
+    w.ref_rows_of((1, "t", 2, "f"), &mut |start, row| {
+        rows.push((start, String::from_utf8(row.to_vec()).unwrap()));
         Ok(())
     })
     .unwrap();
-    assert_eq!(chunks, [(0, "f0".into()), (3, "f3".into())]);
+    assert_eq!(
+        rows,
+        [
+            (0, "f0".into()),
+            (300, "f300".into()),
+            (u32::MAX, "fmax".into())
+        ]
+    );
+    // The row whose range holds a docno, and where that range ends.
+    let t = (1, "t", 2, "f");
+    let covering = |d| w.ref_row_covering(t, d).unwrap().map(|(s, _)| s);
+    assert_eq!(
+        [
+            covering(0),
+            covering(299),
+            covering(300),
+            covering(u32::MAX)
+        ],
+        [Some(0), Some(0), Some(300), Some(u32::MAX)]
+    );
+    assert_eq!(w.next_ref_start(t, 0).unwrap(), Some(300));
+    assert_eq!(w.next_ref_start(t, 300).unwrap(), Some(u32::MAX));
+    assert_eq!(w.next_ref_start(t, u32::MAX).unwrap(), None);
+    assert_eq!(w.ref_row_covering((1, "t", 9, "f"), 5).unwrap(), None);
+    assert_eq!(w.next_ref_start((1, "u", 2, "f"), 0).unwrap(), None);
     w.remove_ref_row((1, "t", 2, "f", 0)).unwrap();
+    w.remove_ref_row((1, "t", 2, "f", u32::MAX)).unwrap();
     let mut all = Vec::new();
-    w.each_ref_row(&mut |(_, t, _, f, chunk), _| {
-        all.push(format!("{t}.{f}.{chunk}"));
+    w.each_ref_row(&mut |(_, t, _, f, start), _| {
+        all.push(format!("{t}.{f}.{start}"));
         Ok(())
     })
     .unwrap();
-    assert_eq!(all, ["t.f.3", "t.g.0", "t.f.0", "u.f.0"]);
+    assert_eq!(all, ["t.f.300", "t.g.0", "t.f.0", "u.f.0"]);
     // An error from the callback stops the scan and comes back.
     let err = w.each_ref_row(&mut |_, _| Err(Error::Aborted)).unwrap_err();
     assert!(matches!(err, Error::Aborted));

@@ -7,7 +7,7 @@
 //! never written in the wrong place.
 
 use super::tables::{CHANGES, COLLS, DOCNOS, DOCS, DocKey, LATEST, META, REFS};
-use super::{Changes, ReadRows, RefKey, Row};
+use super::{Changes, ReadRows, RefKey, RefTarget, Row};
 use crate::error::Result;
 use redb::{ReadableTable, Table, WriteTransaction};
 use std::ops::Bound;
@@ -58,6 +58,44 @@ impl<'t> WriteRows<'t> {
     pub(crate) fn remove_docno(&mut self, cid: u32, docno: u32) -> Result<()> {
         self.docnos.remove((cid, docno))?;
         Ok(())
+    }
+
+    /// The row of `target` whose range holds `docno`: (its first docno,
+    /// its postings); none when the target has no row.
+    pub(crate) fn ref_row_covering(
+        &self,
+        (tc, t, sc, sf): RefTarget<'_>,
+        docno: u32,
+    ) -> Result<Option<(u32, Vec<u8>)>> {
+        let mut below = self
+            .refs
+            .range((tc, t, sc, sf, 0)..=(tc, t, sc, sf, docno))?;
+        Ok(match below.next_back() {
+            Some(e) => {
+                let (k, v) = e?;
+                Some((k.value().4, v.value().to_vec()))
+            }
+            None => None,
+        })
+    }
+
+    /// The first docno of the row of `target` after the one starting at
+    /// `start`: where that row's range ends (none: it runs to the end).
+    pub(crate) fn next_ref_start(
+        &self,
+        (tc, t, sc, sf): RefTarget<'_>,
+        start: u32,
+    ) -> Result<Option<u32>> {
+        let Some(from) = start.checked_add(1) else {
+            return Ok(None);
+        };
+        let mut above = self
+            .refs
+            .range((tc, t, sc, sf, from)..=(tc, t, sc, sf, u32::MAX))?;
+        Ok(match above.next() {
+            Some(e) => Some(e?.0.value().4),
+            None => None,
+        })
     }
 
     pub(crate) fn put_ref_row(&mut self, key: RefKey<'_>, row: &[u8]) -> Result<()> {
@@ -183,6 +221,18 @@ impl<'t> WriteRows<'t> {
 
 impl ReadRows for WriteRows<'_> {
     held_table_reads!();
+
+    fn ref_rows_of(
+        &self,
+        target: RefTarget<'_>,
+        f: &mut dyn FnMut(u32, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        super::ref_rows_in(&self.refs, target, f)
+    }
+
+    fn each_ref_row(&self, f: &mut dyn FnMut(RefKey<'_>, &[u8]) -> Result<()>) -> Result<()> {
+        super::each_ref_row_in(&self.refs, f)
+    }
 
     fn meta(&self, key: &str) -> Result<Option<Row<'_>>> {
         Ok(self.meta.get(key)?.map(Row))

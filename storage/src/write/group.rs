@@ -10,8 +10,8 @@ use super::undo::{self, Mark, Undo};
 use super::{Actor, Mode, Tx};
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::postings::{self, Pending, parse_ref_row_key};
-use crate::rows::ReadRows;
+use crate::postings::{self, Pending, parse_ref_target_key};
+use crate::rows::{RefKey, RefTarget};
 
 impl Tx<'_> {
     /// Applies buffered appends and the pending reverse-index changes, row
@@ -30,28 +30,94 @@ impl Tx<'_> {
     }
 
     fn apply_refs(&mut self, mut pending: Pending, log: bool) -> Result<()> {
-        for (row, adds, removes) in pending.take_sorted() {
-            let key = parse_ref_row_key(&row).expect("built by ref_row_key");
-            let stored = self.rows.ref_row(key)?.map(|v| v.to_vec());
-            if log && self.is_group() {
-                let (tc, t, sc, sf, ch) = key;
-                let key = (tc, t.to_string(), sc, sf.to_string(), ch);
-                self.undoable(Undo::Refs {
-                    key,
-                    old: stored.clone(),
-                });
+        for (target, changes) in pending.take_sorted() {
+            let target = parse_ref_target_key(&target).expect("built by ref_target_key");
+            self.apply_target(target, changes.as_slice(), log)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one target's changes (in docno order) row by row: each row
+    /// takes the changes of its range, splits if it outgrows
+    /// [`postings::ROW_BYTES`], and goes when it empties (see
+    /// [`crate::postings`] for the invariants kept).
+    fn apply_target(
+        &mut self,
+        target: RefTarget<'_>,
+        changes: &[(u32, bool)],
+        log: bool,
+    ) -> Result<()> {
+        let (tc, t, sc, sf) = target;
+        let mut rest = changes;
+        while let Some(&(first, _)) = rest.first() {
+            let covering = self.rows.ref_row_covering(target, first)?;
+            let start = covering.as_ref().map_or(0, |(s, _)| *s);
+            let end = match covering {
+                Some(_) => self.rows.next_ref_start(target, start)?,
+                None => None,
+            };
+            let n = end.map_or(rest.len(), |e| rest.partition_point(|&(d, _)| d < e));
+            let (mine, later) = rest.split_at(n);
+            rest = later;
+            let stored = covering.map(|(_, row)| row);
+            let set = postings::apply(stored.as_deref(), mine)?;
+            if set.is_empty() {
+                if stored.is_none() {
+                    continue; // removals of docnos the row never had
+                }
+                self.write_ref_row((tc, t, sc, sf, start), stored, None, log)?;
+                if let (0, Some(next)) = (start, end) {
+                    // The target's first row must start at 0: the next
+                    // row takes its place.
+                    let (_, moved) = self
+                        .rows
+                        .ref_row_covering(target, next)?
+                        .ok_or_else(|| Error::Corrupt("reverse index row vanished".into()))?;
+                    self.write_ref_row((tc, t, sc, sf, next), Some(moved.clone()), None, log)?;
+                    self.write_ref_row((tc, t, sc, sf, 0), None, Some(&moved), log)?;
+                }
+                continue;
             }
-            match postings::apply(stored.as_deref(), &adds, &removes)? {
-                Some(row) => {
-                    self.rows.put_ref_row(key, &row)?;
-                }
-                None if stored.is_some() => {
-                    self.rows.remove_ref_row(key)?;
-                }
-                None => {}
+            let mut stored = stored;
+            for (part_start, part) in postings::split_to_fit(start, set, self.row_bytes) {
+                // Only the first part has a row to replace: the others
+                // start inside a range no row started in.
+                let old = if part_start == start {
+                    stored.take()
+                } else {
+                    None
+                };
+                self.write_ref_row(
+                    (tc, t, sc, sf, part_start),
+                    old,
+                    Some(&postings::encode(&part)),
+                    log,
+                )?;
             }
         }
         Ok(())
+    }
+
+    /// Writes (`Some`) or removes (`None`) one reverse-index row whose
+    /// current content is `old`, logged for undo in a group's request.
+    fn write_ref_row(
+        &mut self,
+        key: RefKey<'_>,
+        old: Option<Vec<u8>>,
+        new: Option<&[u8]>,
+        log: bool,
+    ) -> Result<()> {
+        if log && self.is_group() {
+            let (tc, t, sc, sf, start) = key;
+            self.undoable(Undo::Refs {
+                key: (tc, t.to_string(), sc, sf.to_string(), start),
+                old,
+            });
+        }
+        match new {
+            Some(row) => self.rows.put_ref_row(key, row),
+            None => self.rows.remove_ref_row(key),
+        }
     }
 
     /// True once an operation failed: the transaction can only be dropped.

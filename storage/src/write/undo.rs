@@ -28,7 +28,7 @@ pub(crate) enum Undo {
         old: Option<String>,
     },
     Refs {
-        key: (u32, String, u32, String, u16),
+        key: (u32, String, u32, String, u32),
         old: Option<Vec<u8>>,
     },
     /// A change log record (see [`crate::changelog`]).

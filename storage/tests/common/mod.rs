@@ -11,10 +11,34 @@ pub struct TestDb {
 }
 
 pub fn open(schema: Value) -> TestDb {
+    open_with_row_bytes(
+        schema,
+        refdb_storage::OpenOptions::default().postings_row_bytes,
+    )
+}
+
+/// A store whose reverse-index rows split beyond `row_bytes` (0: a row
+/// per docno).
+pub fn open_with_row_bytes(schema: Value, row_bytes: usize) -> TestDb {
     let dir = tempfile::tempdir().unwrap();
     let schema = Schema::from_json(&schema).expect("valid test schema");
-    let store = Store::open(dir.path().join("t.db"), Some(schema)).unwrap();
+    let opts = refdb_storage::OpenOptions {
+        schema: Some(schema),
+        postings_row_bytes: row_bytes,
+        ..Default::default()
+    };
+    let store = Store::open_with(dir.path().join("t.db"), opts).unwrap();
     TestDb { store, dir }
+}
+
+/// Row sizes for the reverse index worth testing: a row per docno, a
+/// few docnos a row, the default.
+pub fn row_bytes() -> impl proptest::strategy::Strategy<Value = usize> {
+    proptest::prop_oneof![
+        proptest::strategy::Just(0usize),
+        proptest::strategy::Just(40),
+        proptest::strategy::Just(refdb_storage::OpenOptions::default().postings_row_bytes),
+    ]
 }
 
 pub fn doc(v: Value) -> Document {
