@@ -147,9 +147,11 @@ pub enum Command {
         /// Report and skip bad lines instead of stopping.
         #[arg(long)]
         skip_invalid: bool,
-        /// Lines per transaction.
-        #[arg(long, default_value_t = 1_000_000)]
-        batch: usize,
+        /// Lines per transaction. By default the whole file is one
+        /// transaction: a failed import leaves the database as it was, and
+        /// a large one runs fastest.
+        #[arg(long)]
+        batch: Option<usize>,
         /// How much of the change log to keep: an age (`7d`, `12h`), a record
         /// count (`10M`, `500k`), both (`7d,10M`), or `forever`.
         #[arg(long, env = "REFDB_CHANGES_RETENTION", default_value = "7d,10M", value_parser = refdb::refdb_storage::Retention::parse)]

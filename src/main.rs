@@ -59,7 +59,7 @@ fn main() -> ExitCode {
             file,
         } => {
             let opts = refdb_storage::ndjson::ImportOptions {
-                batch,
+                batch: batch.unwrap_or(usize::MAX),
                 skip_invalid,
             };
             let path = db.clone();

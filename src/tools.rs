@@ -58,6 +58,10 @@ pub fn import(store: &Store, coll: &str, file: &Path, opts: &ImportOptions) -> R
     }
     let secs = started.elapsed().as_secs_f64();
     match &report.stopped_at {
+        Some(bad) if report.imported == 0 => {
+            eprintln!("stopped at {bad}; nothing was imported");
+            Ok(false)
+        }
         Some(bad) => {
             eprintln!(
                 "stopped at {bad}; that batch was rolled back ({} documents imported before it)",

@@ -115,6 +115,29 @@ fn a_bad_line_stops_the_import_with_its_line_and_path() {
     let o = refdb(&["import", "--db", "a.db", "users", "u.jsonl"], d);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("line 2: $.age"), "{}", text(&o));
+    // One transaction by default: the good first line is not in the file.
+    assert!(text(&o).contains("nothing was imported"), "{}", text(&o));
+    let o = refdb(&["export", "--db", "a.db", "users"], d);
+    assert!(o.status.success() && o.stdout.is_empty(), "{}", text(&o));
+    // With --batch 1, the first line's transaction stays.
+    let o = refdb(
+        &["import", "--db", "a.db", "--batch", "1", "users", "u.jsonl"],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("(1 documents imported before it)"),
+        "{}",
+        text(&o)
+    );
+    let o = refdb(&["export", "--db", "a.db", "users"], d);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).lines().count(),
+        1,
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_file(d.join("a.db")).unwrap();
     let o = refdb(
         &[
             "import",

@@ -2,10 +2,12 @@
 //! `refdb import` and `refdb export`.
 //!
 //! Import streams its input, validates every line and writes in large
-//! transactions (one per [`ImportOptions::batch`] lines). Two modes:
+//! transactions (one per [`ImportOptions::batch`] lines; by default one
+//! for the whole input). Two modes:
 //! - **stop** (default): the first bad line stops the import; lines of the
 //!   batch in progress are rolled back, earlier batches stay committed
-//!   (with `batch` ≥ the line count the import is all-or-nothing);
+//!   (with `batch` ≥ the line count, the default, the import is
+//!   all-or-nothing);
 //! - **skip**: bad lines (malformed JSON, schema errors, id conflicts,
 //!   missing references) are reported and skipped; the others are written.
 //!
@@ -24,7 +26,11 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 /// How to import.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
-    /// Lines per transaction.
+    /// Lines per transaction. The default, every line in one, is also the
+    /// fastest: each commit rewrites the reverse-index rows of every
+    /// target referenced since the last (ten commits of a million users
+    /// over a million addresses rewrote 6.3 million rows), and the
+    /// existence checks of references start over.
     pub batch: usize,
     /// Skip bad lines instead of stopping at the first.
     pub skip_invalid: bool,
@@ -33,7 +39,7 @@ pub struct ImportOptions {
 impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
-            batch: 1_000_000,
+            batch: usize::MAX,
             skip_invalid: false,
         }
     }
