@@ -488,6 +488,7 @@ fn open(path: &Path, schema: Option<Schema>) -> Store {
     let opts = OpenOptions {
         schema,
         cache_size: 4 << 20,
+        ..OpenOptions::default()
     };
     Store::open_with(path, opts).expect("open the store")
 }

@@ -132,35 +132,44 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
     // Rows come in key order: a target's rows one after the other, by
     // the first docno of their range.
     let mut actual_refs: BTreeMap<RefTarget, RoaringBitmap> = BTreeMap::new();
-    let mut previous: Option<(RefTarget, u32)> = None; // target, last docno
+    // The target of the row before, and the highest docno of that target
+    // so far.
+    let mut previous: Option<(RefTarget, Option<u32>)> = None;
     r.rows().each_ref_row(&mut |(tc, t, sc, sf, start), row| {
         let set = postings::decode(row)?;
         let target = (tc, t.to_string(), sc, sf.to_string());
         let shown =
-            format!("reverse index row collection {tc} {t} <- collection {sc}.{sf} at {start}");
-        let first_of_target = previous.as_ref().is_none_or(|(p, _)| *p != target);
-        if first_of_target && start != 0 {
+            || format!("reverse index row collection {tc} {t} <- collection {sc}.{sf} at {start}");
+        let last = match previous.take() {
+            Some((p, last)) if p == target => last,
+            _ => {
+                if start != 0 {
+                    problem(format!(
+                        "{}: the target's first row does not start at docno 0",
+                        shown()
+                    ));
+                }
+                None
+            }
+        };
+        if let Some(last) = last
+            && last >= start
+        {
             problem(format!(
-                "{shown}: the target's first row does not start at docno 0"
+                "{}: a row before it holds docno {last}, in its range",
+                shown()
             ));
         }
         match (set.min(), set.max()) {
             (Some(lo), Some(hi)) => {
                 if lo < start {
-                    problem(format!("{shown}: holds docno {lo}, below its range"));
+                    problem(format!("{}: holds docno {lo}, below its range", shown()));
                 }
-                if let Some((_, last)) = previous.as_ref().filter(|_| !first_of_target)
-                    && *last >= start
-                {
-                    problem(format!(
-                        "{shown}: the row before it holds docno {last}, in its range"
-                    ));
-                }
-                previous = Some((target.clone(), hi));
+                previous = Some((target.clone(), Some(hi.max(last.unwrap_or(0)))));
             }
             _ => {
-                problem(format!("{shown}: empty"));
-                previous = Some((target.clone(), start));
+                problem(format!("{}: empty", shown()));
+                previous = Some((target.clone(), last));
             }
         }
         *actual_refs.entry(target).or_default() |= set;
@@ -329,20 +338,9 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
     // Postings are digested as one set per target: how a target's set is
     // cut in rows depends on the order of the writes, and equal sets may
     // serialize apart.
-    let mut targets: Vec<(RefTarget, RoaringBitmap)> = Vec::new();
-    r.rows().each_ref_row(&mut |(tc, t, sc, sf, _), v| {
-        let set = postings::decode(v)?;
-        match targets.last_mut() {
-            Some((last, union))
-                if (last.0, last.1.as_str(), last.2, last.3.as_str()) == (tc, t, sc, sf) =>
-            {
-                *union |= set
-            }
-            _ => targets.push(((tc, t.to_string(), sc, sf.to_string()), set)),
-        }
-        Ok(())
-    })?;
-    for ((tc, t, sc, sf), set) in &targets {
+    let mut current: Option<(RefTarget, RoaringBitmap)> = None;
+    let digest_target = |h: u64, ((tc, t, sc, sf), set): (RefTarget, RoaringBitmap)| {
+        let mut h = h;
         for part in [
             &tc.to_be_bytes()[..],
             t.as_bytes(),
@@ -351,7 +349,27 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
         ] {
             h = fnv_on(h, part);
         }
-        h = fnv_on(h, &postings_digest(set));
+        fnv_on(h, &postings_digest(&set))
+    };
+    r.rows().each_ref_row(&mut |(tc, t, sc, sf, _), v| {
+        let set = postings::decode(v)?;
+        match &mut current {
+            Some((last, union))
+                if (last.0, last.1.as_str(), last.2, last.3.as_str()) == (tc, t, sc, sf) =>
+            {
+                *union |= set
+            }
+            _ => {
+                let next = ((tc, t.to_string(), sc, sf.to_string()), set);
+                if let Some(done) = current.replace(next) {
+                    h = digest_target(h, done);
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(done) = current {
+        h = digest_target(h, done);
     }
     for c in r.schema().collections() {
         let state = r.state(&c.name)?;

@@ -27,6 +27,7 @@ pub(crate) fn migrate(
     old: &Schema,
     new: &Schema,
     catalog: &mut CollIds,
+    row_bytes: usize,
 ) -> Result<()> {
     rows.clear_change_log()?;
     let mut problems: Vec<(String, String, Invalid)> = Vec::new();
@@ -88,7 +89,7 @@ pub(crate) fn migrate(
     }
     rows.clear_refs()?;
     for ((tc, t, sc, sf), set) in derived.refs {
-        for (start, part) in postings::split_to_fit(0, set, postings::ROW_BYTES) {
+        for (start, part) in postings::split_to_fit(0, set, row_bytes) {
             rows.put_ref_row((tc, &t, sc, &sf, start), &postings::encode(&part))?;
         }
     }

@@ -305,3 +305,115 @@ fn a_much_referenced_target_splits_its_rows_and_they_go_as_referrers_go() {
     assert_clean(s);
     assert_replays(s);
 }
+
+#[test]
+fn the_audit_finds_reverse_index_rows_that_break_the_partition() {
+    use redb::{ReadableDatabase, ReadableTable};
+    use refdb_storage::tables::REFS;
+    // A row per docno: the author's three books are rows at their docnos.
+    let t = open_with_row_bytes(library_schema(), 0);
+    s_books(&t.store);
+    let path = t.dir.path().join("t.db");
+    let original = t.dir.path().join("original.db");
+    drop(t.store);
+    std::fs::copy(&path, &original).unwrap();
+    let rows_of = |path: &std::path::Path| -> Vec<(u32, Vec<u32>)> {
+        let db = redb::Database::open(path).unwrap();
+        let r = db.begin_read().unwrap();
+        let table = r.open_table(REFS).unwrap();
+        let mut out = Vec::new();
+        for e in table.iter().unwrap() {
+            let (k, v) = e.unwrap();
+            let set = roaring::RoaringBitmap::deserialize_from(v.value()).unwrap();
+            out.push((k.value().4, set.iter().collect()));
+        }
+        out
+    };
+    let starts: Vec<u32> = rows_of(&path).iter().map(|(s, _)| *s).collect();
+    assert_eq!(starts.len(), 3, "{:?}", rows_of(&path));
+    // Each case rewrites the rows (start → docnos) and names what the
+    // audit must say.
+    let cases: Vec<(Vec<(u32, Vec<u32>)>, &str)> = vec![
+        (
+            vec![(starts[1], vec![starts[1]]), (starts[2], vec![starts[2]])],
+            "first row does not start at docno 0",
+        ),
+        (
+            vec![
+                (0, vec![starts[0], starts[1]]),
+                (starts[1], vec![]),
+                (starts[2], vec![starts[2]]),
+            ],
+            "empty",
+        ),
+        (
+            vec![
+                (0, vec![starts[0], starts[1]]),
+                (starts[1], vec![]),
+                (starts[2], vec![starts[2]]),
+            ],
+            "in its range",
+        ),
+        (
+            vec![
+                (0, vec![starts[0]]),
+                (starts[2], vec![starts[1], starts[2]]),
+            ],
+            "below its range",
+        ),
+    ];
+    for (rows, says) in cases {
+        std::fs::copy(&original, &path).unwrap();
+        {
+            let db = redb::Database::open(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            {
+                let mut table = w.open_table(REFS).unwrap();
+                let keys: Vec<_> = table
+                    .iter()
+                    .unwrap()
+                    .map(|e| {
+                        let (k, _) = e.unwrap();
+                        let k = k.value();
+                        (k.0, k.1.to_string(), k.2, k.3.to_string())
+                    })
+                    .collect();
+                let (tc, tid, sc, sf) = keys[0].clone();
+                assert_eq!(tid, "hugo");
+                table.retain(|_, _| false).unwrap();
+                for (start, docnos) in &rows {
+                    let set: roaring::RoaringBitmap = docnos.iter().copied().collect();
+                    let mut bytes = Vec::new();
+                    set.serialize_into(&mut bytes).unwrap();
+                    table
+                        .insert(
+                            (tc, tid.as_str(), sc, sf.as_str(), *start),
+                            bytes.as_slice(),
+                        )
+                        .unwrap();
+                }
+            }
+            w.commit().unwrap();
+        }
+        let store = refdb_storage::Store::open_read_only(&path).unwrap();
+        let report = store.audit().unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains(says)),
+            "{rows:?}: expected «{says}» in {:#?}",
+            report.problems
+        );
+    }
+}
+
+/// An author with three books.
+fn s_books(s: &refdb_storage::Store) {
+    s.create("authors", doc(json!({"_id": "hugo", "name": "Hugo"})))
+        .unwrap();
+    for b in ["b1", "b2", "b3"] {
+        s.create(
+            "books",
+            doc(json!({"_id": b, "title": b, "author": "hugo"})),
+        )
+        .unwrap();
+    }
+}

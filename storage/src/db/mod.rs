@@ -172,6 +172,8 @@ impl Store {
                             targets,
                             "upgraded the file's reverse index"
                         );
+                        // The old index's pages are given back below.
+                        upgraded |= targets > 0;
                         rows = txn.rows()?;
                         rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
                         wrote = true;
@@ -209,7 +211,13 @@ impl Store {
             // description): the given file is the one to keep.
             (Some(stored), Some(given)) if stored == given => given,
             (Some(stored), Some(given)) => {
-                crate::migrate::migrate(&mut txn.rows()?, &stored, &given, &mut catalog)?;
+                crate::migrate::migrate(
+                    &mut txn.rows()?,
+                    &stored,
+                    &given,
+                    &mut catalog,
+                    opts.postings_row_bytes,
+                )?;
                 wrote = true;
                 given
             }
@@ -253,9 +261,10 @@ impl Store {
             drop(txn);
         }
         if upgraded {
-            // The old documents table's pages are free but still in the
-            // file: give them back (the upgrade would otherwise double the
-            // file's size).
+            // The old documents table's or reverse index's pages are free
+            // but still in the file: give them back (the upgrade would
+            // otherwise grow the file by their size).
+            tracing::info!("compacting the upgraded file to give back the old tables' pages");
             backend.compact()?;
         }
         Ok(Store {
