@@ -13,7 +13,7 @@
 //! result is the same as one pass: every part sees every document in the
 //! same order.
 
-use super::ngram::SearchIndex;
+use super::ngram::SearchBuilder;
 use super::values::ValueIndex;
 use super::{CollIndex, add_docno};
 use refdb_storage::ReadTxn;
@@ -25,7 +25,7 @@ use serde_json::Value;
 struct Part {
     live: Option<RoaringBitmap>,
     values: Vec<(String, ValueIndex)>,
-    search: Vec<(String, SearchIndex)>,
+    search: Vec<(String, SearchBuilder)>,
 }
 
 impl Part {
@@ -47,7 +47,7 @@ impl Part {
             vi.add(docno, v.as_ref());
         }
         for ((_, si), v) in self.search.iter_mut().zip(searched) {
-            si.set(docno, v.as_ref().and_then(Value::as_str));
+            si.add(docno, v.as_ref().and_then(Value::as_str));
         }
     }
 
@@ -86,7 +86,8 @@ pub(super) fn fill(
             ci.live = live;
         }
         ci.values.extend(p.values);
-        ci.search.extend(p.search);
+        ci.search
+            .extend(p.search.into_iter().map(|(name, b)| (name, b.finish())));
     }
     Ok(())
 }
@@ -95,7 +96,12 @@ pub(super) fn fill(
 /// value indexes in the first, search fields (the heavy ones) dealt out
 /// starting with the others.
 fn split(ci: &mut CollIndex, threads: usize) -> Vec<Part> {
-    let mut search: Vec<_> = ci.search.drain().collect();
+    // The fresh search indexes are replaced by builders.
+    let mut search: Vec<_> = ci
+        .search
+        .drain()
+        .map(|(name, _)| (name, SearchBuilder::default()))
+        .collect();
     search.sort_by(|a, b| a.0.cmp(&b.0));
     let n = threads.min(1 + search.len());
     let mut parts: Vec<Part> = (0..n).map(|_| Part::default()).collect();

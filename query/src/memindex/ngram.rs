@@ -16,7 +16,7 @@
 //! kernel keeps in memory just the pages queries touch. The postings work
 //! the same way ([`super::grams`]).
 
-use super::grams::{Grams, Posting};
+use super::grams::{GramMap, Grams, Posting};
 use crate::planner::regex::{GramQuery, START};
 use crate::query_error::QueryError;
 use roaring::{MultiOps, RoaringBitmap};
@@ -145,6 +145,85 @@ fn grams(s: &str) -> (Vec<u16>, Vec<u32>) {
     tri.sort_unstable();
     tri.dedup();
     (bi, tri)
+}
+
+/// Docnos a gram buffers during a build before they join its bitmap.
+const RUN: usize = 64;
+
+/// A gram's postings while a build fills them: its bitmap, and the docnos
+/// not yet in it.
+#[derive(Default)]
+struct Run {
+    bitmap: RoaringBitmap,
+    pending: Vec<u32>,
+}
+
+impl Run {
+    fn push(&mut self, docno: u32) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(RUN);
+        }
+        self.pending.push(docno);
+        if self.pending.len() == RUN {
+            self.flush();
+        }
+    }
+
+    /// A build scans in `_id` order, which is docno order for generated
+    /// and sequential ids: a run then goes behind the bitmap's last
+    /// container in one pass, without the searches an insert makes for
+    /// every docno. A run out of order is inserted.
+    fn flush(&mut self) {
+        if self.bitmap.append(self.pending.iter().copied()).is_err() {
+            self.bitmap.extend(self.pending.iter().copied());
+        }
+        self.pending.clear();
+    }
+
+    fn finish(mut self) -> RoaringBitmap {
+        self.flush();
+        self.bitmap
+    }
+}
+
+/// Builds a [`SearchIndex`] from every document's value, each docno given
+/// once: what a start without a checkpoint does for a million values.
+/// Equal to setting each value in turn ([`SearchIndex::set`]), measured
+/// faster: a gram's docnos are appended in runs ([`Run`]).
+#[derive(Default)]
+pub(crate) struct SearchBuilder {
+    bi: GramMap<u16, Run>,
+    tri: GramMap<u32, Run>,
+    values: Vec<Option<Box<str>>>,
+}
+
+impl SearchBuilder {
+    /// Adds a document's value (None: it has none).
+    pub fn add(&mut self, docno: u32, value: Option<&str>) {
+        let Some(value) = value else {
+            return;
+        };
+        let (bi, tri) = grams(value);
+        for g in bi {
+            self.bi.entry(g).or_default().push(docno);
+        }
+        for g in tri {
+            self.tri.entry(g).or_default().push(docno);
+        }
+        let i = docno as usize;
+        if self.values.len() <= i {
+            self.values.resize(i + 1, None);
+        }
+        self.values[i] = Some(value.into());
+    }
+
+    pub fn finish(self) -> SearchIndex {
+        SearchIndex {
+            bi: Grams::Owned(self.bi.into_iter().map(|(g, r)| (g, r.finish())).collect()),
+            tri: Grams::Owned(self.tri.into_iter().map(|(g, r)| (g, r.finish())).collect()),
+            values: Values::Owned(self.values),
+        }
+    }
 }
 
 impl SearchIndex {
@@ -352,6 +431,31 @@ fn values_extent(r: &mut &[u8]) -> std::io::Result<(u32, usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_built_index_equals_one_set_value_by_value() {
+        // Docnos mostly increasing, some runs out of order, enough
+        // documents for runs to fill, values sharing grams.
+        let mut docnos: Vec<u32> = (0..3000).collect();
+        docnos.swap(10, 2000);
+        docnos[500..700].reverse();
+        let value = |d: u32| match d % 7 {
+            0 => None,
+            k => Some(format!("v{}{}", "ab".repeat(k as usize), d % 13)),
+        };
+        let mut built = SearchBuilder::default();
+        let mut set = SearchIndex::default();
+        for &d in &docnos {
+            built.add(d, value(d).as_deref());
+            set.set(d, value(d).as_deref());
+        }
+        let built = built.finish();
+        assert!(built.same_as(&set));
+        assert!(set.same_as(&built));
+        let mut other = SearchIndex::default();
+        other.set(1, Some("x"));
+        assert!(!built.same_as(&other));
+    }
 
     #[test]
     fn set_replaces_grams() {
