@@ -317,7 +317,9 @@ fn the_audit_finds_reverse_index_rows_that_break_the_partition() {
     let original = t.dir.path().join("original.db");
     drop(t.store);
     std::fs::copy(&path, &original).unwrap();
-    let rows_of = |path: &std::path::Path| -> Vec<(u32, Vec<u32>)> {
+    // Rows as (first docno of the range, docnos).
+    type Rows = Vec<(u32, Vec<u32>)>;
+    let rows_of = |path: &std::path::Path| -> Rows {
         let db = redb::Database::open(path).unwrap();
         let r = db.begin_read().unwrap();
         let table = r.open_table(REFS).unwrap();
@@ -333,7 +335,7 @@ fn the_audit_finds_reverse_index_rows_that_break_the_partition() {
     assert_eq!(starts.len(), 3, "{:?}", rows_of(&path));
     // Each case rewrites the rows (start → docnos) and names what the
     // audit must say.
-    let cases: Vec<(Vec<(u32, Vec<u32>)>, &str)> = vec![
+    let cases: Vec<(Rows, &str)> = vec![
         (
             vec![(starts[1], vec![starts[1]]), (starts[2], vec![starts[2]])],
             "first row does not start at docno 0",

@@ -161,6 +161,10 @@ impl Store {
                         // fixed docno chunks: the index is rewritten.
                         txn.drop_unread_index()?;
                         drop(rows);
+                        tracing::info!(
+                            format = found,
+                            "upgrading the file to format {FORMAT_VERSION}: rewriting its reverse index"
+                        );
                         let targets = txn.upgrade_refs_from_v6(|set| {
                             crate::postings::split_to_fit(0, set, opts.postings_row_bytes)
                                 .into_iter()
