@@ -10,6 +10,11 @@
 //! judged on the state it lands after (no lost update). An append the log
 //! does not answer in time has an unknown outcome, and is answered so.
 //!
+//! A group that appends nothing (every request in it was refused, or
+//! changed nothing) is checked against the log's end instead: if the log
+//! moved on, the thread catches up and runs it again, so a refusal (a
+//! document not found) is never judged on a state the log has left.
+//!
 //! Invariants: the entries a node applies and the ones it appends form
 //! one sequence, the log's; a request is answered only after the log
 //! holds its records and the local file too.
@@ -160,9 +165,25 @@ impl LoggedWriter<'_> {
                 })
             }));
             let err = match outcome {
-                Ok(Ok(Ok((_, position)))) => {
-                    if let Some(p) = position {
-                        self.applier.committed_own(p);
+                Ok(Ok(Ok((results, position)))) => {
+                    match position {
+                        Some(p) => self.applier.committed_own(p),
+                        // Nothing was appended, so nothing checked that the
+                        // log ended at `expected`: a request refused on this
+                        // node's state (a document another node has just
+                        // created is not here yet) may have been judged on
+                        // a past state. If the log has moved on, catch up
+                        // and run the group again.
+                        None if results.iter().any(Result::is_err) => {
+                            let last = self.link.log.bounds(Duration::from_secs(2));
+                            if let Ok(b) = last
+                                && b.last > expected
+                                && self.catch_up(b.last, rx).is_ok()
+                            {
+                                continue;
+                            }
+                        }
+                        None => {}
                     }
                     answer_all(group, Ok(()));
                     return true;
@@ -300,5 +321,138 @@ fn answer_all(group: &mut Vec<Box<dyn Job>>, failed: Result<(), ApiError>) {
             Ok(()) => job.answer(),
             Err(e) => job.fail(e.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::log::{Bounds, Entry, LogError, SharedLog};
+    use crate::cluster::node::NodeState;
+    use refdb_storage::Tx;
+    use serde_json::json;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+    use tokio::sync::oneshot;
+
+    /// A log in memory whose follower never delivers: a node learns what
+    /// others appended only by reading the log itself.
+    #[derive(Default)]
+    struct MemoryLog {
+        entries: Mutex<Vec<Vec<u8>>>,
+        /// Keeps the follower's channel open.
+        quiet: Mutex<Vec<mpsc::Sender<Entry>>>,
+    }
+
+    impl SharedLog for MemoryLog {
+        fn append(&self, expected: u64, _id: &str, payload: &[u8]) -> Result<u64, AppendError> {
+            let mut e = self.entries.lock().unwrap();
+            if e.len() as u64 != expected {
+                return Err(AppendError::Conflict {
+                    last: Some(e.len() as u64),
+                });
+            }
+            e.push(payload.to_vec());
+            Ok(e.len() as u64)
+        }
+        fn max_payload(&self) -> usize {
+            1 << 20
+        }
+        fn follow(&self, _after: u64) -> Result<mpsc::Receiver<Entry>, LogError> {
+            let (tx, rx) = mpsc::channel(1);
+            self.quiet.lock().unwrap().push(tx);
+            Ok(rx)
+        }
+        fn read(&self, position: u64, _: Duration) -> Result<Option<Entry>, LogError> {
+            let e = self.entries.lock().unwrap();
+            Ok(position
+                .checked_sub(1)
+                .and_then(|i| e.get(i as usize))
+                .map(|payload| Entry {
+                    position,
+                    payload: payload.clone(),
+                }))
+        }
+        fn bounds(&self, _: Duration) -> Result<Bounds, LogError> {
+            let last = self.entries.lock().unwrap().len() as u64;
+            Ok(Bounds { first: 1, last })
+        }
+        fn save_snapshot(&self, _: u64, _: &Path) -> Result<(), LogError> {
+            Ok(())
+        }
+        fn snapshots(&self) -> Result<Vec<u64>, LogError> {
+            Ok(Vec::new())
+        }
+        fn load_snapshot(&self, _: &Path) -> Result<Option<u64>, LogError> {
+            Ok(None)
+        }
+        fn truncate_through(&self, _: u64) -> Result<(), LogError> {
+            Ok(())
+        }
+    }
+
+    /// Postmortem (a flaky `nodes_agree…` cluster test): a PATCH sent to a
+    /// node that had not yet read another node's create of its document
+    /// got a 404, because a group that appends nothing never checked the
+    /// log's end.
+    #[test]
+    fn a_refusal_on_a_node_behind_the_log_is_run_again_after_catching_up() {
+        let dir = tempfile::tempdir().unwrap();
+        // Another node created `x`: its records are the log's first entry.
+        let other = Store::open(dir.path().join("other.db"), None).unwrap();
+        other
+            .create(
+                "users",
+                serde_json::from_value(json!({"_id": "x", "name": "X"})).unwrap(),
+            )
+            .unwrap();
+        let records = other.read().unwrap().changes(0, 10).unwrap();
+        let layout = other.schema().layout_fingerprint();
+        let log = Arc::new(MemoryLog::default());
+        for p in entry::encode(&records, log.max_payload(), layout).unwrap() {
+            let at = log.entries.lock().unwrap().len() as u64;
+            log.append(at, "other", &p).unwrap();
+        }
+        // This node has read nothing of the log.
+        let store = Arc::new(Store::open(dir.path().join("node.db"), None).unwrap());
+        let link = ClusterLink {
+            log: log.clone(),
+            node: Arc::new(NodeState::new(0)),
+            name: "n".into(),
+            snapshot_every: 0,
+        };
+        let (queue, rx) = mpsc::channel::<Work>(8);
+        let (reply, mut answer) = oneshot::channel();
+        let f = |t: &mut Tx<'_>| {
+            let patch = serde_json::from_value(json!({"name": "Y"})).unwrap();
+            Ok(t.update("users", "x", patch)?)
+        };
+        queue
+            .try_send(Work::Job(super::super::anonymous_job(f, reply)))
+            .ok()
+            .unwrap();
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let stats = WriteStats::default();
+                writer_loop(&store, rx, 8, &stats, &Default::default(), link);
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let outcome = loop {
+            match answer.try_recv() {
+                Ok(outcome) => break outcome,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => panic!("no answer: {e}"),
+            }
+        };
+        drop(queue);
+        writer.join().unwrap();
+        if let Err(e) = outcome {
+            panic!("refused: {} {}", e.status, e.message);
+        }
+        // The update was appended after the create it found.
+        assert_eq!(log.bounds(Duration::ZERO).unwrap().last, 2);
+        assert_eq!(store.get("users", "x").unwrap()["name"], json!("Y"));
     }
 }

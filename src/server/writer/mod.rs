@@ -268,6 +268,23 @@ fn run_group(store: &Store, mut group: Vec<Box<dyn Job>>, stats: &WriteStats) {
     }
 }
 
+/// A request of the anonymous actor answering on `reply`, for tests that
+/// drive a writer loop directly.
+#[cfg(test)]
+fn anonymous_job<T, F>(f: F, reply: oneshot::Sender<ApiResult<T>>) -> Box<dyn Job>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Tx<'_>) -> ApiResult<T> + Clone + Send + 'static,
+{
+    Box::new(Pending {
+        actor: Actor::anonymous(),
+        rehearse: false,
+        f: Some(f),
+        out: None,
+        reply,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,14 +315,9 @@ mod tests {
                 }
                 Ok(t.create("users", input)?)
             };
-            let job: Box<dyn Job> = Box::new(Pending {
-                actor: Actor::anonymous(),
-                rehearse: false,
-                f: Some(f),
-                out: None,
-                reply,
-            });
-            tx.try_send(Work::Job(job)).ok().unwrap();
+            tx.try_send(Work::Job(anonymous_job(f, reply)))
+                .ok()
+                .unwrap();
             answers.push(answer);
         }
         drop(tx);
