@@ -85,6 +85,26 @@ pub(crate) type RefKey<'a> = (u32, &'a str, u32, &'a str, u32);
 /// collection, target id, source collection, source field).
 pub(crate) type RefTarget<'a> = (u32, &'a str, u32, &'a str);
 
+/// A reverse-index row with its range: docnos from `start` up to `end`
+/// (none: to the last docno).
+#[derive(Debug, PartialEq)]
+pub(crate) struct RangeRow {
+    pub start: u32,
+    pub end: Option<u32>,
+    /// The serialized postings.
+    pub row: Vec<u8>,
+}
+
+impl RangeRow {
+    fn new(start: u32, row: &[u8], end: Option<u32>) -> RangeRow {
+        RangeRow {
+            start,
+            end,
+            row: row.to_vec(),
+        }
+    }
+}
+
 /// A stored value, read in place: valid while the snapshot or write
 /// transaction it came from is.
 pub struct Row<'a>(AccessGuard<'a, &'static [u8]>);
@@ -227,7 +247,7 @@ fn docnos_in<T: ReadableTable<(u32, u32), &'static str>>(
 }
 
 /// The key range of one target's reverse-index rows.
-fn target_range((tc, t, sc, sf): RefTarget<'_>) -> std::ops::RangeInclusive<RefKey<'_>> {
+pub(super) fn target_range((tc, t, sc, sf): RefTarget<'_>) -> std::ops::RangeInclusive<RefKey<'_>> {
     (tc, t, sc, sf, 0)..=(tc, t, sc, sf, u32::MAX)
 }
 

@@ -77,10 +77,8 @@ fn a_write_transaction_reads_its_own_writes_and_a_dropped_one_leaves_nothing() {
         w.put_coll(2, b"state").unwrap();
         assert_eq!(&*w.coll(2).unwrap().unwrap(), b"state");
         w.put_ref_row((3, "x", 2, "f", 0), b"p").unwrap();
-        assert_eq!(
-            w.ref_row_covering((3, "x", 2, "f"), 9).unwrap(),
-            Some((0, b"p".to_vec()))
-        );
+        let row = w.ref_row_at((3, "x", 2, "f"), 9).unwrap().unwrap();
+        assert_eq!((row.start, row.end, row.row), (0, None, b"p".to_vec()));
         // Dropped without a commit.
     }
     let r = b.begin_read().unwrap();
@@ -177,21 +175,21 @@ fn reverse_index_rows_are_read_by_target_and_field_in_range_order() {
     );
     // The row whose range holds a docno, and where that range ends.
     let t = (1, "t", 2, "f");
-    let covering = |d| w.ref_row_covering(t, d).unwrap().map(|(s, _)| s);
+    let at = |d| w.ref_row_at(t, d).unwrap().map(|r| (r.start, r.end));
     assert_eq!(
+        [at(0), at(299), at(300), at(u32::MAX - 1), at(u32::MAX)],
         [
-            covering(0),
-            covering(299),
-            covering(300),
-            covering(u32::MAX)
-        ],
-        [Some(0), Some(0), Some(300), Some(u32::MAX)]
+            Some((0, Some(300))),
+            Some((0, Some(300))),
+            Some((300, Some(u32::MAX))),
+            Some((300, Some(u32::MAX))),
+            Some((u32::MAX, None))
+        ]
     );
-    assert_eq!(w.next_ref_start(t, 0).unwrap(), Some(300));
-    assert_eq!(w.next_ref_start(t, 300).unwrap(), Some(u32::MAX));
-    assert_eq!(w.next_ref_start(t, u32::MAX).unwrap(), None);
-    assert_eq!(w.ref_row_covering((1, "t", 9, "f"), 5).unwrap(), None);
-    assert_eq!(w.next_ref_start((1, "u", 2, "f"), 0).unwrap(), None);
+    assert_eq!(w.ref_row_at(t, 300).unwrap().unwrap().row, b"f300");
+    assert_eq!(w.ref_row_at((1, "t", 9, "f"), 5).unwrap(), None);
+    let u = w.ref_row_at((1, "u", 2, "f"), 7).unwrap().unwrap();
+    assert_eq!((u.start, u.end, u.row), (0, None, b"u0".to_vec()));
     w.remove_ref_row((1, "t", 2, "f", 0)).unwrap();
     w.remove_ref_row((1, "t", 2, "f", u32::MAX)).unwrap();
     let mut all = Vec::new();

@@ -7,7 +7,7 @@
 //! never written in the wrong place.
 
 use super::tables::{CHANGES, COLLS, DOCNOS, DOCS, DocKey, LATEST, META, REFS};
-use super::{Changes, ReadRows, RefKey, RefTarget, Row};
+use super::{Changes, RangeRow, ReadRows, RefKey, RefTarget, Row};
 use crate::error::Result;
 use redb::{ReadableTable, Table, WriteTransaction};
 use std::ops::Bound;
@@ -60,42 +60,51 @@ impl<'t> WriteRows<'t> {
         Ok(())
     }
 
-    /// The row of `target` whose range holds `docno`: (its first docno,
-    /// its postings); none when the target has no row.
-    pub(crate) fn ref_row_covering(
-        &self,
-        (tc, t, sc, sf): RefTarget<'_>,
-        docno: u32,
-    ) -> Result<Option<(u32, Vec<u8>)>> {
-        let mut below = self
-            .refs
-            .range((tc, t, sc, sf, 0)..=(tc, t, sc, sf, docno))?;
-        Ok(match below.next_back() {
-            Some(e) => {
-                let (k, v) = e?;
-                Some((k.value().4, v.value().to_vec()))
-            }
-            None => None,
-        })
-    }
-
-    /// The first docno of the row of `target` after the one starting at
-    /// `start`: where that row's range ends (none: it runs to the end).
-    pub(crate) fn next_ref_start(
-        &self,
-        (tc, t, sc, sf): RefTarget<'_>,
-        start: u32,
-    ) -> Result<Option<u32>> {
-        let Some(from) = start.checked_add(1) else {
+    /// The row of `target` whose range holds `docno`; none when the
+    /// target has no row.
+    pub(crate) fn ref_row_at(&self, target: RefTarget<'_>, docno: u32) -> Result<Option<RangeRow>> {
+        // Most targets have one row: one descent reads it and finds no
+        // other.
+        let mut rows = self.refs.range(super::target_range(target))?;
+        let Some(first) = rows.next() else {
             return Ok(None);
         };
-        let mut above = self
+        let (k, v) = first?;
+        let start = k.value().4;
+        let second = match rows.next() {
+            None => return Ok(Some(RangeRow::new(start, v.value(), None))),
+            Some(e) => e?.0.value().4,
+        };
+        if docno < second {
+            return Ok(Some(RangeRow::new(start, v.value(), Some(second))));
+        }
+        drop((k, v, rows));
+        // Several rows: the last starting at or below `docno` (the first
+        // starts at 0), then the one after it.
+        let (tc, t, sc, sf) = target;
+        let (start, row) = match self
             .refs
-            .range((tc, t, sc, sf, from)..=(tc, t, sc, sf, u32::MAX))?;
-        Ok(match above.next() {
-            Some(e) => Some(e?.0.value().4),
+            .range((tc, t, sc, sf, second)..=(tc, t, sc, sf, docno))?
+            .next_back()
+        {
+            Some(e) => {
+                let (k, v) = e?;
+                (k.value().4, v.value().to_vec())
+            }
+            None => unreachable!("the row at `second` is in the range"),
+        };
+        let end = match start.checked_add(1) {
+            Some(from) => match self
+                .refs
+                .range((tc, t, sc, sf, from)..=(tc, t, sc, sf, u32::MAX))?
+                .next()
+            {
+                Some(e) => Some(e?.0.value().4),
+                None => None,
+            },
             None => None,
-        })
+        };
+        Ok(Some(RangeRow::new(start, &row, end)))
     }
 
     pub(crate) fn put_ref_row(&mut self, key: RefKey<'_>, row: &[u8]) -> Result<()> {

@@ -50,16 +50,13 @@ impl Tx<'_> {
         let (tc, t, sc, sf) = target;
         let mut rest = changes;
         while let Some(&(first, _)) = rest.first() {
-            let covering = self.rows.ref_row_covering(target, first)?;
-            let start = covering.as_ref().map_or(0, |(s, _)| *s);
-            let end = match covering {
-                Some(_) => self.rows.next_ref_start(target, start)?,
-                None => None,
+            let (start, stored, end) = match self.rows.ref_row_at(target, first)? {
+                Some(r) => (r.start, Some(r.row), r.end),
+                None => (0, None, None),
             };
             let n = end.map_or(rest.len(), |e| rest.partition_point(|&(d, _)| d < e));
             let (mine, later) = rest.split_at(n);
             rest = later;
-            let stored = covering.map(|(_, row)| row);
             let set = postings::apply(stored.as_deref(), mine)?;
             if set.is_empty() {
                 if stored.is_none() {
@@ -69,10 +66,11 @@ impl Tx<'_> {
                 if let (0, Some(next)) = (start, end) {
                     // The target's first row must start at 0: the next
                     // row takes its place.
-                    let (_, moved) = self
+                    let moved = self
                         .rows
-                        .ref_row_covering(target, next)?
-                        .ok_or_else(|| Error::Corrupt("reverse index row vanished".into()))?;
+                        .ref_row_at(target, next)?
+                        .ok_or_else(|| Error::Corrupt("reverse index row vanished".into()))?
+                        .row;
                     self.write_ref_row((tc, t, sc, sf, next), Some(moved.clone()), None, log)?;
                     self.write_ref_row((tc, t, sc, sf, 0), None, Some(&moved), log)?;
                 }
