@@ -202,6 +202,19 @@ fn benches(c: &mut Criterion) {
         });
     }
     slow.finish();
+    // A start without a checkpoint (the first after an import): every
+    // document read and its values and n-grams indexed, on every core.
+    let store = engine.store().clone();
+    let schema = store.schema().clone();
+    let mut build = c.benchmark_group("index_build");
+    build.sample_size(10);
+    build.bench_function("from_documents", |b| {
+        b.iter(|| {
+            let txn = store.read().expect("snapshot");
+            black_box(refdb_query::memindex::MemIndexes::build(&schema, &txn).expect("build"))
+        })
+    });
+    build.finish();
     text_overlay(c, &engine);
 }
 
