@@ -30,7 +30,10 @@ pub struct ImportOptions {
     /// fastest: each commit rewrites the reverse-index rows of every
     /// target referenced since the last (ten commits of a million users
     /// over a million addresses rewrote 6.3 million rows), and the
-    /// existence checks of references start over.
+    /// existence checks of references start over. A transaction holds in
+    /// memory one change per line for the store's commit observers and
+    /// `after_commit` hooks, if it has any (the command line has none): a
+    /// library importing a very large file with those should set a batch.
     pub batch: usize,
     /// Skip bad lines instead of stopping at the first.
     pub skip_invalid: bool,
@@ -209,12 +212,16 @@ fn write_lines(
             }
             (Err(e), None) if e.is_disk_fault() => {
                 let first = first_line.unwrap_or(line_no);
-                let context = format!(
-                    "the import stopped: {} documents (the lines before line {first}) are in the \
-                     file; the batch from line {first} was rolled back. Free space, then import \
-                     the lines from {first} on",
-                    report.imported
-                );
+                let context = match report.imported {
+                    0 => "the import stopped and was rolled back: nothing was imported. Free \
+                          space, then import again"
+                        .to_string(),
+                    n => format!(
+                        "the import stopped: {n} documents (the lines before line {first}) are \
+                         in the file; the batch from line {first} was rolled back. Free space, \
+                         then import the lines from {first} on"
+                    ),
+                };
                 return Err(match e {
                     Error::NoSpace(m) => Error::NoSpace(format!("{m}; {context}")),
                     other => Error::Unavailable(format!("{other}; {context}")),

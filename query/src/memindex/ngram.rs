@@ -160,9 +160,8 @@ struct Run {
 
 impl Run {
     fn push(&mut self, docno: u32) {
-        if self.pending.capacity() == 0 {
-            self.pending.reserve_exact(RUN);
-        }
+        // Left to grow by itself: most grams are rare, and a full run's
+        // 256 bytes kept for each would add up over millions of them.
         self.pending.push(docno);
         if self.pending.len() == RUN {
             self.flush();
@@ -214,6 +213,7 @@ impl SearchBuilder {
         if self.values.len() <= i {
             self.values.resize(i + 1, None);
         }
+        debug_assert!(self.values[i].is_none(), "docno {docno} given twice");
         self.values[i] = Some(value.into());
     }
 

@@ -12,8 +12,9 @@
 //!
 //! A group that appends nothing (every request in it was refused, or
 //! changed nothing) is checked against the log's end instead: if the log
-//! moved on, the thread catches up and runs it again, so a refusal (a
-//! document not found) is never judged on a state the log has left.
+//! moved on, the thread catches up and runs it again, once, so a refusal
+//! (a document not found) is judged on a state at least as new as the
+//! log's end after the request arrived.
 //!
 //! Invariants: the entries a node applies and the ones it appends form
 //! one sequence, the log's; a request is answered only after the log
@@ -140,6 +141,11 @@ impl LoggedWriter<'_> {
         rx: &mut mpsc::Receiver<Work>,
         stats: &WriteStats,
     ) -> bool {
+        // Whether a refusal was already run again after catching up: once
+        // is enough (the state it is judged on is then at least as new as
+        // the log's end after the request arrived), and a busy log must
+        // not turn a plain refusal into "retry".
+        let mut refusal_rerun = false;
         for _ in 0..MAX_ATTEMPTS {
             if let Some(why) = self.link.node.failure() {
                 answer_all(group, Err(ApiError::log_unavailable(why)));
@@ -165,7 +171,7 @@ impl LoggedWriter<'_> {
                 })
             }));
             let err = match outcome {
-                Ok(Ok(Ok((results, position)))) => {
+                Ok(Ok(Ok((_, position)))) => {
                     match position {
                         Some(p) => self.applier.committed_own(p),
                         // Nothing was appended, so nothing checked that the
@@ -174,7 +180,8 @@ impl LoggedWriter<'_> {
                         // created is not here yet) may have been judged on
                         // a past state. If the log has moved on, catch up
                         // and run the group again.
-                        None if results.iter().any(Result::is_err) => {
+                        None if !refusal_rerun && group.iter().any(|job| job.refused()) => {
+                            refusal_rerun = true;
                             let last = self.link.log.bounds(Duration::from_secs(2));
                             if let Ok(b) = last
                                 && b.last > expected

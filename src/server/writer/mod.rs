@@ -36,6 +36,9 @@ trait Job: Send {
     /// storage to undo what it wrote. With `again`, the request keeps what
     /// it needs to run once more (its transaction may not take).
     fn run(&mut self, tx: &mut Tx<'_>, again: bool) -> refdb_storage::Result<()>;
+    /// Whether the last run refused the request (its own outcome is an
+    /// error; a dry run that would succeed is not refused).
+    fn refused(&self) -> bool;
     /// Sends the outcome of the run (its transaction has committed).
     fn answer(self: Box<Self>);
     fn fail(self: Box<Self>, e: ApiError);
@@ -75,6 +78,10 @@ where
         } else {
             Ok(())
         }
+    }
+
+    fn refused(&self) -> bool {
+        matches!(self.out, Some(Err(_)))
     }
 
     fn answer(self: Box<Self>) {
