@@ -5,7 +5,8 @@
 
 use super::tables::{REFS_V6, REFS_V6_CHUNK_BITS};
 use super::{RefKey, RefTarget};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::postings::{decode, encode};
 use redb::{ReadableTable, TableDefinition};
 use roaring::RoaringBitmap;
 
@@ -16,17 +17,10 @@ pub(super) const TABLE: TableDefinition<RefKeyV6<'static>, &[u8]> = REFS_V6;
 
 /// Adds a chunk row's docnos (low bits) to `into` as whole docnos.
 fn join(chunk: u16, low: &[u8], into: &mut RoaringBitmap) -> Result<()> {
-    let low = RoaringBitmap::deserialize_from(low)
-        .map_err(|e| Error::Corrupt(format!("undecodable postings: {e}")))?;
+    let low = decode(low)?;
     let base = u32::from(chunk) << REFS_V6_CHUNK_BITS;
     into.extend(low.iter().map(|l| base | l));
     Ok(())
-}
-
-fn encode(set: &RoaringBitmap) -> Vec<u8> {
-    let mut out = Vec::with_capacity(set.serialized_size());
-    set.serialize_into(&mut out).expect("writing to a Vec");
-    out
 }
 
 /// Every target of the table in key order, each with its whole set.
