@@ -162,82 +162,20 @@ pub struct RowPairs {
     pub meta: Value,
 }
 
-/// A stored field's key as read: a position or (in an older row) a name.
-enum Key {
-    Position(u64),
-    Name(String),
-}
-
-impl<'de> serde::Deserialize<'de> for Key {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Key, D::Error> {
-        struct Visit;
-        impl serde::de::Visitor<'_> for Visit {
-            type Value = Key;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a field position or name")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Key, E> {
-                Ok(Key::Position(v))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Key, E> {
-                Ok(Key::Name(v.to_string()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Key, E> {
-                Ok(Key::Name(v))
-            }
-        }
-        d.deserialize_any(Visit)
-    }
-}
-
-struct Pairs(Vec<(Key, Value)>);
-
-impl<'de> serde::Deserialize<'de> for Pairs {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Pairs, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map of fields")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Pairs, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(pair) = map.next_entry::<Key, Value>()? {
-                    out.push(pair);
-                }
-                Ok(Pairs(out))
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-}
-
 /// Decodes a row of `coll` into [`RowPairs`].
 pub fn decode_pairs(coll: &Collection, bytes: &[u8]) -> Result<RowPairs> {
     docno(bytes)?;
     let (body, meta_bytes) = split(bytes)?;
-    // Reading from the slice itself (not through `io::Read`) lets strings
-    // be taken straight from the row without a staging buffer.
-    let Pairs(pairs) = rmp_serde::from_slice(body)?;
-    let mut fields = Vec::with_capacity(pairs.len());
-    for (key, value) in pairs {
-        let name = match key {
-            Key::Name(name) => name,
-            Key::Position(p) => match usize::try_from(p).ok().and_then(|p| coll.fields.at(p)) {
-                Some(f) => f.name.clone(),
-                None => {
-                    return Err(Error::Corrupt(format!(
-                        "a stored field at position {p}, past the {} fields of {}",
-                        coll.fields.len(),
-                        coll.name
-                    )));
-                }
-            },
-        };
-        fields.push((name, value));
+    let mut rd = crate::msgpack::Msgpack::new(body);
+    let n = rd.map_len()?;
+    let mut fields = Vec::with_capacity(n.min(body.len()));
+    for _ in 0..n {
+        let name = std::str::from_utf8(rd.field(coll)?)
+            .map_err(|_| {
+                Error::Corrupt(format!("a stored field name of {} is not UTF-8", coll.name))
+            })?
+            .to_owned();
+        fields.push((name, rd.json(1)?));
     }
     let meta = decode_meta(meta_bytes)?;
     Ok(RowPairs { fields, meta })

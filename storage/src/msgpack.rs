@@ -1,9 +1,11 @@
 //! A msgpack reader over a stored row's bytes, borrowing from the row.
-//! Rows are written by rmp-serde; reading them back through serde builds
-//! an owned value for everything, which two hot readers do not need:
-//! [`crate::json`] transcodes values straight into the served JSON, and
+//! Rows are written by rmp-serde; reading them back through serde goes
+//! through a visitor per value, which the hot readers do without:
+//! [`crate::json`] transcodes values straight into the served JSON,
 //! [`crate::read::ReadTxn::scan_fields`] decodes only the fields an index
-//! build asks for and steps over the others.
+//! build asks for and steps over the others, and [`Msgpack::json`]
+//! decodes a value into the `serde_json::Value` rmp-serde would give (a
+//! point read, a page of documents).
 //!
 //! Anything a JSON value cannot hold (binary, extensions), truncation and
 //! nesting deeper than [`MAX_DEPTH`] are corrupt data.
@@ -11,7 +13,7 @@
 use crate::error::{Error, Result};
 use crate::schema::Collection;
 use rmp::Marker;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Deeper than any document the server admits (its nesting limit is far
 /// lower): only a corrupt row gets here, and it must not overflow the stack.
@@ -157,13 +159,95 @@ impl<'r> Msgpack<'r> {
         }
         Ok(&start[..start.len() - self.buf.len()])
     }
+
+    /// After a container's marker: whether it is a map, and its number of
+    /// entries (read from the bytes that follow); `None` for a scalar.
+    pub(crate) fn container(&mut self, marker: Marker) -> Result<Option<(bool, usize)>> {
+        Ok(Some(match marker {
+            Marker::FixArray(n) => (false, n as usize),
+            Marker::Array16 => (false, self.len16()?),
+            Marker::Array32 => (false, self.len32()?),
+            Marker::FixMap(n) => (true, n as usize),
+            Marker::Map16 => (true, self.len16()?),
+            Marker::Map32 => (true, self.len32()?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// Decodes the next value: the value `rmp_serde::from_slice` gives for
+    /// it, or an error (also for binary and extensions, which no row holds).
+    pub(crate) fn json(&mut self, depth: usize) -> Result<Value> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nested too deeply"));
+        }
+        let marker = self.marker()?;
+        let Some((map, n)) = self.container(marker)? else {
+            return self.json_scalar(marker);
+        };
+        // Every item takes a byte at least: a corrupt length cannot make
+        // the reservation larger than the row.
+        let room = n.min(self.buf.len());
+        if map {
+            let mut out = Map::with_capacity(room);
+            for _ in 0..n {
+                let key = self.key()?;
+                let key = std::str::from_utf8(key).map_err(|_| corrupt("a key is not UTF-8"))?;
+                let value = self.json(depth + 1)?;
+                out.insert(key.to_owned(), value);
+            }
+            Ok(Value::Object(out))
+        } else {
+            let mut out = Vec::with_capacity(room);
+            for _ in 0..n {
+                out.push(self.json(depth + 1)?);
+            }
+            Ok(Value::Array(out))
+        }
+    }
+
+    /// A value that is not a container, after its marker (kept apart for
+    /// the same reason as the transcoder's: small recursive frames).
+    #[inline(never)]
+    fn json_scalar(&mut self, marker: Marker) -> Result<Value> {
+        Ok(match marker {
+            Marker::Null => Value::Null,
+            Marker::True => Value::Bool(true),
+            Marker::False => Value::Bool(false),
+            Marker::FixPos(n) => Value::from(n),
+            Marker::U8 => Value::from(self.array::<1>()?[0]),
+            Marker::U16 => Value::from(u16::from_be_bytes(self.array()?)),
+            Marker::U32 => Value::from(u32::from_be_bytes(self.array()?)),
+            Marker::U64 => Value::from(u64::from_be_bytes(self.array()?)),
+            Marker::FixNeg(n) => Value::from(n),
+            Marker::I8 => Value::from(i8::from_be_bytes(self.array()?)),
+            Marker::I16 => Value::from(i16::from_be_bytes(self.array()?)),
+            Marker::I32 => Value::from(i32::from_be_bytes(self.array()?)),
+            Marker::I64 => Value::from(i64::from_be_bytes(self.array()?)),
+            // Widened as serde widens it; NaN and infinities are null, as
+            // serde_json makes them.
+            Marker::F32 => Value::from(f64::from(f32::from_be_bytes(self.array()?))),
+            Marker::F64 => Value::from(f64::from_be_bytes(self.array()?)),
+            Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32 => {
+                let n = match marker {
+                    Marker::FixStr(n) => n as usize,
+                    Marker::Str8 => self.len8()?,
+                    Marker::Str16 => self.len16()?,
+                    _ => self.len32()?,
+                };
+                let s = std::str::from_utf8(self.take(n)?)
+                    .map_err(|_| corrupt("a string is not UTF-8"))?;
+                Value::String(s.to_owned())
+            }
+            _ => return Err(corrupt("a value that JSON cannot hold")),
+        })
+    }
 }
 
 /// The values of the fields `names` in a stored fields map (`body`), in
 /// `out` (same order, a name given twice filled twice; `None` for a
 /// field the document does not store),
-/// the other fields stepped over. Each value is decoded by rmp-serde from
-/// its own bytes, so it is the value a full decode gives.
+/// the other fields stepped over. Each value is the one a full decode
+/// gives.
 pub(crate) fn project(
     coll: &Collection,
     body: &[u8],
@@ -174,13 +258,20 @@ pub(crate) fn project(
     let mut rd = Msgpack::new(body);
     for _ in 0..rd.map_len()? {
         let key = rd.field(coll)?;
-        let bytes = rd.skip(0)?;
         // A name may be asked for twice (a field both indexed and searched).
-        for (i, name) in names.iter().enumerate() {
-            if name.as_bytes() == key {
-                out[i] = Some(rmp_serde::from_slice(bytes)?);
-            }
+        let mut wanted = names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.as_bytes() == key);
+        let Some((first, _)) = wanted.next() else {
+            rd.skip(0)?;
+            continue;
+        };
+        let value = rd.json(1)?;
+        for (i, _) in wanted {
+            out[i] = Some(value.clone());
         }
+        out[first] = Some(value);
     }
     Ok(())
 }
@@ -247,13 +338,32 @@ mod tests {
             }
         }
 
-        /// Any bytes: values or an error, never a panic.
+        /// The decoder gives rmp-serde's value for whatever a row can hold,
+        /// floats of both widths included.
+        #[test]
+        fn a_decoded_value_is_rmp_serdes(value in any_json(), narrow in any::<f32>()) {
+            let bytes = rmp_serde::to_vec(&value).unwrap();
+            let theirs: Value = rmp_serde::from_slice(&bytes).unwrap();
+            prop_assert_eq!(Msgpack::new(&bytes).json(0).unwrap(), theirs);
+            // serde_json writes 64-bit floats only; a 32-bit one is widened.
+            let mut bytes = Vec::new();
+            rmp::encode::write_f32(&mut bytes, narrow).unwrap();
+            let theirs: Value = rmp_serde::from_slice(&bytes).unwrap();
+            prop_assert_eq!(Msgpack::new(&bytes).json(0).unwrap(), theirs);
+        }
+
+        /// Any bytes: values or an error, never a panic; a value decoded
+        /// from them is the one rmp-serde decodes.
         #[test]
         fn garbage_is_an_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             let schema = schema();
             let mut out = vec![None; 2];
             let _ = project(schema.collection("c").unwrap(), &bytes, &["a", "b"], &mut out);
             let _ = Msgpack::new(&bytes).skip(0);
+            if let Ok(ours) = Msgpack::new(&bytes).json(0) {
+                let theirs: Value = rmp_serde::from_slice(&bytes).unwrap();
+                prop_assert_eq!(ours, theirs);
+            }
         }
     }
 

@@ -64,14 +64,8 @@ impl Msgpack<'_> {
             return Err(corrupt("nested too deeply"));
         }
         let marker = self.marker()?;
-        let (map, n) = match marker {
-            Marker::FixArray(n) => (false, n as usize),
-            Marker::Array16 => (false, self.len16()?),
-            Marker::Array32 => (false, self.len32()?),
-            Marker::FixMap(n) => (true, n as usize),
-            Marker::Map16 => (true, self.len16()?),
-            Marker::Map32 => (true, self.len32()?),
-            _ => return self.scalar(marker, out),
+        let Some((map, n)) = self.container(marker)? else {
+            return self.scalar(marker, out);
         };
         out.push(if map { b'{' } else { b'[' });
         for i in 0..n {
