@@ -137,8 +137,8 @@ pub enum Command {
         db: PathBuf,
     },
     /// Import NDJSON (one document per line; `_id` kept when present).
-    /// Stops at the first bad line (its batch rolled back) unless
-    /// --skip-invalid.
+    /// Stops at the first bad line, importing nothing (with --batch: its
+    /// batch rolled back, earlier ones kept), unless --skip-invalid.
     Import {
         #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
         db: PathBuf,

@@ -84,7 +84,9 @@ pub struct Tx<'t> {
     pub(crate) schema: &'t Schema,
     actor: Value,
     now: String,
-    /// The encoded `_meta` of every document this transaction creates.
+    /// The `_meta` of every document this transaction creates, and its
+    /// encoding (see [`create_meta`]).
+    create_meta_value: Value,
     create_meta: Vec<u8>,
     /// The rows of the file, as this transaction sees and writes them.
     pub(crate) rows: WriteRows<'t>,
@@ -205,20 +207,30 @@ pub enum BatchResult {
     Deleted(Vec<(String, String)>),
 }
 
+/// The `_meta` of a document created at `now` by `actor`, and its
+/// encoding: built once per transaction (and actor), since a batch of
+/// creates shares it.
+fn create_meta(now: &str, actor: &Value) -> (Value, Vec<u8>) {
+    let meta = serde_json::json!({"ctime": now, "mtime": now,
+        "created_by": actor, "modified_by": actor});
+    let encoded = codec::encode_meta(&meta);
+    (meta, encoded)
+}
+
 impl<'t> Tx<'t> {
     pub(crate) fn open(env: TxEnv<'t>, rows: WriteRows<'t>, actor: &Actor) -> Result<Tx<'t>> {
         let instant = chrono::Utc::now();
         let now = instant.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let actor = actor.to_json();
         let log = log::Log::open(&rows, instant.timestamp_micros(), env.retention)?;
-        let create_meta = codec::encode_meta(&serde_json::json!({"ctime": now, "mtime": now,
-            "created_by": actor, "modified_by": actor}));
+        let (create_meta_value, create_meta) = create_meta(&now, &actor);
         Ok(Tx {
             catalog: env.catalog,
             ids: env.ids,
             schema: env.catalog.schema(),
             actor,
             now,
+            create_meta_value,
             create_meta,
             rows,
             log,
@@ -355,8 +367,7 @@ impl<'t> Tx<'t> {
 
     /// The `_meta` of the documents this transaction creates now.
     fn create_meta_value(&self) -> Value {
-        serde_json::json!({"ctime": self.now, "mtime": self.now,
-            "created_by": self.actor, "modified_by": self.actor})
+        self.create_meta_value.clone()
     }
 
     /// Like [`Tx::create`], except that a document refused by its checks

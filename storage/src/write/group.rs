@@ -8,7 +8,6 @@
 
 use super::undo::{self, Mark, Undo};
 use super::{Actor, Mode, Tx};
-use crate::codec;
 use crate::error::{Error, Result};
 use crate::postings::{self, Pending, parse_ref_target_key};
 use crate::rows::{RefKey, RefTarget};
@@ -148,9 +147,7 @@ impl Tx<'_> {
     /// Sets who the next operations are done by.
     pub(crate) fn set_actor(&mut self, actor: &Actor) {
         self.actor = actor.to_json();
-        self.create_meta =
-            codec::encode_meta(&serde_json::json!({"ctime": self.now, "mtime": self.now,
-            "created_by": self.actor, "modified_by": self.actor}));
+        (self.create_meta_value, self.create_meta) = super::create_meta(&self.now, &self.actor);
     }
 
     /// Runs `op` so that, if it fails (or poisons the transaction), every
