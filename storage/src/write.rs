@@ -20,7 +20,7 @@ mod undo;
 
 pub(crate) use bulk::{BATCH, check_and_encode};
 pub(crate) use create::Checked;
-use create::{check_input, check_valid, take_derived};
+use create::{check_input, check_valid, refuse_deep, take_derived};
 mod group;
 mod log;
 
@@ -440,6 +440,7 @@ impl<'t> Tx<'t> {
     }
 
     fn update_inner(&mut self, coll: &str, id: &str, input: Map<String, Value>) -> Result<()> {
+        refuse_deep(&input)?;
         let current = self.get(coll, id)?;
         let mut merged = current.clone();
         for (k, v) in input {
@@ -464,6 +465,7 @@ impl<'t> Tx<'t> {
         mut full: Map<String, Value>,
         allow_same_meta: bool,
     ) -> Result<()> {
+        refuse_deep(&full)?;
         let (c, cid) = self.coll(coll)?;
         let old = read::load(self, c, cid, id)?.ok_or_else(|| not_found(coll, id))?;
         match full.shift_remove("_id") {

@@ -315,3 +315,70 @@ fn a_reader_beside_a_writer_refuses_reads_once_the_writer_moves_a_field() {
     let _writer = Store::open(&path, None).unwrap();
     assert_eq!(again.get("notes", "n1").unwrap()["b"], json!("y"));
 }
+
+/// A value whose containers nest `levels` arrays deep.
+fn nested(levels: usize) -> Value {
+    let mut v = json!(1);
+    for _ in 0..levels {
+        v = Value::Array(vec![v]);
+    }
+    v
+}
+
+/// A document may nest its containers 127 levels deep (itself counted),
+/// as deep as the HTTP body parser and a patch allow. At that depth every
+/// write path takes it and every reader gives it back; one level more is
+/// refused with the value's path by create, update and batch alike, and
+/// nothing is written. Regression: the library took such documents, and
+/// one 600 levels deep was refused as "corrupt database" once read back
+/// inside the create, while 1100 levels overflowed the stack.
+#[test]
+fn documents_nest_at_most_127_levels_on_every_write_path() {
+    let t = open(json!({"app": "t", "collections": {"c": {"fields": {"x": {"type": "any"}}}}}));
+    // The document and 126 arrays: 127 containers.
+    let deepest = nested(126);
+    let made = t
+        .store
+        .create("c", doc(json!({"_id": "d1", "x": deepest})))
+        .unwrap();
+    assert_eq!(made["x"], deepest);
+    assert_eq!(t.store.get("c", "d1").unwrap()["x"], deepest);
+    let served: Value = serde_json::from_slice(&t.store.get_json("c", "d1").unwrap()).unwrap();
+    assert_eq!(served["x"], deepest);
+
+    let refused = |e: Error| match e {
+        Error::BadInput { path, message } => {
+            assert!(path.starts_with("$.x[0][0]"), "{path}");
+            assert!(message.contains("127 levels"), "{message}");
+        }
+        e => panic!("expected a bad input, got {e:?}"),
+    };
+    let too_deep = || doc(json!({"_id": "d2", "x": nested(127)}));
+    refused(t.store.create("c", too_deep()).unwrap_err());
+    refused(
+        t.store
+            .update("c", "d1", doc(json!({"x": nested(127)})))
+            .unwrap_err(),
+    );
+    let ops = vec![refdb_storage::BatchOp::Create {
+        coll: "c".into(),
+        doc: too_deep(),
+    }];
+    refused(t.store.batch(ops).unwrap_err().1);
+    // Far deeper than any recursive walk of a debug build survives.
+    let mut deep = serde_json::Map::new();
+    deep.insert("x".into(), nested(3000));
+    refused(t.store.create("c", deep).unwrap_err());
+
+    assert_eq!(t.store.get("c", "d1").unwrap()["x"], deepest);
+    assert!(
+        t.store
+            .read()
+            .unwrap()
+            .try_get("c", "d2")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(t.store.read().unwrap().count("c").unwrap(), 1);
+    assert_clean(&t.store);
+}

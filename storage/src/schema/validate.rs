@@ -75,6 +75,74 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Deepest container nesting a document may have, itself counted as one:
+/// the HTTP body parser's bound and a patch's ([`crate::patch::MAX_DEPTH`]),
+/// so whatever the library stores, a client can read, send back and patch,
+/// and every reader's recursion stays shallow.
+pub const MAX_NESTING: usize = crate::patch::MAX_DEPTH;
+
+/// The `$.path` of the first value of `doc` whose containers nest deeper
+/// than [`MAX_NESTING`], if any. Walks without recursion, since a value
+/// built in memory can be deeper than any stack; paths are only spelled
+/// out for a document found too deep.
+pub fn too_deep(doc: &Map<String, Value>) -> Option<String> {
+    let mut stack: Vec<(&Value, usize)> = doc
+        .values()
+        .filter(|v| is_container(v))
+        .map(|v| (v, 2))
+        .collect();
+    let mut found = false;
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_NESTING {
+            found = true;
+            break;
+        }
+        match v {
+            Value::Array(a) => {
+                stack.extend(a.iter().filter(|x| is_container(x)).map(|x| (x, depth + 1)))
+            }
+            Value::Object(m) => stack.extend(
+                m.values()
+                    .filter(|x| is_container(x))
+                    .map(|x| (x, depth + 1)),
+            ),
+            _ => {}
+        }
+    }
+    if !found {
+        return None;
+    }
+    let mut stack: Vec<(&Value, usize, String)> = doc
+        .iter()
+        .filter(|(_, v)| is_container(v))
+        .map(|(k, v)| (v, 2, format!("$.{k}")))
+        .collect();
+    while let Some((v, depth, path)) = stack.pop() {
+        if depth > MAX_NESTING {
+            return Some(path);
+        }
+        match v {
+            Value::Array(a) => stack.extend(
+                a.iter()
+                    .enumerate()
+                    .filter(|(_, x)| is_container(x))
+                    .map(|(i, x)| (x, depth + 1, format!("{path}[{i}]"))),
+            ),
+            Value::Object(m) => stack.extend(
+                m.iter()
+                    .filter(|(_, x)| is_container(x))
+                    .map(|(k, x)| (x, depth + 1, format!("{path}.{k}"))),
+            ),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn is_container(v: &Value) -> bool {
+    matches!(v, Value::Array(_) | Value::Object(_))
+}
+
 /// Validates a whole stored document (without `_id`/`_meta`, which the
 /// engine owns) against its collection: unknown fields, then every declared
 /// stored field, a missing one counting as null.

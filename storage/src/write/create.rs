@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::rows::ReadRows;
 use crate::schema::Collection;
 use crate::schema::targets_of;
-use crate::schema::validate::{valid_id, validate_document, validate_value};
+use crate::schema::validate::{MAX_NESTING, too_deep, valid_id, validate_document, validate_value};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -43,6 +43,7 @@ pub(crate) struct Checked {
 /// `_meta`, a valid `_id`, the derived lists taken out, defaults filled,
 /// nulls dropped, the document valid.
 pub(crate) fn check_input(c: &Collection, mut input: Map<String, Value>) -> Result<Checked> {
+    refuse_deep(&input)?;
     if input.contains_key("_meta") {
         return Err(Error::bad("$._meta", "_meta is maintained by the engine"));
     }
@@ -254,6 +255,18 @@ pub(super) fn refuse_unknown(c: &Collection, body: &Map<String, Value>) -> Resul
             format!("$.{k}"),
             "unknown field",
         )])),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a document nested deeper than [`MAX_NESTING`] before anything
+/// walks it recursively.
+pub(super) fn refuse_deep(doc: &Map<String, Value>) -> Result<()> {
+    match too_deep(doc) {
+        Some(path) => Err(Error::bad(
+            path,
+            format!("values nest deeper than {MAX_NESTING} levels (the document counts as one)"),
+        )),
         None => Ok(()),
     }
 }
