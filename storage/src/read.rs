@@ -397,14 +397,15 @@ impl<'s> ReadTxn<'s> {
             }))
     }
 
-    /// Every document of a collection, in `_id` order, as its docno and
-    /// the values of `fields` (`None` where unset), decoding nothing else:
-    /// what an index build needs. `f` may take the values out.
+    /// Every document of a collection, in `_id` order, as its docno, its
+    /// `_id` and the values of `fields` (`None` where unset), decoding
+    /// nothing else: what an index build needs. `f` may take the values
+    /// out.
     pub fn scan_fields(
         &self,
         coll: &str,
         fields: &[&str],
-        mut f: impl FnMut(u32, &mut [Option<Value>]),
+        mut f: impl FnMut(u32, &str, &mut [Option<Value>]),
     ) -> Result<()> {
         let c = collection(self.schema(), coll)?;
         let cid = self.catalog.coll_id(coll)?;
@@ -415,7 +416,7 @@ impl<'s> ReadTxn<'s> {
             let row = e.row();
             let (body, _) = codec::split(row)?;
             crate::msgpack::project(c, body, fields, &mut values)?;
-            f(codec::docno(row)?, &mut values);
+            f(codec::docno(row)?, e.id(), &mut values);
             rows += 1;
         }
         self.count_rows(rows);

@@ -86,7 +86,7 @@ pub fn run_json(
     out.push(b'[');
     if plan.hidden.is_empty() && plan.fields.is_empty() && plan.view.shows_all(coll) {
         for d in docnos {
-            let Some(id) = txn.id_of(&plan.coll, d)? else {
+            let Some(id) = id_of(plan, txn, d)? else {
                 continue;
             };
             let mark = out.len();
@@ -114,13 +114,17 @@ pub fn run_json(
     })
 }
 
+/// A page's docno, with its `_id` when the in-memory indexes had it at
+/// hand.
+type PageDoc = (u32, Option<String>);
+
 /// The exact total of `plan`'s matches and the docnos of its page.
 fn select(
     plan: &Plan,
     txn: &ReadTxn<'_>,
     held: Held<'_>,
     threshold: u64,
-) -> Result<(u64, Vec<u32>), QueryError> {
+) -> Result<(u64, Vec<PageDoc>), QueryError> {
     let ordered = txn.state(&plan.coll)?.ordered;
     let ci = held
         .indexes
@@ -140,8 +144,13 @@ fn select(
         let docnos = page::page_docnos(plan, &cands, fast, Some(ci), txn, false, threshold)?;
         let total = cands.len();
         drop(cands);
+        // Under the gate the ids describe the snapshot's commit.
+        let page = docnos
+            .into_iter()
+            .map(|d| (d, ci.ids.get(d).map(str::to_owned)))
+            .collect();
         drop(held);
-        (total, docnos)
+        (total, page)
     } else {
         let cands = cands.into_owned();
         drop(held);
@@ -158,20 +167,34 @@ fn select(
             )?
         };
         let strategy = page::strategy(plan, None, ordered);
+        let docnos = page::page_docnos(
+            plan,
+            &result,
+            strategy,
+            None,
+            txn,
+            dense(result.len()),
+            threshold,
+        )?;
         (
             result.len(),
-            page::page_docnos(
-                plan,
-                &result,
-                strategy,
-                None,
-                txn,
-                dense(result.len()),
-                threshold,
-            )?,
+            docnos.into_iter().map(|d| (d, None)).collect(),
         )
     };
     Ok((total, docnos))
+}
+
+/// The `_id` of a page's docno: the one the in-memory indexes gave, else
+/// the file's (None: the document is gone).
+fn id_of(
+    plan: &Plan,
+    txn: &ReadTxn<'_>,
+    (docno, known): PageDoc,
+) -> Result<Option<String>, QueryError> {
+    match known {
+        Some(id) => Ok(Some(id)),
+        None => Ok(txn.id_of(&plan.coll, docno)?),
+    }
 }
 
 /// The page's documents, materialized, with `_view`, hidden fields and
@@ -180,11 +203,11 @@ fn fetch(
     plan: &Plan,
     coll: &Collection,
     txn: &ReadTxn<'_>,
-    docnos: Vec<u32>,
+    docnos: Vec<PageDoc>,
 ) -> Result<Vec<Document>, QueryError> {
     let mut docs = Vec::with_capacity(docnos.len());
     for d in docnos {
-        let Some(id) = txn.id_of(&plan.coll, d)? else {
+        let Some(id) = id_of(plan, txn, d)? else {
             continue;
         };
         let Some(mut doc) = txn.try_get(&plan.coll, &id)? else {

@@ -77,6 +77,13 @@ fn compare(saved: &MemIndexes, built: &MemIndexes, what: &str, problems: &mut Ve
                 b.live.len()
             ));
         }
+        if let Some(d) = b.live.iter().find(|&d| s.ids.get(d) != b.ids.get(d)) {
+            problems.push(format!(
+                "{what}: {coll}: docno {d} has the _id {:?} where the file has {:?}",
+                s.ids.get(d),
+                b.ids.get(d)
+            ));
+        }
         for (field, bv) in &b.values {
             if !s.values.get(field).is_some_and(|sv| sv.same_as(bv)) {
                 problems.push(format!("{what}: {coll}.{field}: the value index differs"));

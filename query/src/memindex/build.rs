@@ -13,6 +13,7 @@
 //! result is the same as one pass: every part sees every document in the
 //! same order.
 
+use super::column::Column;
 use super::ngram::SearchBuilder;
 use super::values::ValueIndex;
 use super::{CollIndex, add_docno};
@@ -23,7 +24,8 @@ use serde_json::Value;
 /// The indexes one thread fills.
 #[derive(Default)]
 struct Part {
-    live: Option<RoaringBitmap>,
+    /// The live set and the `_id`s (in one part only).
+    live: Option<(RoaringBitmap, Vec<Option<Box<str>>>)>,
     values: Vec<(String, ValueIndex)>,
     search: Vec<(String, SearchBuilder)>,
 }
@@ -37,10 +39,15 @@ impl Part {
             .collect()
     }
 
-    /// Adds a document, given the values of [`Part::fields`].
-    fn add(&mut self, docno: u32, values: &[Option<Value>]) {
-        if let Some(live) = &mut self.live {
+    /// Adds a document, given its `_id` and the values of [`Part::fields`].
+    fn add(&mut self, docno: u32, id: &str, values: &[Option<Value>]) {
+        if let Some((live, ids)) = &mut self.live {
             add_docno(live, docno);
+            let i = docno as usize;
+            if ids.len() <= i {
+                ids.resize(i + 1, None);
+            }
+            ids[i] = Some(id.into());
         }
         let (own, searched) = values.split_at(self.values.len());
         for ((_, vi), v) in self.values.iter_mut().zip(own) {
@@ -55,7 +62,9 @@ impl Part {
         // Only this part's fields are decoded; the others are stepped over.
         let names = self.fields();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        txn.scan_fields(coll, &names, |docno, values| self.add(docno, values))
+        txn.scan_fields(coll, &names, |docno, id, values| {
+            self.add(docno, id, values)
+        })
     }
 }
 
@@ -82,8 +91,9 @@ pub(super) fn fill(
             .collect::<refdb_storage::Result<()>>()
     })?;
     for p in parts {
-        if let Some(live) = p.live {
+        if let Some((live, ids)) = p.live {
             ci.live = live;
+            ci.ids = Column::Owned(ids);
         }
         ci.values.extend(p.values);
         ci.search
@@ -105,7 +115,7 @@ fn split(ci: &mut CollIndex, threads: usize) -> Vec<Part> {
     search.sort_by(|a, b| a.0.cmp(&b.0));
     let n = threads.min(1 + search.len());
     let mut parts: Vec<Part> = (0..n).map(|_| Part::default()).collect();
-    parts[0].live = Some(std::mem::take(&mut ci.live));
+    parts[0].live = Some((std::mem::take(&mut ci.live), Vec::new()));
     parts[0].values = ci.values.drain().collect();
     for (i, s) in search.into_iter().enumerate() {
         // With n parts, search fields go to 1, 2, …, n-1, 0, 1, …

@@ -9,25 +9,25 @@
 //! belong to this file's history (another file, a restored older backup)
 //! from one that does.
 //!
-//! Layout: magic `REFDBIX2` · body length (u64 LE) · body hash (u64 LE) ·
+//! Layout: magic `REFDBIX3` · body length (u64 LE) · body hash (u64 LE) ·
 //! body. The body: schema fingerprint (u64), `next_seq` (u64), hash of the
 //! record `next_seq - 1` (u64, 0 when none), then per collection its name,
-//! live set, value indexes (name, buckets) and search indexes (name,
-//! bigrams, trigrams, then the values: the docnos that have one, their
-//! count n (u64), n + 1 offsets (u64) and the bytes, so that a value is
-//! read in place without parsing the others). Integers are little-endian,
+//! live set, `_id`s (a column, see [`super::column`]: read in place), value
+//! indexes (name, buckets) and search indexes (name, bigrams, trigrams,
+//! then the values, a column). Integers are little-endian,
 //! byte strings and bitmaps are length-prefixed (u32), bitmaps in
 //! roaring's portable format. The hash covers the body in 64 KiB blocks,
 //! so a torn or corrupted file is refused whole, never half-loaded. A
-//! checkpoint of the first layout (`REFDBIX1`, each value parsed into
-//! memory at load) is refused like any unreadable one: the next start
-//! rebuilds and replaces it.
+//! checkpoint of an earlier layout (`REFDBIX1`, each value parsed into
+//! memory at load; `REFDBIX2`, without the `_id`s) is refused like any
+//! unreadable one: the next start rebuilds and replaces it.
 //!
 //! The full-text (tantivy) index is not in it: it is saved in a directory
 //! of its own, stamped with its own position (see [`super::text`]), or
 //! rebuilt in the background from the loaded values; `$text` is exact
 //! meanwhile.
 
+use super::column::Column;
 use super::ngram::SearchIndex;
 use super::{CollIndex, MemIndexes};
 use crate::query_error::QueryError;
@@ -37,7 +37,7 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-const MAGIC: &[u8; 8] = b"REFDBIX2";
+const MAGIC: &[u8; 8] = b"REFDBIX3";
 const BLOCK: usize = 64 * 1024;
 
 /// Where a checkpoint stands in the change log.
@@ -165,6 +165,7 @@ fn write_to(
         let ci = &ix.colls[name];
         put_bytes(&mut w, name.as_bytes())?;
         put_bitmap(&mut w, &ci.live)?;
+        ci.ids.write_to(&mut w)?;
         let mut fields: Vec<&String> = ci.values.keys().collect();
         fields.sort();
         put_u32(&mut w, fields.len())?;
@@ -278,6 +279,7 @@ fn parse(
             .ok_or_else(|| corrupt("a collection the schema lacks"))?;
         let mut ci = CollIndex::new(coll);
         ci.live = get_bitmap(&mut r)?;
+        ci.ids = Column::read_mapped(&mut r, map)?;
         for _ in 0..get_u32(&mut r)? {
             let f = get_string(&mut r)?;
             let vi = ci

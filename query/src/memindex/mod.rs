@@ -14,12 +14,14 @@
 pub mod audit;
 mod build;
 pub mod checkpoint;
+mod column;
 mod grams;
 pub mod ngram;
 pub mod text;
 pub mod values;
 
 use crate::query_error::QueryError;
+use column::Column;
 use ngram::SearchIndex;
 use refdb_storage::{Change, Collection, ReadTxn, Schema};
 use roaring::RoaringBitmap;
@@ -40,6 +42,9 @@ pub struct CollIndex {
     pub search: HashMap<String, SearchIndex>,
     /// The full-text index of the `search` fields (None: there are none).
     pub text: Option<TextIndex>,
+    /// Every live document's `_id`, so that a page's documents are read
+    /// by `_id` without first looking each docno up in the file.
+    pub(crate) ids: Column,
 }
 
 impl CollIndex {
@@ -224,7 +229,9 @@ impl MemIndexes {
                 build::fill(&mut ci, txn, &c.name, threads)?;
             } else {
                 for entry in txn.scan_docnos(&c.name)? {
-                    add_docno(&mut ci.live, entry?.1);
+                    let (id, docno) = entry?;
+                    add_docno(&mut ci.live, docno);
+                    ci.ids.set(docno, Some(&id));
                 }
             }
             out.colls.insert(c.name.clone(), ci);
@@ -253,11 +260,13 @@ impl MemIndexes {
             }
             ci.live -= &docnos;
             for d in &docnos {
+                ci.ids.set(d, None);
                 let Some(id) = txn.id_of(&coll, d)? else {
                     continue;
                 };
                 if let Some(doc) = txn.get_stored(&coll, &id)? {
                     add_docno(&mut ci.live, d);
+                    ci.ids.set(d, Some(&id));
                     ci.update(d, Some(&doc.body), true);
                 }
             }
@@ -408,10 +417,14 @@ impl MemIndexes {
             match &ch.new {
                 Some(new) => {
                     add_docno(&mut ci.live, ch.docno);
+                    if ch.old.is_none() {
+                        ci.ids.set(ch.docno, Some(&ch.id));
+                    }
                     ci.update(ch.docno, Some(new), true);
                 }
                 None => {
                     ci.live.remove(ch.docno);
+                    ci.ids.set(ch.docno, None);
                 }
             }
         }

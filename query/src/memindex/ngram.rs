@@ -9,18 +9,15 @@
 //! current value (None for missing, null, or a dead docno); no bitmap is
 //! empty.
 //!
-//! The values of an index built from the documents are in RAM. Those of an
-//! index loaded from a checkpoint stay in the checkpoint's mapped file (an
-//! offsets table and the bytes, read when a candidate is verified), with
-//! only the values set since in RAM: loading does not copy them, and the
-//! kernel keeps in memory just the pages queries touch. The postings work
-//! the same way ([`super::grams`]).
+//! The values are a [`Column`]: in RAM when built from the documents, in
+//! the checkpoint's mapped file when loaded from it. The postings work the
+//! same way ([`super::grams`]).
 
+use super::column::Column;
 use super::grams::{GramMap, Grams, Posting};
 use crate::planner::regex::{GramQuery, START};
 use crate::query_error::QueryError;
 use roaring::{MultiOps, RoaringBitmap};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// See the module doc.
@@ -30,103 +27,7 @@ pub struct SearchIndex {
     bi: Grams<u16>,
     /// Trigram `b0 << 16 | b1 << 8 | b2` → docnos.
     tri: Grams<u32>,
-    values: Values,
-}
-
-/// Every document's value by docno (see the module doc).
-#[derive(Debug, Clone)]
-enum Values {
-    Owned(Vec<Option<Box<str>>>),
-    /// Loaded: the checkpoint's values, and the values set since (None:
-    /// unset since).
-    Mapped {
-        base: MappedValues,
-        changed: HashMap<u32, Option<Box<str>>>,
-    },
-}
-
-impl Default for Values {
-    fn default() -> Values {
-        Values::Owned(Vec::new())
-    }
-}
-
-impl Values {
-    fn get(&self, docno: u32) -> Option<&str> {
-        match self {
-            Values::Owned(v) => v.get(docno as usize).and_then(|v| v.as_deref()),
-            Values::Mapped { base, changed } => match changed.get(&docno) {
-                Some(v) => v.as_deref(),
-                None => base.get(docno),
-            },
-        }
-    }
-
-    fn set(&mut self, docno: u32, value: Option<&str>) {
-        match self {
-            Values::Owned(v) => {
-                let i = docno as usize;
-                if v.len() <= i {
-                    if value.is_none() {
-                        return;
-                    }
-                    v.resize(i + 1, None);
-                }
-                v[i] = value.map(Into::into);
-            }
-            Values::Mapped { base, changed } => {
-                if value.is_none() && base.get(docno).is_none() {
-                    changed.remove(&docno);
-                } else {
-                    changed.insert(docno, value.map(Into::into));
-                }
-            }
-        }
-    }
-
-    /// One past the largest docno that may have a value.
-    fn end(&self) -> u32 {
-        match self {
-            Values::Owned(v) => v.len() as u32,
-            Values::Mapped { base, changed } => {
-                changed.keys().map(|d| d + 1).max().unwrap_or(0).max(base.n)
-            }
-        }
-    }
-}
-
-/// The values section of a mapped checkpoint: the docnos with a value,
-/// then `n + 1` offsets (u64 LE) into the bytes that follow them.
-#[derive(Debug, Clone)]
-pub(crate) struct MappedValues {
-    map: Arc<memmap2::Mmap>,
-    present: RoaringBitmap,
-    /// Where the offsets start in `map`.
-    offsets: usize,
-    /// Where the bytes start in `map`.
-    bytes: usize,
-    n: u32,
-}
-
-impl MappedValues {
-    /// A value as the file holds it. Bounds and UTF-8 are checked here,
-    /// not at load (which would read every value): a damaged entry the
-    /// checkpoint's hash did not catch reads as no value.
-    fn get(&self, docno: u32) -> Option<&str> {
-        if docno >= self.n || !self.present.contains(docno) {
-            return None;
-        }
-        let at = self.offsets + docno as usize * 8;
-        let offset = |i: usize| -> Option<usize> {
-            let b = self.map.get(i..i + 8)?;
-            usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()
-        };
-        let (from, to) = (offset(at)?, offset(at + 8)?);
-        let bytes = self
-            .map
-            .get(self.bytes.checked_add(from)?..self.bytes.checked_add(to)?)?;
-        std::str::from_utf8(bytes).ok()
-    }
+    values: Column,
 }
 
 /// The distinct bigrams and trigrams of `START` + a string's bytes.
@@ -221,7 +122,7 @@ impl SearchBuilder {
         SearchIndex {
             bi: Grams::Owned(self.bi.into_iter().map(|(g, r)| (g, r.finish())).collect()),
             tri: Grams::Owned(self.tri.into_iter().map(|(g, r)| (g, r.finish())).collect()),
-            values: Values::Owned(self.values),
+            values: Column::Owned(self.values),
         }
     }
 }
@@ -230,38 +131,19 @@ impl SearchIndex {
     /// Whether both hold the same values and the same grams (unset
     /// values past the end aside): for audits.
     pub fn same_as(&self, other: &SearchIndex) -> bool {
-        let n = self.values.end().max(other.values.end());
-        (0..n).all(|d| self.value(d) == other.value(d))
+        self.values.same_as(&other.values)
             && self.bi.same_as(&other.bi)
             && self.tri.same_as(&other.tri)
     }
 
     /// Whether the values are read from a mapped checkpoint.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.values, Values::Mapped { .. })
+        self.values.is_mapped()
     }
 
     /// The docnos that have a value, without reading any value.
     pub fn present(&self) -> RoaringBitmap {
-        match &self.values {
-            Values::Owned(v) => v
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| v.is_some())
-                .map(|(d, _)| d as u32)
-                .collect(),
-            Values::Mapped { base, changed } => {
-                let mut out = base.present.clone();
-                for (&d, v) in changed {
-                    if v.is_some() {
-                        out.insert(d);
-                    } else {
-                        out.remove(d);
-                    }
-                }
-                out
-            }
-        }
+        self.values.present()
     }
 
     /// The current value of a document, if it has one.
@@ -298,26 +180,9 @@ impl SearchIndex {
     /// Writes the grams and values (see [`super::checkpoint`]), grams in
     /// key order so that equal indexes give equal files.
     pub(crate) fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        use super::checkpoint::{put_bitmap, put_u64};
         self.bi.write_to(w)?;
         self.tri.write_to(w)?;
-        // The values: which docnos have one, the offsets, the bytes.
-        let n = self.values.end();
-        let present: RoaringBitmap = (0..n).filter(|&d| self.value(d).is_some()).collect();
-        put_bitmap(w, &present)?;
-        put_u64(w, u64::from(n))?;
-        let mut offset = 0u64;
-        w.write_all(&offset.to_le_bytes())?;
-        for d in 0..n {
-            offset += self.value(d).map_or(0, str::len) as u64;
-            w.write_all(&offset.to_le_bytes())?;
-        }
-        for d in 0..n {
-            if let Some(v) = self.value(d) {
-                w.write_all(v.as_bytes())?;
-            }
-        }
-        Ok(())
+        self.values.write_to(w)
     }
 
     /// Reads an index written by [`SearchIndex::write_to`] from `r`, a
@@ -326,30 +191,12 @@ impl SearchIndex {
         r: &mut &[u8],
         map: &Arc<memmap2::Mmap>,
     ) -> std::io::Result<SearchIndex> {
-        use super::checkpoint::get_bitmap;
         let mut out = SearchIndex {
             bi: Grams::read_mapped(r, map)?,
             tri: Grams::read_mapped(r, map)?,
             ..SearchIndex::default()
         };
-        let present = get_bitmap(r)?;
-        let (n, offsets, len) = values_extent(r)?;
-        let start = map.as_ptr() as usize;
-        let offsets_at = (r.as_ptr() as usize)
-            .checked_sub(start)
-            .filter(|&at| at <= map.len())
-            .ok_or_else(|| super::checkpoint::corrupt("values outside the file"))?;
-        super::checkpoint::skip(r, offsets + len)?;
-        out.values = Values::Mapped {
-            base: MappedValues {
-                map: map.clone(),
-                present,
-                offsets: offsets_at,
-                bytes: offsets_at + offsets,
-                n,
-            },
-            changed: HashMap::new(),
-        };
+        out.values = Column::read_mapped(r, map)?;
         Ok(out)
     }
 
@@ -357,13 +204,9 @@ impl SearchIndex {
     /// only counts and lengths: the checkpoint loader finds each index's
     /// bytes this way and parses them on several threads.
     pub(crate) fn skip(r: &mut &[u8]) -> std::io::Result<()> {
-        use super::checkpoint::{get_u32, skip};
         Grams::<u16>::skip(r)?;
         Grams::<u32>::skip(r)?;
-        let len = get_u32(r)?;
-        skip(r, len as usize)?;
-        let (_, offsets, len) = values_extent(r)?;
-        skip(r, offsets + len)
+        Column::skip(r)
     }
 
     /// Documents holding one gram (2 or 3 bytes).
@@ -411,21 +254,6 @@ impl SearchIndex {
                 .union(),
         })
     }
-}
-
-/// At the count of a values section (after its bitmap): the count, and
-/// the byte lengths of the offsets and of the values (the last offset),
-/// with `r` left at the offsets.
-fn values_extent(r: &mut &[u8]) -> std::io::Result<(u32, usize, usize)> {
-    let n = super::checkpoint::get_u64(r)?;
-    let n = u32::try_from(n).map_err(|_| super::checkpoint::corrupt("too many values"))?;
-    let offsets = (n as usize + 1) * 8;
-    let last = r
-        .get(offsets - 8..offsets)
-        .ok_or_else(|| super::checkpoint::corrupt("truncated values"))?;
-    let len = u64::from_le_bytes(last.try_into().expect("8"));
-    let len = usize::try_from(len).map_err(|_| super::checkpoint::corrupt("values too long"))?;
-    Ok((n, offsets, len))
 }
 
 #[cfg(test)]
@@ -505,7 +333,7 @@ mod tests {
             owned.set(d as u32 * 3, Some(v));
         }
         let mut mapped = through_a_file(&owned);
-        assert!(matches!(mapped.values, Values::Mapped { .. }));
+        assert!(mapped.values.is_mapped());
         assert!(mapped.same_as(&owned));
         assert_eq!(mapped.value(6), Some("Éva de la Quin"));
         assert_eq!(mapped.value(3), Some(""));
