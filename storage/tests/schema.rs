@@ -329,9 +329,9 @@ fn nested(levels: usize) -> Value {
 /// as deep as the HTTP body parser and a patch allow. At that depth every
 /// write path takes it and every reader gives it back; one level more is
 /// refused with the value's path by create, update and batch alike, and
-/// nothing is written. Regression: the library took such documents, and
-/// one 600 levels deep was refused as "corrupt database" once read back
-/// inside the create, while 1100 levels overflowed the stack.
+/// nothing is written. Regression: the library took any depth, and a
+/// document 600 levels deep was refused as "corrupt database" once read
+/// back inside its own create.
 #[test]
 fn documents_nest_at_most_127_levels_on_every_write_path() {
     let t = open(json!({"app": "t", "collections": {"c": {"fields": {"x": {"type": "any"}}}}}));
