@@ -16,7 +16,7 @@
 
 use hyper::{Response, StatusCode};
 use refdb_storage::{BatchOp, BatchResult};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::deleted_json;
 use crate::server::App;
@@ -107,11 +107,14 @@ pub async fn run(app: &App, req: Req) -> ApiResult<Response<Body>> {
             BatchResult::Deleted(d) => deleted_json(&d),
         })
         .collect();
-    let body = match dry_run {
-        true => json!({"results": results, "dry_run": true}),
-        false => json!({"results": results}),
-    };
-    Ok(json_response(StatusCode::OK, &body))
+    // Built as a map, not with `json!`, which would copy every document
+    // through `to_value`.
+    let mut body = Map::new();
+    body.insert("results".into(), Value::Array(results));
+    if dry_run {
+        body.insert("dry_run".into(), Value::Bool(true));
+    }
+    Ok(json_response(StatusCode::OK, &Value::Object(body)))
 }
 
 /// The rights one operation needs (an unknown collection is left to
