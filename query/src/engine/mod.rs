@@ -596,7 +596,7 @@ impl Drop for Engine {
             let _ = flusher.join();
         }
         // Nothing committed since the checkpoint saved or loaded: it is
-        // current (at 10M users a save writes 1.3 GiB).
+        // current (at 10M users a save writes 1.5 GiB).
         let unchanged = self
             .store
             .read()
