@@ -228,13 +228,18 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
     let raw = r.raw_change_log()?;
     let n = raw.len() as u64;
     for (seq, bytes) in &raw {
-        let rec = match crate::changelog::RawRecord::decode(*seq, bytes) {
+        let mut rec = match crate::changelog::RawRecord::decode(*seq, bytes) {
             Ok(rec) => rec,
             Err(e) => {
                 problem(format!("change log: {e}"));
                 continue;
             }
         };
+        // A current record may name its document by docno only.
+        if let Err(e) = crate::read::name(r, &mut rec) {
+            problem(format!("change log: {e}"));
+            continue;
+        }
         if *seq >= next_seq {
             problem(format!(
                 "change {seq} is not below the log's next seq {next_seq}"
@@ -380,9 +385,39 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
     }
     let (_, next_seq) = r.change_log_extent()?;
     h = fnv_on(h, &next_seq.to_be_bytes());
+    // Records are digested by what they say, not by their layout: a file
+    // upgraded from an older format and its replay hold the same log in
+    // different bytes.
     for (k, v) in r.raw_change_log()? {
         h = fnv_on(h, &k.to_be_bytes());
-        h = fnv_on(h, &v);
+        let mut rec = match crate::changelog::RawRecord::decode(k, &v) {
+            Ok(rec) => rec,
+            Err(_) => {
+                h = fnv_on(h, &v);
+                continue;
+            }
+        };
+        if crate::read::name(r, &mut rec).is_err() {
+            h = fnv_on(h, &v);
+            continue;
+        }
+        let c = &rec.head;
+        for part in [
+            &c.txn.to_be_bytes()[..],
+            &c.time_us.to_be_bytes(),
+            c.op.as_str().as_bytes(),
+            &c.docno.to_be_bytes(),
+            &c.prev.to_be_bytes(),
+            c.coll.as_bytes(),
+            c.id.as_bytes(),
+        ] {
+            h = fnv_on(h, part);
+        }
+        h = match rec.body {
+            RawBody::Deleted => fnv_on(h, b"deleted"),
+            RawBody::Current => fnv_on(h, b"current"),
+            RawBody::Row(row) => fnv_on(fnv_on(h, b"row"), row),
+        };
     }
     for ((cid, docno), seq) in r.latest_records()? {
         h = fnv_on(h, &cid.to_be_bytes());

@@ -42,6 +42,14 @@ impl Catalog {
         &self.schema
     }
 
+    /// The name of the schema's collection whose id is `cid`.
+    pub(crate) fn coll_name(&self, cid: u32) -> Option<&str> {
+        self.ids
+            .iter()
+            .find(|&(name, &id)| id == cid && self.schema.collection(name).is_some())
+            .map(|(name, _)| name.as_str())
+    }
+
     /// The stable id of a collection of the schema.
     pub(crate) fn coll_id(&self, name: &str) -> Result<u32> {
         match self.ids.get(name) {

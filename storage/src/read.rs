@@ -7,7 +7,7 @@
 //! reverse index, `_meta` last.
 
 use crate::catalog::{Catalog, CollState};
-use crate::changelog::{ChangeRecord, RawBody, RawRecord};
+use crate::changelog::{ChangeRecord, Names, RawBody, RawRecord};
 use crate::codec::{self, StoredDoc};
 use crate::error::{Error, Result};
 use crate::postings;
@@ -35,13 +35,17 @@ pub(crate) trait Tables {
 
 /// A stored change record with its row: a record that refers to `DOCS`
 /// (the latest of its document) takes the document's row, as `t` sees it.
-pub(crate) fn resolve<T: Tables>(t: &T, raw: RawRecord<'_>) -> Result<ChangeRecord> {
+pub(crate) fn resolve<T: Tables>(t: &T, mut raw: RawRecord<'_>) -> Result<ChangeRecord> {
+    let named = name(t, &mut raw)?;
     let mut rec = raw.head;
     rec.row = match raw.body {
         RawBody::Deleted => None,
         RawBody::Row(row) => Some(row.to_vec()),
         RawBody::Current => {
-            let cid = t.catalog().coll_id(&rec.coll)?;
+            let cid = match named {
+                Some(cid) => cid,
+                None => t.catalog().coll_id(&rec.coll)?,
+            };
             let row = t.rows().doc(cid, &rec.id)?;
             match row.map(|v| v.to_vec()) {
                 Some(row) if codec::docno(&row)? == rec.docno => Some(row),
@@ -55,6 +59,31 @@ pub(crate) fn resolve<T: Tables>(t: &T, raw: RawRecord<'_>) -> Result<ChangeReco
         }
     };
     Ok(rec)
+}
+
+/// Fills in the collection name and `_id` of a record that names its
+/// document by docno ([`Names::ByDocno`]); returns that collection's id.
+pub(crate) fn name<T: Tables>(t: &T, raw: &mut RawRecord<'_>) -> Result<Option<u32>> {
+    let Names::ByDocno { cid } = raw.names else {
+        return Ok(None);
+    };
+    let rec = &mut raw.head;
+    let missing = |what: String| {
+        Error::Corrupt(format!(
+            "change record {} refers to docno {} of collection {cid}, {what}",
+            rec.seq, rec.docno
+        ))
+    };
+    let Some(coll) = t.catalog().coll_name(cid) else {
+        return Err(missing("a collection the schema does not have".into()));
+    };
+    let Some(id) = t.rows().docno_id(cid, rec.docno)? else {
+        return Err(missing("which no document has".into()));
+    };
+    rec.coll = coll.to_string();
+    rec.id = id;
+    raw.names = Names::InRecord;
+    Ok(Some(cid))
 }
 
 pub(crate) fn load<T: Tables>(

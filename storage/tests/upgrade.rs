@@ -347,3 +347,59 @@ fn a_format_6_file_reads_as_it_was_served_and_its_reverse_index_is_rewritten() {
     let reader = Store::open_read_only(&path).unwrap();
     assert!(reader.audit().unwrap().is_clean());
 }
+
+/// A file written by the refdb of format 7 (current change records name
+/// their document in full: the demo schema, imported, then over HTTP a
+/// user moved to another address by PATCH, one updated by PUT, one
+/// deleted, one created and an address replaced), with the documents that
+/// refdb served from it (`format7-demo.json`). Both opens serve them and
+/// read its log as it is; a writer says format 8, and the records it
+/// writes from then on that refer to `DOCS` name their document by docno.
+#[test]
+fn a_format_7_file_reads_as_it_was_served_and_its_log_as_it_was_written() {
+    let (_dir, path, check) = fixture("format7-demo");
+    let reader = Store::open_read_only(&path).unwrap();
+    check(&reader);
+    assert!(reader.audit().unwrap().is_clean());
+    let log = common::change_log(&reader);
+    drop(reader);
+
+    let store = Store::open(&path, None).unwrap();
+    check(&store);
+    assert_clean(&store);
+    assert_eq!(common::change_log(&store), log);
+    // u000000005's latest record is format 7's current one: the update
+    // rewrites it with the row, and adds one in the new layout.
+    let next = common::next_seq(&store);
+    store
+        .update("users", "u000000005", doc(json!({"age": 18})))
+        .unwrap();
+    store
+        .create(
+            "users",
+            doc(json!({"_id": "u000000100", "name": "Zed", "surname": "Ze",
+                "email": "zed@example.org", "addr": "a00000000"})),
+        )
+        .unwrap();
+    let after = common::change_log(&store);
+    assert_eq!(after.len(), log.len() + 2);
+    let created = log.iter().find(|r| r.id == "u000000005").unwrap();
+    let kept = after.iter().find(|r| r.seq == created.seq).unwrap();
+    assert_eq!(kept, created, "the superseded record keeps the row");
+    assert_eq!(after[after.len() - 1].id, "u000000100");
+    let db = closed_at_current_format(store, &path);
+    let r = db.begin_read().unwrap();
+    let changes = r.open_table(CHANGES).unwrap();
+    let first_byte = |seq: u64| changes.get(seq).unwrap().unwrap().value()[0];
+    // The compact layout with the row; then current records by docno.
+    assert_eq!(first_byte(created.seq), 1);
+    assert_eq!(first_byte(next), 2);
+    assert_eq!(first_byte(next + 1), 2);
+    let len = |seq: u64| changes.get(seq).unwrap().unwrap().value().len();
+    assert!(len(next + 1) < 20, "{}", len(next + 1));
+    drop(changes);
+    drop(r);
+    drop(db);
+    let reader = Store::open_read_only(&path).unwrap();
+    assert!(reader.audit().unwrap().is_clean());
+}

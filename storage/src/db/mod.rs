@@ -150,7 +150,13 @@ impl Store {
                         rows = txn.rows()?;
                         upgraded = true;
                     }
-                    if (2..FORMAT_VERSION).contains(&found) {
+                    if found == 7 {
+                        // Format 8 adds a layout of change records that an
+                        // older refdb cannot read; format 7's records are
+                        // read as they are.
+                        rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
+                        wrote = true;
+                    } else if (2..7).contains(&found) {
                         // Format 4 added the change log, opened empty
                         // above: it starts at this upgrade. Format 5 drops
                         // the `index` table nothing read (its pages are
@@ -159,6 +165,7 @@ impl Store {
                         // are read as they are (see `codec`). Format 7
                         // splits reverse-index rows by size instead of at
                         // fixed docno chunks: the index is rewritten.
+                        // Format 8 only adds a record layout.
                         txn.drop_unread_index()?;
                         drop(rows);
                         tracing::info!(
@@ -313,10 +320,10 @@ impl Store {
                 )));
             }
         }
-        // Formats 4 to 6 differ only by a table this refdb ignores, by rows
-        // it reads as they are, and by a reverse index it reads in its old
-        // layout (see `rows`).
-        let readable = [4u32, 5, 6, FORMAT_VERSION].map(u32::to_le_bytes);
+        // Formats 4 to 7 differ only by a table this refdb ignores, by rows
+        // and records it reads as they are, and by a reverse index it reads
+        // in its old layout (see `rows`).
+        let readable = [4u32, 5, 6, 7, FORMAT_VERSION].map(u32::to_le_bytes);
         if !readable.iter().any(|f| format == f[..]) {
             return Err(Error::Corrupt(format!(
                 "file format is not {FORMAT_VERSION}"

@@ -116,7 +116,7 @@ impl Tx<'_> {
         if full {
             self.flush_appends()?;
         }
-        let record = self.created_record(c, id, docno)?;
+        let record = self.created_record(c, cid, id, docno)?;
         // Rows this refdb encodes carry their latest seq.
         let carried = crate::codec::set_latest(&mut row, record.0);
         debug_assert!(carried, "an appended row carries its latest seq");

@@ -119,7 +119,7 @@ impl Tx<'_> {
         }
         let key = (cid, id.to_string());
         let prev = match previous {
-            Some(row) => self.keep_superseded(cid, docno, row)?,
+            Some(row) => self.keep_superseded(cid, &c.name, id, docno, row)?,
             None => 0,
         };
         let op = if previous.is_some() {
@@ -127,7 +127,7 @@ impl Tx<'_> {
         } else {
             Op::Create
         };
-        let seq = self.append_record(op, docno, prev, &c.name, id, Body::Current)?;
+        let seq = self.append_record(op, docno, prev, &c.name, id, Body::Current { cid })?;
         debug_assert!(
             !row.carried || row.seq == seq,
             "the row carries its record's seq"
@@ -156,6 +156,7 @@ impl Tx<'_> {
     pub(crate) fn created_record(
         &mut self,
         c: &Collection,
+        cid: u32,
         id: &str,
         docno: u32,
     ) -> Result<(u64, Vec<u8>)> {
@@ -169,7 +170,7 @@ impl Tx<'_> {
             coll: &c.name,
             id,
         };
-        let value = encode_value(head, Body::Current);
+        let value = encode_value(head, Body::Current { cid });
         Ok((seq, value))
     }
 
@@ -192,7 +193,7 @@ impl Tx<'_> {
     ) -> Result<()> {
         self.log.latest.remove(&(cid, id.to_string()));
         let prev = match removed {
-            Some(row) => self.keep_superseded(cid, docno, row)?,
+            Some(row) => self.keep_superseded(cid, &c.name, id, docno, row)?,
             None => 0,
         };
         let in_row = match removed {
@@ -209,8 +210,17 @@ impl Tx<'_> {
     /// The document's row is about to change: its latest record, if it
     /// still refers to `DOCS`, gets `row` (the row its change left) copied
     /// in. A record pruned since is simply gone. Returns that record's seq
-    /// (0: none), the new record's `prev`.
-    fn keep_superseded(&mut self, cid: u32, docno: u32, row: &[u8]) -> Result<u64> {
+    /// (0: none), the new record's `prev`. The record is rewritten with
+    /// the document's names (`coll`, `id`), which a current record may
+    /// leave to `DOCNOS`.
+    fn keep_superseded(
+        &mut self,
+        cid: u32,
+        coll: &str,
+        id: &str,
+        docno: u32,
+        row: &[u8],
+    ) -> Result<u64> {
         let latest = match codec::latest(row)? {
             Latest::InRow(seq) => seq,
             Latest::InTable => self.rows.latest(cid, docno)?,
@@ -226,14 +236,20 @@ impl Tx<'_> {
             return Ok(seq);
         }
         let h = &raw.head;
+        if h.docno != docno {
+            return Err(Error::Corrupt(format!(
+                "change record {seq}, the latest of {coll}/{id} (docno {docno}), has docno {}",
+                h.docno
+            )));
+        }
         let head = Head {
             txn: h.txn,
             time_us: h.time_us,
             op: h.op,
-            docno: h.docno,
+            docno,
             prev: h.prev,
-            coll: &h.coll,
-            id: &h.id,
+            coll,
+            id,
         };
         let value = encode_value(head, Body::Row(row));
         self.rows.put_change(seq, &value)?;
