@@ -1,13 +1,15 @@
 //! The payload of a log entry: the change records of one transaction (a
 //! group commit), split into parts when they exceed the log's entry size.
 //!
-//! Layout: `b'R'`, version 2, the writer's schema layout
+//! Layout: `b'R'`, version 3, the writer's schema layout
 //! ([`refdb_storage::Schema::layout_fingerprint`], u64 LE), then varints
 //! txn, part index, part count and record count, then per record its seq
 //! and the length of its encoding ([`ChangeRecord::encode`]) followed by
 //! that encoding. A record's row names its fields by their position in the
 //! writer's schema, so a node applies only entries of its own layout;
-//! version 1 (no layout) came from writers whose rows named fields. The parts of one
+//! version 1 (no layout) came from writers whose rows named fields, version 2 from
+//! writers whose rows had the longer header of file format 7 (both still read; a
+//! node of version 2 stops at a version 3 entry rather than misread its rows). The parts of one
 //! transaction take consecutive positions; a reader applies them together
 //! once the last arrives, and drops parts whose sequence another entry
 //! interrupts (a writer that lost the race mid-way retries them whole).
@@ -15,7 +17,7 @@
 use refdb_storage::ChangeRecord;
 
 const MAGIC: u8 = b'R';
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Room kept for a part's header within the log's entry size.
 const HEADER_ROOM: usize = 64;
 
@@ -93,7 +95,7 @@ pub fn decode(payload: &[u8]) -> Result<Part, EntryError> {
     let damaged = |what: &str| EntryError::Damaged(what.to_string());
     let (layout, rest) = match payload {
         [MAGIC, 1, rest @ ..] => (None, rest),
-        [MAGIC, VERSION, rest @ ..] if rest.len() >= 8 => {
+        [MAGIC, 2 | VERSION, rest @ ..] if rest.len() >= 8 => {
             let (l, rest) = rest.split_at(8);
             (
                 Some(u64::from_le_bytes(l.try_into().expect("8 bytes"))),
@@ -211,5 +213,13 @@ mod tests {
             assert!(decode(&p[..cut]).is_err(), "cut at {cut}");
         }
         assert!(decode(b"{\"json\":1}").is_err());
+        // A version 2 entry (rows of file format 7's layout, which readers
+        // still take) is read; an unknown version is refused.
+        let mut v2 = p.clone();
+        v2[1] = 2;
+        assert_eq!(decode(&v2).unwrap().records, records[..1]);
+        let mut v4 = p;
+        v4[1] = 4;
+        assert!(decode(&v4).is_err());
     }
 }

@@ -1,15 +1,20 @@
-//! How a document sits in the `DOCS` table: its docno (u32 big-endian),
-//! the length of the fields' msgpack (u32 big-endian, its top bit set),
-//! the seq of the document's latest change record (u64 big-endian, 0 for
-//! none), the msgpack map of its stored fields, then the msgpack encoding
-//! of its `_meta`. `_id` is the key and derived reference lists are never
-//! stored.
+//! How a document sits in the `DOCS` table: a header, the msgpack map of
+//! its stored fields, then the msgpack encoding of its `_meta`. The header
+//! is its docno with the top bit set (u32 big-endian), the length of the
+//! fields' msgpack (LEB128), and the seq of the document's latest change
+//! record (LEB128, 0 for none): 9 bytes for a document of a million, where
+//! rows written before format 8 took 16 — the docno (u32 BE, top bit
+//! clear), the length (u32 BE, its top bit set) and the seq (u64 BE) — and
+//! rows before format 6 took 8, without a seq (the length's top bit
+//! clear). Every reader takes the three. Docnos stay below 2^31 so that the
+//! top bit tells the layouts apart. `_id` is the key and derived reference
+//! lists are never stored.
 //!
 //! The latest seq is in the row because it changes exactly when the row
 //! does: a write that keeps it in a table of its own (as format 5 did)
 //! touched one more B-tree leaf per document. A row written before format
-//! 6 has the top bit clear and no seq; its document's latest record is
-//! still in the latest-change table until the row is next written.
+//! 6 has no seq; its document's latest record is still in the
+//! latest-change table until the row is next written.
 //!
 //! A field's key in that map is its position in its collection's declared
 //! fields (a msgpack positive integer: one byte for the first 128 fields)
@@ -63,9 +68,9 @@ pub fn encode_with_meta(
     meta: &[u8],
 ) -> Vec<u8> {
     // Room for a typical document, so that encoding rarely reallocates.
-    let mut out = Vec::with_capacity(FIELDS_AT + 256 + meta.len());
-    out.extend_from_slice(&docno.to_be_bytes());
-    out.extend_from_slice(&[0; 12]);
+    let mut out = Vec::with_capacity(HEADER_MAX + 256 + meta.len());
+    out.extend_from_slice(&(docno | COMPACT_HEADER).to_be_bytes());
+    debug_assert!(docno <= MAX_DOCNO, "docno {docno} over the row header's");
     let len = u32::try_from(body.len()).expect("a document has fewer than 2^32 fields");
     rmp::encode::write_map_len(&mut out, len).expect("writing to a Vec cannot fail");
     for (name, value) in body {
@@ -77,21 +82,82 @@ pub fn encode_with_meta(
         .expect("writing to a Vec cannot fail");
         rmp_serde::encode::write(&mut out, value).expect("a JSON value always encodes");
     }
-    let len = u32::try_from(out.len() - FIELDS_AT)
-        .ok()
-        .filter(|l| l & HAS_LATEST == 0)
-        .expect("a document's fields under 2 GiB");
-    out[4..8].copy_from_slice(&(len | HAS_LATEST).to_be_bytes());
+    // The fields' length goes before them: shifting them by its two or
+    // three bytes costs less than encoding them twice.
+    let mut lengths = Vec::with_capacity(HEADER_MAX - 4);
+    crate::varint::put(&mut lengths, (out.len() - 4) as u64);
+    lengths.push(0);
+    out.splice(4..4, lengths);
     out.extend_from_slice(meta);
     out
 }
 
-/// Set in the length word of a row that carries its latest change
-/// record's seq (every row written since format 6).
+/// Set in the docno word of a row with the LEB128 header (every row
+/// written since format 8).
+const COMPACT_HEADER: u32 = 1 << 31;
+
+/// The largest docno a row can hold.
+pub(crate) const MAX_DOCNO: u32 = COMPACT_HEADER - 1;
+
+/// Set in the length word of a row of formats 6 and 7, which carries its
+/// latest change record's seq as a u64.
 const HAS_LATEST: u32 = 1 << 31;
 
-/// Where the fields begin in a row that carries its latest seq.
-const FIELDS_AT: usize = 16;
+/// The longest header: docno, a u64 length and a u64 seq as LEB128.
+const HEADER_MAX: usize = 4 + 10 + 10;
+
+/// A row's header, read.
+struct Header {
+    /// Where the fields begin, and their length.
+    fields_at: usize,
+    fields_len: usize,
+    latest: Latest,
+    /// Where the seq is, in a row that carries one.
+    seq_at: Option<std::ops::Range<usize>>,
+    compact: bool,
+}
+
+fn header(row: &[u8]) -> Result<Header> {
+    let corrupt = || Error::Corrupt("document row shorter than its header".into());
+    let word = row.get(..4).ok_or_else(corrupt)?;
+    let h = if word[0] & 0x80 != 0 {
+        let (len, a) = crate::varint::get(&row[4..]).ok_or_else(corrupt)?;
+        let (seq, b) = crate::varint::get(&row[4 + a..]).ok_or_else(corrupt)?;
+        Header {
+            fields_at: 4 + a + b,
+            fields_len: usize::try_from(len).map_err(|_| corrupt())?,
+            latest: Latest::InRow((seq != 0).then_some(seq)),
+            seq_at: Some(4 + a..4 + a + b),
+            compact: true,
+        }
+    } else {
+        let word = row.get(4..8).ok_or_else(corrupt)?;
+        let word = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        if word & HAS_LATEST == 0 {
+            Header {
+                fields_at: 8,
+                fields_len: word as usize,
+                latest: Latest::InTable,
+                seq_at: None,
+                compact: false,
+            }
+        } else {
+            let seq = row.get(8..16).ok_or_else(corrupt)?;
+            let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
+            Header {
+                fields_at: 16,
+                fields_len: (word & !HAS_LATEST) as usize,
+                latest: Latest::InRow((seq != 0).then_some(seq)),
+                seq_at: Some(8..16),
+                compact: false,
+            }
+        }
+    };
+    if row.len() < h.fields_at.saturating_add(h.fields_len) {
+        return Err(corrupt());
+    }
+    Ok(h)
+}
 
 /// Where the latest change record of a row's document is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,42 +171,41 @@ pub(crate) enum Latest {
 
 /// Where `row`'s latest change record is kept, and its seq if in the row.
 pub(crate) fn latest(row: &[u8]) -> Result<Latest> {
-    let corrupt = || Error::Corrupt("document row shorter than its header".into());
-    let word = row.get(4..8).ok_or_else(corrupt)?;
-    if u32::from_be_bytes([word[0], word[1], word[2], word[3]]) & HAS_LATEST == 0 {
-        return Ok(Latest::InTable);
-    }
-    let seq = row.get(8..16).ok_or_else(corrupt)?;
-    let seq = u64::from_be_bytes(seq.try_into().expect("8 bytes"));
-    Ok(Latest::InRow((seq != 0).then_some(seq)))
+    Ok(header(row)?.latest)
 }
 
 /// Writes `seq` as the latest change record of a row that carries one;
 /// returns false, changing nothing, for a row written before format 6.
-pub(crate) fn set_latest(row: &mut [u8], seq: u64) -> bool {
-    match latest(row) {
-        Ok(Latest::InRow(_)) => {
-            row[8..16].copy_from_slice(&seq.to_be_bytes());
-            true
-        }
-        _ => false,
+pub(crate) fn set_latest(row: &mut Vec<u8>, seq: u64) -> bool {
+    let Ok(Header {
+        seq_at: Some(at),
+        compact,
+        ..
+    }) = header(row)
+    else {
+        return false;
+    };
+    if compact {
+        let mut bytes = Vec::with_capacity(10);
+        crate::varint::put(&mut bytes, seq);
+        row.splice(at, bytes);
+    } else {
+        row[at].copy_from_slice(&seq.to_be_bytes());
     }
+    true
+}
+
+/// Sets the docno of a row this refdb encoded (one with the LEB128
+/// header), encoded before its docno was known.
+pub(crate) fn set_docno(row: &mut [u8], docno: u32) {
+    debug_assert!(row.first().is_some_and(|b| b & 0x80 != 0) && docno <= MAX_DOCNO);
+    row[..4].copy_from_slice(&(docno | COMPACT_HEADER).to_be_bytes());
 }
 
 /// The fields' and `_meta`'s bytes of a row.
 pub(crate) fn split(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
-    let corrupt = || Error::Corrupt("document row shorter than its header".into());
-    let word = bytes.get(4..8).ok_or_else(corrupt)?;
-    let word = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-    let (len, at) = match word & HAS_LATEST {
-        0 => (word as usize, 8),
-        _ => ((word & !HAS_LATEST) as usize, FIELDS_AT),
-    };
-    let rest = bytes.get(at..).ok_or_else(corrupt)?;
-    if rest.len() < len {
-        return Err(corrupt());
-    }
-    Ok(rest.split_at(len))
+    let h = header(bytes)?;
+    Ok(bytes[h.fields_at..].split_at(h.fields_len))
 }
 
 pub fn decode(coll: &Collection, bytes: &[u8]) -> Result<StoredDoc> {
@@ -205,7 +270,7 @@ pub fn upgrade_v2_row(old: &[u8]) -> Result<Vec<u8>> {
 pub fn docno(bytes: &[u8]) -> Result<u32> {
     bytes
         .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) & !COMPACT_HEADER)
         .ok_or_else(|| Error::Corrupt("document row shorter than its docno".into()))
 }
 
@@ -242,11 +307,13 @@ pub(crate) mod tests {
         let pairs = decode_pairs(c, &row).unwrap();
         // The second decode of the same `_meta` comes from the cache.
         assert_eq!(decode_pairs(c, &row).unwrap().meta, doc.meta);
-        // Format 2: docno, fields, `_meta`, no length.
+        // 9 bytes of header for a document of a million and a seq of ten.
         let (fields, meta) = split(&row).unwrap();
-        let v2 = [&row[..4], fields, meta].concat();
+        assert_eq!(row.len(), 4 + 1 + 1 + fields.len() + meta.len());
+        // Format 2: docno, fields, `_meta`, no length.
+        let v2 = [&7u32.to_be_bytes()[..], fields, meta].concat();
         let v3 = [
-            &row[..4],
+            &7u32.to_be_bytes()[..],
             &(fields.len() as u32).to_be_bytes()[..],
             fields,
             meta,
@@ -261,6 +328,36 @@ pub(crate) mod tests {
         assert_eq!(latest(&with_seq).unwrap(), Latest::InRow(Some(42)));
         assert_eq!(decode(c, &with_seq).unwrap(), doc);
         assert!(!set_latest(&mut v3.clone(), 42));
+        assert!(set_latest(&mut with_seq, 1 << 40));
+        assert_eq!(latest(&with_seq).unwrap(), Latest::InRow(Some(1 << 40)));
+        assert_eq!(decode(c, &with_seq).unwrap(), doc);
+        // Formats 6 and 7: a u32 length with its top bit set, a u64 seq.
+        let v6 = [
+            &7u32.to_be_bytes()[..],
+            &(fields.len() as u32 | HAS_LATEST).to_be_bytes()[..],
+            &9u64.to_be_bytes(),
+            fields,
+            meta,
+        ]
+        .concat();
+        assert_eq!(decode(c, &v6).unwrap(), doc);
+        assert_eq!(docno(&v6).unwrap(), 7);
+        assert_eq!(latest(&v6).unwrap(), Latest::InRow(Some(9)));
+        let mut v6 = v6;
+        assert!(set_latest(&mut v6, 1 << 40));
+        assert_eq!(latest(&v6).unwrap(), Latest::InRow(Some(1 << 40)));
+        assert_eq!(decode(c, &v6).unwrap(), doc);
+        // A row cut inside its fields is corrupt, whatever its layout.
+        for r in [&row, &v3, &v6] {
+            let (fields, _) = split(r).unwrap();
+            let cut = r.len() - meta.len() - fields.len() / 2;
+            assert!(split(&r[..cut]).is_err());
+            assert!(decode(c, &r[..cut]).is_err());
+        }
+        let mut high = row.clone();
+        set_docno(&mut high, MAX_DOCNO);
+        assert_eq!(docno(&high).unwrap(), MAX_DOCNO);
+        assert_eq!(decode(c, &high).unwrap().body, doc.body);
         assert_eq!(pairs.meta, doc.meta);
         // Stored order is kept.
         assert_eq!(pairs.fields.into_iter().collect::<Map<_, _>>(), doc.body);
@@ -300,10 +397,10 @@ pub(crate) mod tests {
         let schema = schema();
         let c = schema.collection("c").unwrap();
         let mut row = encode(c, &doc());
-        // The first key, position 2, becomes 9 (after the 16-byte header
+        // The first key, position 2, becomes 9 (after the 6-byte header
         // and the map's marker).
-        assert_eq!(row[17], 0x02);
-        row[17] = 0x09;
+        assert_eq!(row[7], 0x02);
+        row[7] = 0x09;
         assert!(matches!(decode(c, &row), Err(Error::Corrupt(_))));
         let mut out = Vec::new();
         let r = crate::json::write_record_doc(c, "x", &row, &|_| false, &mut out);

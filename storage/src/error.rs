@@ -86,8 +86,8 @@ pub enum Error {
     /// A transaction whose earlier operation failed; it can only be dropped.
     #[error("the transaction was aborted by an earlier error")]
     Aborted,
-    /// Collection grew past the 2^32 documents its numbering allows.
-    #[error("collection {0} is full (2^32 documents ever created)")]
+    /// Collection grew past the 2^31 documents its numbering allows.
+    #[error("collection {0} is full (2^31 documents ever created)")]
     CollectionFull(String),
     /// The file holds something this code did not write.
     #[error("corrupt database: {0}")]

@@ -40,6 +40,7 @@ pub mod schema;
 pub mod space;
 mod stamp;
 mod transcode;
+mod varint;
 pub mod write;
 
 pub use audit::AuditReport;

@@ -10,6 +10,36 @@ use refdb_storage::tables::{CHANGES, DOCS, DOCS_V2, FORMAT_VERSION, INDEX_V4, LA
 use refdb_storage::{Document, Store};
 use serde_json::json;
 
+/// A row of this refdb (docno with its top bit set, LEB128 fields length
+/// and seq) in the layout of formats 6 and 7: docno, the length as a u32
+/// with its top bit set, the seq as a u64, all big-endian.
+fn format_7_row(row: &[u8]) -> Vec<u8> {
+    assert!(row[0] >> 7 == 1, "a row of this refdb");
+    let leb = |at: &mut usize| {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = row[*at];
+            *at += 1;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        n
+    };
+    let mut at = 4;
+    let len = leb(&mut at) as u32;
+    let seq = leb(&mut at);
+    let docno = u32::from_be_bytes(row[..4].try_into().unwrap()) & !(1 << 31);
+    [
+        &docno.to_be_bytes()[..],
+        &(len | 1 << 31).to_be_bytes(),
+        &seq.to_be_bytes(),
+        &row[at..],
+    ]
+    .concat()
+}
+
 /// Rewrites a format 3 file as format 2 was: what an older refdb wrote.
 fn downgrade_to_v2(path: &std::path::Path) {
     let db = redb::Database::open(path).unwrap();
@@ -19,7 +49,7 @@ fn downgrade_to_v2(path: &std::path::Path) {
         let mut old = txn.open_table(DOCS_V2).unwrap();
         for e in new.iter().unwrap() {
             let (k, v) = e.unwrap();
-            let mut row = v.value().to_vec();
+            let mut row = format_7_row(v.value());
             // Format 2 had no fields' length (nor the latest seq that
             // follows it when the length word's top bit is set).
             let header = if row[4] >> 7 == 1 { 16 } else { 8 };
@@ -110,6 +140,7 @@ fn unpack_meta_blocks(path: &std::path::Path, docs_before: &[(String, Document)]
             })
             .collect();
         for (cid, id, row) in rows {
+            let row = format_7_row(&row);
             let meta = &docs_before
                 .iter()
                 .find(|(_, d)| d["_id"] == id.as_str())
@@ -353,8 +384,9 @@ fn a_format_6_file_reads_as_it_was_served_and_its_reverse_index_is_rewritten() {
 /// user moved to another address by PATCH, one updated by PUT, one
 /// deleted, one created and an address replaced), with the documents that
 /// refdb served from it (`format7-demo.json`). Both opens serve them and
-/// read its log as it is; a writer says format 8, and the records it
-/// writes from then on that refer to `DOCS` name their document by docno.
+/// read its log and rows as they are; a writer says format 8, the records
+/// it writes from then on that refer to `DOCS` name their document by
+/// docno, and the rows it writes have the short header.
 #[test]
 fn a_format_7_file_reads_as_it_was_served_and_its_log_as_it_was_written() {
     let (_dir, path, check) = fixture("format7-demo");
@@ -398,6 +430,14 @@ fn a_format_7_file_reads_as_it_was_served_and_its_log_as_it_was_written() {
     let len = |seq: u64| changes.get(seq).unwrap().unwrap().value().len();
     assert!(len(next + 1) < 20, "{}", len(next + 1));
     drop(changes);
+    // Rows written since have the short header (the docno's top bit set);
+    // the others keep format 7's.
+    let docs = r.open_table(DOCS).unwrap();
+    let first_byte = |id: &str| docs.get((1, id)).unwrap().unwrap().value()[0];
+    assert_eq!(first_byte("u000000005") >> 7, 1);
+    assert_eq!(first_byte("u000000100") >> 7, 1);
+    assert_eq!(first_byte("u000000006") >> 7, 0);
+    drop(docs);
     drop(r);
     drop(db);
     let reader = Store::open_read_only(&path).unwrap();

@@ -165,7 +165,7 @@ impl<'t> Tx<'t> {
         // stays null in this in-memory copy, which nothing reads.
         let row = match row {
             Some(mut row) => {
-                row[..4].copy_from_slice(&docno.to_be_bytes());
+                codec::set_docno(&mut row, docno);
                 row.extend_from_slice(&self.create_meta);
                 row
             }
@@ -221,10 +221,10 @@ impl Tx<'_> {
         };
         let state = self.state(cid)?;
         let docno = docno.unwrap_or(state.next_docno);
-        state.next_docno = docno
-            .checked_add(1)
-            .ok_or_else(|| Error::CollectionFull(coll.into()))?
-            .max(state.next_docno);
+        if docno > codec::MAX_DOCNO {
+            return Err(Error::CollectionFull(coll.into()));
+        }
+        state.next_docno = (docno + 1).max(state.next_docno);
         state.count += 1;
         // The cached largest id may belong to a document deleted since:
         // then `ordered` turns false a little early, which only costs speed.
