@@ -406,6 +406,9 @@ impl Tx<'_> {
                 (Op::Delete, None, Some(old)) if old.docno == rec.docno => {
                     tx.remove(cid, c, &rec.id, &old)
                 }
+                (_, Some(new), _) if new.docno != rec.docno => {
+                    Err(mismatch("its docno differs from its row's"))
+                }
                 (Op::Update, Some(new), Some(old)) if old.docno == new.docno => {
                     let row = rec.row.clone().unwrap_or_default();
                     tx.put_row(cid, c, &rec.id, Some(&old), &new, row)
