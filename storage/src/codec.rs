@@ -82,12 +82,10 @@ pub fn encode_with_meta(
         .expect("writing to a Vec cannot fail");
         rmp_serde::encode::write(&mut out, value).expect("a JSON value always encodes");
     }
-    // The fields' length goes before them: shifting them by its two or
-    // three bytes costs less than encoding them twice.
-    let mut lengths = Vec::with_capacity(HEADER_MAX - 4);
-    crate::varint::put(&mut lengths, (out.len() - 4) as u64);
-    lengths.push(0);
-    out.splice(4..4, lengths);
+    // The fields' length goes before them, then a zero seq: shifting the
+    // fields by those few bytes costs less than encoding them twice.
+    let (len, n) = crate::varint::encode((out.len() - 4) as u64);
+    out.splice(4..4, len[..n].iter().copied().chain([0]));
     out.extend_from_slice(meta);
     out
 }
@@ -104,7 +102,7 @@ pub(crate) const MAX_DOCNO: u32 = COMPACT_HEADER - 1;
 const HAS_LATEST: u32 = 1 << 31;
 
 /// The longest header: docno, a u64 length and a u64 seq as LEB128.
-const HEADER_MAX: usize = 4 + 10 + 10;
+const HEADER_MAX: usize = 4 + 2 * crate::varint::MAX_LEN;
 
 /// A row's header, read.
 struct Header {
@@ -186,9 +184,8 @@ pub(crate) fn set_latest(row: &mut Vec<u8>, seq: u64) -> bool {
         return false;
     };
     if compact {
-        let mut bytes = Vec::with_capacity(10);
-        crate::varint::put(&mut bytes, seq);
-        row.splice(at, bytes);
+        let (bytes, n) = crate::varint::encode(seq);
+        row.splice(at, bytes[..n].iter().copied());
     } else {
         row[at].copy_from_slice(&seq.to_be_bytes());
     }

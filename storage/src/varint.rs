@@ -2,13 +2,27 @@
 //! all but the last. The change records and the row header use them, so
 //! that the small numbers they mostly hold take a byte or three.
 
-/// Appends `n`.
-pub(crate) fn put(out: &mut Vec<u8>, mut n: u64) {
+/// The bytes of the longest number, a u64.
+pub(crate) const MAX_LEN: usize = 10;
+
+/// `n`'s bytes, in a buffer, and how many of them it takes: for writers
+/// that insert a number into a row rather than append it.
+pub(crate) fn encode(mut n: u64) -> ([u8; MAX_LEN], usize) {
+    let mut buf = [0; MAX_LEN];
+    let mut len = 0;
     while n >= 0x80 {
-        out.push(n as u8 | 0x80);
+        buf[len] = n as u8 | 0x80;
         n >>= 7;
+        len += 1;
     }
-    out.push(n as u8);
+    buf[len] = n as u8;
+    (buf, len + 1)
+}
+
+/// Appends `n`.
+pub(crate) fn put(out: &mut Vec<u8>, n: u64) {
+    let (buf, len) = encode(n);
+    out.extend_from_slice(&buf[..len]);
 }
 
 /// The number at the start of `bytes` and the bytes it took; `None` when
