@@ -53,7 +53,7 @@ pub fn hooks() -> Hooks {
         .before_update("flows", |_, _, doc| check_slug(doc))
         .before_create("data", |_, doc| {
             if !doc.contains_key("at") {
-                let now = chrono_like_now();
+                let now = utc_now();
                 doc.insert("at".into(), json!(now));
             }
             Ok(())
@@ -76,28 +76,9 @@ fn check_slug(doc: &serde_json::Map<String, Value>) -> Result<(), Refusal> {
     }
 }
 
-/// The current UTC time as RFC 3339, from the standard library alone.
-fn chrono_like_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// The current UTC time as RFC 3339, to the second.
+fn utc_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The program's action and route, added to a server builder.

@@ -1,15 +1,17 @@
 //! The payload of a log entry: the change records of one transaction (a
 //! group commit), split into parts when they exceed the log's entry size.
 //!
-//! Layout: `b'R'`, version 3, the writer's schema layout
+//! Layout: `b'R'`, version 4, the writer's schema layout
 //! ([`refdb_storage::Schema::layout_fingerprint`], u64 LE), then varints
 //! txn, part index, part count and record count, then per record its seq
 //! and the length of its encoding ([`ChangeRecord::encode`]) followed by
 //! that encoding. A record's row names its fields by their position in the
 //! writer's schema, so a node applies only entries of its own layout;
 //! version 1 (no layout) came from writers whose rows named fields, version 2 from
-//! writers whose rows had the longer header of file format 7 (both still read; a
-//! node of version 2 stops at a version 3 entry rather than misread its rows). The parts of one
+//! writers whose rows had the longer header of file format 7, version 3 from
+//! writers whose rows held `datetime` text only as strings (all still read; a
+//! node of an older version stops at a newer entry rather than misread its
+//! rows). The parts of one
 //! transaction take consecutive positions; a reader applies them together
 //! once the last arrives, and drops parts whose sequence another entry
 //! interrupts (a writer that lost the race mid-way retries them whole).
@@ -17,7 +19,7 @@
 use refdb_storage::ChangeRecord;
 
 const MAGIC: u8 = b'R';
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
 /// Room kept for a part's header within the log's entry size.
 const HEADER_ROOM: usize = 64;
 
@@ -95,7 +97,7 @@ pub fn decode(payload: &[u8]) -> Result<Part, EntryError> {
     let damaged = |what: &str| EntryError::Damaged(what.to_string());
     let (layout, rest) = match payload {
         [MAGIC, 1, rest @ ..] => (None, rest),
-        [MAGIC, 2 | VERSION, rest @ ..] if rest.len() >= 8 => {
+        [MAGIC, 2 | 3 | VERSION, rest @ ..] if rest.len() >= 8 => {
             let (l, rest) = rest.split_at(8);
             (
                 Some(u64::from_le_bytes(l.try_into().expect("8 bytes"))),
@@ -213,13 +215,15 @@ mod tests {
             assert!(decode(&p[..cut]).is_err(), "cut at {cut}");
         }
         assert!(decode(b"{\"json\":1}").is_err());
-        // A version 2 entry (rows of file format 7's layout, which readers
-        // still take) is read; an unknown version is refused.
-        let mut v2 = p.clone();
-        v2[1] = 2;
-        assert_eq!(decode(&v2).unwrap().records, records[..1]);
-        let mut v4 = p;
-        v4[1] = 4;
-        assert!(decode(&v4).is_err());
+        // Version 2 and 3 entries (rows of file formats 7 and 8, which
+        // readers still take) are read; an unknown version is refused.
+        for old in [2, 3] {
+            let mut v = p.clone();
+            v[1] = old;
+            assert_eq!(decode(&v).unwrap().records, records[..1]);
+        }
+        let mut v5 = p;
+        v5[1] = 5;
+        assert!(decode(&v5).is_err());
     }
 }

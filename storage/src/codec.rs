@@ -26,6 +26,10 @@
 //! written with. Two stores with the same schema write the same bytes, so
 //! rows travel between them unchanged (the change log, replicas).
 //!
+//! A top-level `datetime` field whose text is in one of the common UTC
+//! forms is stored as a small msgpack extension rather than the string
+//! ([`crate::timetext`]); every reader gives back the same text.
+//!
 //! `_meta` is encoded apart from the fields, in its packed form when it
 //! has the shape writes stamp ([`crate::stamp`]), so that a transaction
 //! creating many documents encodes it once ([`encode_with_meta`]), and its
@@ -34,7 +38,7 @@
 //! (every document a transaction created shares them).
 
 use crate::error::{Error, Result};
-use crate::schema::Collection;
+use crate::schema::{Collection, FieldType};
 use serde_json::{Map, Value};
 
 /// A document as clients see it.
@@ -74,12 +78,22 @@ pub fn encode_with_meta(
     let len = u32::try_from(body.len()).expect("a document has fewer than 2^32 fields");
     rmp::encode::write_map_len(&mut out, len).expect("writing to a Vec cannot fail");
     for (name, value) in body {
-        match coll.fields.position(name) {
+        let position = coll.fields.position(name);
+        match position {
             Some(p) => rmp::encode::write_uint(&mut out, p as u64).map(drop),
             // Only declared fields are stored; a name is still a valid key.
             None => rmp::encode::write_str(&mut out, name),
         }
         .expect("writing to a Vec cannot fail");
+        let datetime = position
+            .and_then(|p| coll.fields.at(p))
+            .is_some_and(|f| matches!(f.ty, FieldType::Datetime));
+        if let (true, Value::String(s)) = (datetime, value)
+            && let Some((ty, n)) = crate::timetext::parse(s.as_bytes())
+        {
+            put_datetime(&mut out, ty, n);
+            continue;
+        }
         rmp_serde::encode::write(&mut out, value).expect("a JSON value always encodes");
     }
     // The fields' length goes before them, then a zero seq: shifting the
@@ -88,6 +102,24 @@ pub fn encode_with_meta(
     out.splice(4..4, len[..n].iter().copied().chain([0]));
     out.extend_from_slice(meta);
     out
+}
+
+/// A `datetime` field's text in a packed form ([`crate::timetext`]): a
+/// fixext4 when the number fits in a u32, a fixext8 otherwise.
+fn put_datetime(out: &mut Vec<u8>, ty: i8, n: i64) {
+    let write = |out: &mut Vec<u8>, len| {
+        rmp::encode::write_ext_meta(out, len, ty).expect("writing to a Vec cannot fail")
+    };
+    match u32::try_from(n) {
+        Ok(small) => {
+            write(out, 4);
+            out.extend_from_slice(&small.to_be_bytes());
+        }
+        Err(_) => {
+            write(out, 8);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
 }
 
 /// Set in the docno word of a row with the LEB128 header (every row
@@ -359,6 +391,57 @@ pub(crate) mod tests {
         // Stored order is kept.
         assert_eq!(pairs.fields.into_iter().collect::<Map<_, _>>(), doc.body);
         assert_eq!(docno(&row).unwrap(), 7);
+    }
+
+    /// A `datetime` field's text in a packed form comes back as sent, in
+    /// the decoded document, its JSON and a projection; other texts, and
+    /// the same texts in fields of other types, stay strings.
+    #[test]
+    fn datetime_text_is_packed_and_read_back_as_sent() {
+        let schema = Schema::parse(
+            r#"{"app": "t", "collections": {"c": {"fields": {
+                "t": {"type": "datetime"}, "s": {"type": "string"},
+                "l": {"type": "list", "of": {"type": "datetime"}}}}}}"#,
+        )
+        .unwrap();
+        let c = schema.collection("c").unwrap();
+        let texts = [
+            ("2015-08-24T16:11:00Z", 6),
+            ("2106-02-07T06:28:16Z", 10),
+            ("1969-12-31T23:59:59Z", 10),
+            ("2024-01-01T00:00:00.100Z", 10),
+            ("2024-01-01T00:00:00.000001Z", 10),
+            ("2024-01-01T00:00:00+02:00", 26),
+            ("2024-01-01T00:00:00.1Z", 23),
+        ];
+        for (text, stored) in texts {
+            let body: Map<String, Value> = serde_json::from_value(serde_json::json!({
+                "t": text, "s": text, "l": [text]
+            }))
+            .unwrap();
+            let doc = StoredDoc {
+                docno: 1,
+                body,
+                meta: Value::Null,
+            };
+            let row = encode(c, &doc);
+            assert_eq!(decode(c, &row).unwrap(), doc, "{text}");
+            let (fields, _) = split(&row).unwrap();
+            let plain = 1 + text.len();
+            // map header · (position · value) for t, s and l
+            assert_eq!(
+                fields.len(),
+                1 + (1 + stored) + (1 + plain) + (2 + plain),
+                "{text}"
+            );
+            let mut json = Vec::new();
+            crate::json::write_record_doc(c, "x", &row, &|_| false, &mut json).unwrap();
+            let json: Value = serde_json::from_slice(&json).unwrap();
+            assert_eq!(json["t"], text);
+            let mut out = vec![None];
+            crate::msgpack::project(c, fields, &["t"], &mut out).unwrap();
+            assert_eq!(out[0], Some(Value::from(text)));
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod rows;
 pub mod schema;
 pub mod space;
 mod stamp;
+mod timetext;
 mod transcode;
 mod varint;
 pub mod write;

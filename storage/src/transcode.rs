@@ -136,6 +136,14 @@ impl Msgpack<'_> {
                 };
                 write_bytes_str(out, self.take(n)?)?
             }
+            Marker::FixExt4 | Marker::FixExt8 => {
+                let (ty, n) = self.datetime(marker)?;
+                // The text is digits and separators: nothing to escape.
+                out.push(b'"');
+                crate::timetext::write(ty, n, out)
+                    .ok_or_else(|| corrupt("a datetime outside years 0000 to 9999"))?;
+                out.push(b'"');
+            }
             _ => return Err(corrupt("a value that JSON cannot hold")),
         }
         Ok(())

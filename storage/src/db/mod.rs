@@ -150,10 +150,11 @@ impl Store {
                         rows = txn.rows()?;
                         upgraded = true;
                     }
-                    if found == 7 {
+                    if found == 7 || found == 8 {
                         // Format 8 adds a layout of change records that an
-                        // older refdb cannot read; format 7's records are
-                        // read as they are.
+                        // older refdb cannot read, format 9 packed datetime
+                        // text in rows (see `timetext`); older records and
+                        // rows are read as they are.
                         rows.put_meta("format", &FORMAT_VERSION.to_le_bytes())?;
                         wrote = true;
                     } else if (2..7).contains(&found) {
@@ -165,7 +166,7 @@ impl Store {
                         // are read as they are (see `codec`). Format 7
                         // splits reverse-index rows by size instead of at
                         // fixed docno chunks: the index is rewritten.
-                        // Format 8 only adds a record layout.
+                        // Formats 8 and 9 only add layouts.
                         txn.drop_unread_index()?;
                         drop(rows);
                         tracing::info!(
@@ -320,10 +321,10 @@ impl Store {
                 )));
             }
         }
-        // Formats 4 to 7 differ only by a table this refdb ignores, by rows
+        // Formats 4 to 8 differ only by a table this refdb ignores, by rows
         // and records it reads as they are, and by a reverse index it reads
         // in its old layout (see `rows`).
-        let readable = [4u32, 5, 6, 7, FORMAT_VERSION].map(u32::to_le_bytes);
+        let readable = [4u32, 5, 6, 7, 8, FORMAT_VERSION].map(u32::to_le_bytes);
         if !readable.iter().any(|f| format == f[..]) {
             return Err(Error::Corrupt(format!(
                 "file format is not {FORMAT_VERSION}"

@@ -22,7 +22,7 @@ use std::cmp::Ordering;
 
 /// Bumped on any incompatible change of the tables below. A file of the
 /// previous format is upgraded when a writer opens it ([`crate::db`]).
-pub const FORMAT_VERSION: u32 = 8;
+pub const FORMAT_VERSION: u32 = 9;
 
 /// Database-wide facts: `format` (u32 LE), `schema` (the schema JSON),
 /// `catalog` (msgpack map collection name → collection id), `changes` (the
