@@ -73,7 +73,8 @@ fn main() -> ExitCode {
             .map_err(Into::into)
             .and_then(|store| {
                 let ok = refdb::tools::import(&store, &coll, &file, &opts)?;
-                refdb::tools::compact_after_import(&store, &path)?;
+                drop(store);
+                refdb::tools::compact_after_import(&path)?;
                 Ok(ok)
             })
             .map(|ok| {
