@@ -156,6 +156,11 @@ pub enum Command {
         /// count (`10M`, `500k`), both (`7d,10M`), or `forever`.
         #[arg(long, env = "REFDB_CHANGES_RETENTION", default_value = "7d,10M", value_parser = refdb::refdb_storage::Retention::parse)]
         changes_retention: refdb::refdb_storage::Retention,
+        /// The most memory the file's page cache may take (`256MiB`, `4G`,
+        /// or bytes). A load larger than the cache writes pages out and
+        /// reads them back to commit.
+        #[arg(long, env = "REFDB_CACHE_SIZE", default_value = "1GiB", value_parser = refdb::config::parse_bytes)]
+        cache_size: usize,
 
         coll: String,
         file: PathBuf,

@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             skip_invalid,
             batch,
             changes_retention,
+            cache_size,
             coll,
             file,
         } => {
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
                 db,
                 schema,
                 changes_retention,
+                cache_size,
                 ..Config::default()
             }
             .open_store()

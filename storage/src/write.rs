@@ -113,7 +113,10 @@ pub struct Tx<'t> {
     scratch: Vec<u8>,
     /// Whether anyone observes commits (else changes are not recorded).
     observed: bool,
-    /// The largest `_id` per collection, to track [`CollState::ordered`].
+    /// The largest `_id` per collection (`None`: empty) as of this
+    /// transaction's first create there, raised by every create since: an
+    /// upper bound (a deleted document's id may stay), which tracks
+    /// [`CollState::ordered`] and spares the existence check of an id past it.
     last_ids: HashMap<u32, Option<String>>,
     /// The store's hooks as this transaction began ([`crate::hooks`]).
     pub(crate) hooks: Arc<Hooks>,

@@ -258,3 +258,41 @@ fn create_many_stops_at_the_first_error() {
     }
     assert_clean(&t.store);
 }
+
+/// An id past the collection's largest skips the existence lookup; an id
+/// created earlier in the same transaction (buffered, the largest or not)
+/// or stored before it is still refused, failing its transaction.
+#[test]
+fn a_taken_id_is_refused_though_ids_past_the_largest_skip_the_lookup() {
+    let db = open(library_schema());
+    let create_all = |ids: &[&str]| {
+        db.store.write(|tx| {
+            ids.iter().try_for_each(|id| {
+                tx.create("authors", doc(json!({"_id": id, "name": "x"})))
+                    .map(drop)
+            })
+        })
+    };
+    create_all(&["a050"]).unwrap();
+    for taken in [
+        &["a060", "a070", "a070"][..],
+        &["a060", "a070", "a060"],
+        &["a060", "a050"],
+        &["a050"],
+    ] {
+        let r = create_all(taken);
+        assert!(
+            matches!(r, Err(refdb_storage::Error::AlreadyExists { .. })),
+            "{taken:?}: {r:?}"
+        );
+    }
+    create_all(&["a070", "a060", "a080"]).unwrap();
+    assert!(create_all(&["a080"]).is_err());
+    let ids: Vec<String> = dump(&db.store)
+        .into_iter()
+        .filter(|(c, _)| c == "authors")
+        .map(|(_, d)| d["_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["a050", "a060", "a070", "a080"]);
+    assert_clean(&db.store);
+}
