@@ -66,6 +66,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
+use tantivy::indexer::UserOperation;
 use tantivy::query::{AllQuery, BooleanQuery, Query, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
@@ -571,18 +572,25 @@ fn write_tantivy(
             };
             read_docs(shared, ci, &chunk)
         };
+        // One batch per chunk: a document at a time, the writer's bounded
+        // channel filled up and every send spun until tantivy's indexing
+        // thread took one (a seventh of the CPU of a start that builds the
+        // index, on 2 cores). Operations keep their order within a batch.
+        let mut ops = Vec::with_capacity(2 * chunk.len());
         for (d, doc) in chunk.into_iter().zip(docs) {
             let held = indexed.as_mut().is_none_or(|i| i.remove(d));
             if held {
-                writer.delete_term(Term::from_field_u64(shared.docno, u64::from(d)));
+                let term = Term::from_field_u64(shared.docno, u64::from(d));
+                ops.push(UserOperation::Delete(term));
             }
             if let Some(doc) = doc {
-                writer.add_document(doc).map_err(tantivy_err)?;
+                ops.push(UserOperation::Add(doc));
                 if let Some(i) = indexed.as_mut() {
                     i.insert(d);
                 }
             }
         }
+        writer.run(ops).map_err(tantivy_err)?;
     }
     let mut commit = writer.prepare_commit().map_err(tantivy_err)?;
     if let Some(saved) = &shared.saved {
