@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Times a `refdb serve` start on an existing file: until it listens, until
 it answers its first list query, and its RSS after a few query workloads
-(and again after WAIT seconds, once background work such as the full-text
-build is done). Then stops it with SIGTERM (which saves the derived
+(and again after WAIT seconds), until it is ready (the full-text index
+built in the background has caught up) and the CPU time that took. Then
+stops it with SIGTERM (which saves the derived
 indexes beside the file) and times the stop.
 
     python3 bench/restart.py target/release/refdb refdb.db [WAIT] [APP]
@@ -12,7 +13,7 @@ app `bench`, the default) or the demo schema (app `demo`) declares them, e.g.
 after `refdb import` of `refdb gen`'s data set; run it twice: the first
 start after an import builds the derived indexes, the next ones load them.
 """
-import subprocess, sys, time, urllib.request
+import os, subprocess, sys, time, urllib.request
 
 binary, db = sys.argv[1], sys.argv[2]
 wait = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
@@ -23,6 +24,12 @@ def rss_mib(pid):
     with open("/proc/%d/status" % pid) as f:
         line = next(l for l in f if l.startswith("VmRSS"))
     return int(line.split()[1]) // 1024
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 t0 = time.time()
@@ -46,6 +53,16 @@ print("listening after %.3f s; first query answered after %.3f s; RSS after the 
 if wait:
     time.sleep(wait)
     print("RSS after %.0f s more: %d MiB" % (wait, rss_mib(p.pid)))
+# Ready once the derived indexes have caught up, the full-text index
+# (built in the background after a start) included.
+while True:
+    try:
+        urllib.request.urlopen("http://%s/_health/ready" % addr, timeout=60).read()
+        break
+    except OSError:
+        time.sleep(0.05)
+print("ready (full-text index caught up) after %.1f s; CPU time so far %.1f s"
+      % (time.time() - t0, cpu_s(p.pid)))
 t1 = time.time()
 p.terminate()
 p.wait()
