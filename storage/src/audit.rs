@@ -203,12 +203,12 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
         }
     }
     // Pass 4: the change log agrees with the documents.
-    let change_records = audit_log(r, &mut problem)?;
+    let (change_records, log_digest) = audit_log(r, &mut problem)?;
     Ok(AuditReport {
         documents,
         references: edges.len() as u64,
         change_records,
-        digest: digest(r)?,
+        digest: digest(r, log_digest)?,
         problems,
     })
 }
@@ -217,8 +217,8 @@ pub(crate) fn audit(r: &ReadTxn<'_>) -> Result<AuditReport> {
 /// a record that refers to the stored document is that document's latest,
 /// and the one `LATEST` names; the latest record of each document describes
 /// it as stored now (its row, or its absence after a delete). Returns the
-/// number of records.
-fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
+/// number of records and the digest of what they say ([`record_digest`]).
+fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<(u64, u64)> {
     let store = r.catalog();
     let (_, next_seq) = r.change_log_extent()?;
     // Per document: its last record's seq and body (row hash, or None
@@ -227,19 +227,21 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
     let mut last_txn = 0;
     let raw = r.raw_change_log()?;
     let n = raw.len() as u64;
+    let mut log_digest = fnv(b"changes");
     for (seq, bytes) in &raw {
-        let mut rec = match crate::changelog::RawRecord::decode(*seq, bytes) {
+        log_digest = fnv_on(log_digest, &seq.to_be_bytes());
+        // A current record may name its document by docno only.
+        let named = crate::changelog::RawRecord::decode(*seq, bytes)
+            .and_then(|mut rec| crate::read::name(r, &mut rec).map(|_| rec));
+        let rec = match named {
             Ok(rec) => rec,
             Err(e) => {
                 problem(format!("change log: {e}"));
+                log_digest = fnv_on(log_digest, bytes);
                 continue;
             }
         };
-        // A current record may name its document by docno only.
-        if let Err(e) = crate::read::name(r, &mut rec) {
-            problem(format!("change log: {e}"));
-            continue;
-        }
+        log_digest = record_digest(log_digest, &rec);
         if *seq >= next_seq {
             problem(format!(
                 "change {seq} is not below the log's next seq {next_seq}"
@@ -323,11 +325,34 @@ fn audit_log(r: &ReadTxn<'_>, problem: &mut impl FnMut(String)) -> Result<u64> {
             ));
         }
     }
-    Ok(n)
+    Ok((n, log_digest))
+}
+
+/// Continues `h` with what a record says, not its layout: a file upgraded
+/// from an older format and its replay hold the same log in different
+/// bytes.
+fn record_digest(mut h: u64, rec: &crate::changelog::RawRecord<'_>) -> u64 {
+    let c = &rec.head;
+    for part in [
+        &c.txn.to_be_bytes()[..],
+        &c.time_us.to_be_bytes(),
+        c.op.as_str().as_bytes(),
+        &c.docno.to_be_bytes(),
+        &c.prev.to_be_bytes(),
+        c.coll.as_bytes(),
+        c.id.as_bytes(),
+    ] {
+        h = fnv_on(h, part);
+    }
+    match rec.body {
+        RawBody::Deleted => fnv_on(h, b"deleted"),
+        RawBody::Current => fnv_on(h, b"current"),
+        RawBody::Row(row) => fnv_on(fnv_on(h, b"row"), row),
+    }
 }
 
 /// See [`AuditReport::digest`].
-fn digest(r: &ReadTxn<'_>) -> Result<u64> {
+fn digest(r: &ReadTxn<'_>, log_digest: u64) -> Result<u64> {
     let mut h = fnv(b"refdb");
     for e in r.rows().all_docs()? {
         let e = e?;
@@ -385,40 +410,8 @@ fn digest(r: &ReadTxn<'_>) -> Result<u64> {
     }
     let (_, next_seq) = r.change_log_extent()?;
     h = fnv_on(h, &next_seq.to_be_bytes());
-    // Records are digested by what they say, not by their layout: a file
-    // upgraded from an older format and its replay hold the same log in
-    // different bytes.
-    for (k, v) in r.raw_change_log()? {
-        h = fnv_on(h, &k.to_be_bytes());
-        let mut rec = match crate::changelog::RawRecord::decode(k, &v) {
-            Ok(rec) => rec,
-            Err(_) => {
-                h = fnv_on(h, &v);
-                continue;
-            }
-        };
-        if crate::read::name(r, &mut rec).is_err() {
-            h = fnv_on(h, &v);
-            continue;
-        }
-        let c = &rec.head;
-        for part in [
-            &c.txn.to_be_bytes()[..],
-            &c.time_us.to_be_bytes(),
-            c.op.as_str().as_bytes(),
-            &c.docno.to_be_bytes(),
-            &c.prev.to_be_bytes(),
-            c.coll.as_bytes(),
-            c.id.as_bytes(),
-        ] {
-            h = fnv_on(h, part);
-        }
-        h = match rec.body {
-            RawBody::Deleted => fnv_on(h, b"deleted"),
-            RawBody::Current => fnv_on(h, b"current"),
-            RawBody::Row(row) => fnv_on(fnv_on(h, b"row"), row),
-        };
-    }
+    // The log, as `audit_log` digested it while checking it.
+    h = fnv_on(h, &log_digest.to_be_bytes());
     for ((cid, docno), seq) in r.latest_records()? {
         h = fnv_on(h, &cid.to_be_bytes());
         h = fnv_on(h, &docno.to_be_bytes());
