@@ -165,6 +165,59 @@ fn a_failed_write_leaves_no_record() {
     assert_replays(&t.store);
 }
 
+/// A group whose every operation is refused commits nothing: not a byte
+/// of the file changes (a commit would rewrite the header, with two
+/// fsyncs), and no observer hears of a commit.
+#[test]
+fn a_group_of_refused_writes_leaves_the_file_untouched() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Commits(AtomicUsize);
+    impl refdb_storage::CommitObserver for Commits {
+        fn committed(&self, _: &[refdb_storage::Change], _: Option<u64>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let t = seeded();
+    let commits = Arc::new(Commits(AtomicUsize::new(0)));
+    t.store.observe(commits.clone());
+    let before = change_log(&t.store);
+    let file = t.dir.path().join("t.db");
+    let bytes = std::fs::read(&file).unwrap();
+    let ops: Vec<refdb_storage::GroupOp<'_, String>> = vec![
+        (
+            refdb_storage::Actor::anonymous(),
+            // Writes first, then fails: undone.
+            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
+                tx.update("books", "b1", doc(json!({"title": "changed"})))?;
+                tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
+            }),
+        ),
+        (
+            refdb_storage::Actor::anonymous(),
+            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
+                tx.create("authors", doc(json!({"_id": "bad id with spaces"})))
+            }),
+        ),
+    ];
+    let results = t.store.write_each(ops).unwrap();
+    assert!(results.iter().all(Result::is_err), "{results:?}");
+    assert_eq!(commits.0.load(Ordering::SeqCst), 0);
+    assert!(std::fs::read(&file).unwrap() == bytes, "the file changed");
+    assert_clean(&t.store);
+    // The store still writes, and the next commit is heard.
+    t.store
+        .create("authors", doc(json!({"_id": "zola", "name": "Zola"})))
+        .unwrap();
+    assert_eq!(commits.0.load(Ordering::SeqCst), 1);
+    assert!(std::fs::read(&file).unwrap() != bytes);
+    let after = change_log(&t.store);
+    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after.last().unwrap().id, "zola");
+    assert_clean(&t.store);
+    assert_replays(&t.store);
+}
+
 #[test]
 fn retention_drops_the_oldest_records_and_never_reuses_a_seq() {
     let dir = tempfile::tempdir().unwrap();

@@ -589,7 +589,8 @@ impl Store {
     /// write transaction and one durable commit, so that concurrent writers
     /// share the cost of the fsync. Operations are independent: one that
     /// fails is undone (its result is its error) and the others still
-    /// commit. The outer `Result` is the commit's.
+    /// commit; when every one fails, nothing is committed (nor fsynced).
+    /// The outer `Result` is the commit's.
     pub fn write_each<R>(&self, ops: Vec<GroupOp<'_, R>>) -> Result<Vec<Result<R>>> {
         self.write_group(ops, |_| Ok(()))
     }
@@ -624,6 +625,12 @@ impl Store {
                         Error::NoSpace(m) => Error::NoSpace(m.clone()),
                         other => Error::Unavailable(other.to_string()),
                     });
+                }
+                // Every operation was refused and undone: the transaction
+                // holds nothing, and committing it would cost a durable
+                // commit (two fsyncs) for no change. Dropping it aborts.
+                if results.iter().all(Result::is_err) {
+                    return Ok(results);
                 }
                 before_commit(&mut tx)?;
                 (results, tx.finish()?)
