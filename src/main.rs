@@ -74,9 +74,20 @@ fn main() -> ExitCode {
             .open_store()
             .map_err(Into::into)
             .and_then(|store| {
+                let log_end = || {
+                    store
+                        .read()
+                        .and_then(|r| r.change_log_extent())
+                        .map(|e| e.1)
+                };
+                let before = log_end()?;
                 let ok = refdb::tools::import(&store, &coll, &file, &opts)?;
+                let wrote = log_end()? != before;
                 drop(store);
                 refdb::tools::compact_after_import(&path)?;
+                if wrote {
+                    refdb::tools::save_indexes_after_import(&path);
+                }
                 Ok(ok)
             })
             .map(|ok| {

@@ -5,7 +5,8 @@
 //!
 //! `export`, `backup` and `changes` open the file read-only, so they work
 //! beside a running `refdb serve` (the server opens it as the single
-//! writer); `import` writes, so it needs the file to itself.
+//! writer); `import` writes, so it needs the file to itself, and leaves the
+//! query engine's derived indexes saved beside it for the next start.
 
 use indicatif::{ProgressBar, ProgressStyle};
 use refdb_storage::Store;
@@ -137,6 +138,31 @@ fn compact_store(store: &Store, db: &Path) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Builds the query engine's derived indexes from the imported file and
+/// saves them beside it (`<db>.index`), so that the next `refdb serve`
+/// loads them instead of building them from every document. They are a
+/// derivative: when this fails the import stands, and the next start
+/// builds them, which is what the warning says.
+pub fn save_indexes_after_import(db: &Path) {
+    let started = Instant::now();
+    let checkpoint = crate::config::index_checkpoint(db);
+    let saved = Store::open_read_only(db)
+        .map_err(Box::<dyn std::error::Error>::from)
+        .and_then(|store| Ok(refdb_query::Engine::build_checkpoint(&store, &checkpoint)?));
+    match saved {
+        Ok(_) => println!(
+            "saved the derived indexes in {} ({:.1} MiB) in {:.2} s: `refdb serve` loads them",
+            checkpoint.display(),
+            std::fs::metadata(&checkpoint).map_or(0, |m| m.len()) as f64 / 1048576.0,
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!(
+            "refdb: the derived indexes were not saved ({e}); the next `refdb serve` \
+             builds them from the documents"
+        ),
+    }
 }
 
 /// Writes a collection as NDJSON to `out` (`-` for standard output).

@@ -443,7 +443,16 @@ fn gen_import_and_bench_from_the_binary() {
         let file = format!("data/{coll}.jsonl");
         let o = refdb(&["import", coll, &file], d);
         assert!(o.status.success(), "{}", text(&o));
+        // Each import leaves the derived indexes saved for the next start.
+        assert!(
+            text(&o).contains("saved the derived indexes in ./refdb.db.index"),
+            "{}",
+            text(&o)
+        );
     }
+    // The audit holds the saved indexes equal to ones built anew.
+    let o = refdb(&["check"], d);
+    assert!(o.status.success(), "{}", text(&o));
     let lyon = std::fs::read_to_string(d.join("data/addrs.jsonl"))
         .unwrap()
         .lines()
@@ -462,6 +471,10 @@ fn gen_import_and_bench_from_the_binary() {
     );
     let said = text(&o);
     assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("indexes loaded from the checkpoint, 0 change(s) caught up"),
+        "{said}"
+    );
     assert!(said.contains(&format!("total {lyon},")), "{said}");
     assert_eq!(said.matches("7 runs: p50").count(), 2, "{said}");
     assert!(said.contains("| "), "the plan is printed: {said}");

@@ -33,8 +33,8 @@ use crate::memindex::{MemIndexes, TextStart, checkpoint};
 use crate::planner::{self, plan::Access, plan::Plan};
 use crate::query_error::QueryError;
 use background::{
-    Periodic, flush_all, load_checkpoint, record_hash, save_checkpoint, spawn_flusher,
-    take_up_saved,
+    Periodic, build_and_save, flush_all, load_checkpoint, record_hash, save_checkpoint,
+    spawn_flusher, take_up_saved,
 };
 use refdb_storage::{Change, Collection, CommitObserver, ReadTxn, Store};
 use std::collections::HashSet;
@@ -330,6 +330,15 @@ impl Engine {
             self.saved.store(at, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Builds the derived indexes of `store` from its documents and saves
+    /// them as the checkpoint at `path`, without starting an engine, so
+    /// that the next start with that checkpoint loads them instead of
+    /// building (`refdb import` does this once it has written the file).
+    /// Returns the change-log position saved.
+    pub fn build_checkpoint(store: &Store, path: &std::path::Path) -> Result<u64, QueryError> {
+        build_and_save(store, path)
     }
 
     pub fn options(&self) -> &EngineOptions {
