@@ -16,6 +16,7 @@ mod build;
 pub mod checkpoint;
 mod column;
 mod grams;
+mod inflight;
 pub mod ngram;
 pub mod text;
 pub mod values;

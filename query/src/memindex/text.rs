@@ -57,6 +57,7 @@
 //! does not match the file's history is deleted and rebuilt.
 
 use super::checkpoint::Position;
+use super::inflight::{Counted, InFlight};
 use super::ngram::SearchIndex;
 use crate::query_error::QueryError;
 use crate::text;
@@ -78,6 +79,10 @@ use tantivy::{
 
 /// Documents read per hold of the read lock while flushing.
 const FLUSH_CHUNK: usize = 16 * 1024;
+
+/// Documents sent to tantivy's writer and not yet indexed, at most (see
+/// [`super::inflight`]): 64k documents of a few hundred bytes each.
+const QUEUE_BOUND: usize = 4 * FLUSH_CHUNK;
 
 /// The tantivy writer's memory budget (one indexing thread).
 const WRITER_BUDGET: usize = 64 * 1024 * 1024;
@@ -130,13 +135,17 @@ struct Shared {
     docno: Field,
     /// The flush lock: one flush at a time owns the writer.
     writer: Mutex<WriterState>,
+    /// The documents sent to the writer and not yet indexed.
+    queued: Arc<InFlight>,
+    /// How many of them a flush lets wait ([`QUEUE_BOUND`]).
+    queue_bound: usize,
     /// Set when the index lives in a directory.
     saved: Option<Saved>,
 }
 
 #[derive(Default)]
 struct WriterState {
-    writer: Option<IndexWriter>,
+    writer: Option<IndexWriter<Counted>>,
     /// Docnos that have a tantivy document as of the last commit, so that
     /// a delete is sent only for these (the first build sends none). None
     /// for an index loaded from its directory: finding them would read
@@ -236,6 +245,8 @@ impl TextIndex {
                     writer: None,
                     indexed: Some(RoaringBitmap::new()),
                 }),
+                queued: Arc::new(InFlight::default()),
+                queue_bound: QUEUE_BOUND,
                 saved,
             }),
             searcher,
@@ -555,17 +566,25 @@ fn write_tantivy(
     };
     let mut indexed = state.indexed.clone();
     let mut ids = todo.iter();
+    let chunk_len = FLUSH_CHUNK.min(shared.queue_bound / 4).max(1);
+    let closing = || indexes.read().unwrap_or_else(|e| e.into_inner()).closing;
+    let stopped =
+        || QueryError::Internal("the engine is closing: the full-text flush stopped".into());
     loop {
-        let chunk: Vec<u32> = ids.by_ref().take(FLUSH_CHUNK).collect();
+        let chunk: Vec<u32> = ids.by_ref().take(chunk_len).collect();
         if chunk.is_empty() {
             break;
+        }
+        // Tantivy's queue does not bound documents: wait until it has
+        // indexed enough of those sent before that this chunk fits.
+        let room = shared.queue_bound.saturating_sub(chunk.len());
+        if !shared.queued.wait_until_at_most(room, closing) {
+            return Err(stopped());
         }
         let docs = {
             let ix = indexes.read().unwrap_or_else(|e| e.into_inner());
             if ix.closing {
-                return Err(QueryError::Internal(
-                    "the engine is closing: the full-text flush stopped".into(),
-                ));
+                return Err(stopped());
             }
             let Some(ci) = ix.colls.get(coll) else {
                 return Err(QueryError::UnknownCollection(coll.to_string()));
@@ -584,7 +603,7 @@ fn write_tantivy(
                 ops.push(UserOperation::Delete(term));
             }
             if let Some(doc) = doc {
-                ops.push(UserOperation::Add(doc));
+                ops.push(UserOperation::Add(shared.queued.count(doc)));
                 if let Some(i) = indexed.as_mut() {
                     i.insert(d);
                 }
@@ -626,4 +645,58 @@ fn read_docs(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use refdb_storage::{OpenOptions, Schema, Store};
+
+    /// However far tantivy's indexing thread falls behind, a flush keeps
+    /// at most its bound of documents waiting for it.
+    #[test]
+    fn a_flush_never_queues_more_than_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = r#"{"app": "t", "collections": {"people": {"fields": {
+            "name": {"type": "string", "search": true}}}}}"#;
+        let opts = OpenOptions {
+            schema: Some(Schema::parse(schema).unwrap()),
+            ..OpenOptions::default()
+        };
+        let store = Store::open_with(dir.path().join("t.db"), opts).unwrap();
+        const N: u64 = 20_000;
+        store
+            .write(|tx| {
+                let docs = (0..N).map(|i| {
+                    let mut d = serde_json::Map::new();
+                    d.insert("name".into(), format!("person {i} of many").into());
+                    d
+                });
+                tx.create_many("people", docs)
+            })
+            .unwrap();
+        let mut built =
+            super::super::MemIndexes::build(store.schema(), &store.read().unwrap()).unwrap();
+        let text = built
+            .colls
+            .get_mut("people")
+            .unwrap()
+            .text
+            .as_mut()
+            .unwrap();
+        let bound = 2000;
+        Arc::get_mut(&mut text.shared).unwrap().queue_bound = bound;
+        let queued = text.shared.queued.clone();
+        let ix = RwLock::new(built);
+        assert_eq!(flush(&ix, "people").unwrap(), N);
+        assert!(
+            queued.peak() > 0 && queued.peak() <= bound,
+            "{}",
+            queued.peak()
+        );
+        assert_eq!(queued.held(), 0, "every document sent was indexed");
+        let t = ix.read().unwrap();
+        let t = t.colls["people"].text.as_ref().unwrap();
+        assert_eq!((t.dirty_len(), t.tantivy_docs()), (0, N));
+    }
 }
