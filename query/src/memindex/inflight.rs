@@ -28,6 +28,9 @@ pub(crate) struct InFlight {
 #[derive(Default, Clone, Copy)]
 struct Counts {
     held: usize,
+    /// What a waiting flush waits for `held` to come down to: a release
+    /// wakes it only then, not once per document.
+    wanted: Option<usize>,
     /// The most ever held at once, for the tests.
     peak: usize,
 }
@@ -51,14 +54,17 @@ impl InFlight {
         let mut c = self.state.lock().unwrap_or_else(|e| e.into_inner());
         while c.held > max {
             if give_up() {
+                c.wanted = None;
                 return false;
             }
+            c.wanted = Some(max);
             c = self
                 .freed
                 .wait_timeout(c, Duration::from_millis(100))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        c.wanted = None;
         true
     }
 
@@ -80,8 +86,11 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut c = self.0.state.lock().unwrap_or_else(|e| e.into_inner());
         c.held -= 1;
+        let wake = c.wanted.is_some_and(|max| c.held <= max);
         drop(c);
-        self.0.freed.notify_all();
+        if wake {
+            self.0.freed.notify_all();
+        }
     }
 }
 
