@@ -138,7 +138,9 @@ pub enum Command {
     },
     /// Import NDJSON (one document per line; `_id` kept when present).
     /// Stops at the first bad line, importing nothing (with --batch: its
-    /// batch rolled back, earlier ones kept), unless --skip-invalid.
+    /// batch rolled back, earlier ones kept), unless --skip-invalid. Then
+    /// saves the query engine's derived indexes beside the file, which the
+    /// next `refdb serve` loads instead of building.
     Import {
         #[arg(long, env = "REFDB_DB", default_value = "./refdb.db")]
         db: PathBuf,
