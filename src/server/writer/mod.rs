@@ -257,9 +257,12 @@ fn run_group(store: &Store, mut group: Vec<Box<dyn Job>>, stats: &WriteStats) {
         store.write_each(ops)
     }));
     match result {
-        // Each job holds its own outcome, success or not.
-        Ok(Ok(_)) => {
-            stats.commits.fetch_add(1, Ordering::Relaxed);
+        // Each job holds its own outcome, success or not. A group whose
+        // every request was refused (or rehearsed) committed nothing.
+        Ok(Ok(results)) => {
+            if results.iter().any(Result::is_ok) {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+            }
             group.into_iter().for_each(|j| j.answer());
         }
         // The commit itself failed (I/O): nobody's write happened.
@@ -343,5 +346,18 @@ mod tests {
         assert_eq!(stats.commits.load(Ordering::Relaxed), 1);
         assert_eq!(stats.requests.load(Ordering::Relaxed), 10);
         assert!(store.audit().unwrap().is_clean());
+
+        // A group of refused requests alone is answered and commits nothing.
+        let (tx, rx) = mpsc::channel::<Work>(64);
+        let (reply, mut answer) = oneshot::channel();
+        let f = |_: &mut Tx<'_>| -> ApiResult<()> { Err(ApiError::precondition_failed()) };
+        tx.try_send(Work::Job(anonymous_job(f, reply)))
+            .ok()
+            .unwrap();
+        drop(tx);
+        writer_loop(&store, rx, 64, &stats, &Default::default());
+        assert_eq!(answer.try_recv().unwrap().unwrap_err().status.as_u16(), 412);
+        assert_eq!(stats.commits.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.requests.load(Ordering::Relaxed), 11);
     }
 }
