@@ -112,10 +112,14 @@ pub(super) fn writer_loop(
             .requests
             .fetch_add(group.len() as u64, Ordering::Relaxed);
         let (started, size) = (Instant::now(), group.len());
-        if w.run_group(&mut group, &mut rx, stats) {
+        let outcome = w.run_group(&mut group, &mut rx, stats);
+        // Counted before anyone is answered: a client that reads the
+        // metrics once answered finds its write in them.
+        if outcome.is_ok() {
             stats.commits.fetch_add(1, Ordering::Relaxed);
         }
         metrics.observe_commit(started.elapsed().as_secs_f64(), size);
+        answer_all(&mut group, outcome);
     }
     w.link.node.stop();
 }
@@ -133,14 +137,15 @@ struct LoggedWriter<'s> {
 }
 
 impl LoggedWriter<'_> {
-    /// Runs `group` until the log takes it (or refuses for good) and
-    /// answers every request in it; true if it committed.
+    /// Runs `group` until the log takes it (or refuses for good): `Ok`
+    /// if it committed (each request then holds its own outcome), else
+    /// the error every request gets. Answers no one.
     fn run_group(
         &mut self,
-        group: &mut Vec<Box<dyn Job>>,
+        group: &mut [Box<dyn Job>],
         rx: &mut mpsc::Receiver<Work>,
         stats: &WriteStats,
-    ) -> bool {
+    ) -> Result<(), ApiError> {
         // Whether a refusal was already run again after catching up: once
         // is enough (the state it is judged on is then at least as new as
         // the log's end after the request arrived), and a busy log must
@@ -148,8 +153,7 @@ impl LoggedWriter<'_> {
         let mut refusal_rerun = false;
         for _ in 0..MAX_ATTEMPTS {
             if let Some(why) = self.link.node.failure() {
-                answer_all(group, Err(ApiError::log_unavailable(why)));
-                return false;
+                return Err(ApiError::log_unavailable(why));
             }
             self.attempt += 1;
             let id = format!("{}-{}-{}", self.link.name, self.boot, self.attempt);
@@ -192,8 +196,7 @@ impl LoggedWriter<'_> {
                         }
                         None => {}
                     }
-                    answer_all(group, Ok(()));
-                    return true;
+                    return Ok(());
                 }
                 Ok(Ok(Err(Refusal::Append(AppendError::Conflict { last })))) => {
                     stats.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -234,16 +237,11 @@ impl LoggedWriter<'_> {
                     ApiError::internal("the write failed inside the server")
                 }
             };
-            answer_all(group, Err(err));
-            return false;
+            return Err(err);
         }
-        answer_all(
-            group,
-            Err(ApiError::log_unavailable(
-                "other nodes kept appending to the log first; nothing was written, retry",
-            )),
-        );
-        false
+        Err(ApiError::log_unavailable(
+            "other nodes kept appending to the log first; nothing was written, retry",
+        ))
     }
 
     /// Applies the log's entries up to `target` (or the log's end, if it

@@ -239,14 +239,20 @@ fn writer_loop(
         stats
             .requests
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        let (started, size) = (std::time::Instant::now(), group.len());
-        run_group(store, group, stats);
-        metrics.observe_commit(started.elapsed().as_secs_f64(), size);
+        run_group(store, group, stats, metrics);
     }
 }
 
-/// Runs `group` in one transaction and answers every request in it.
-fn run_group(store: &Store, mut group: Vec<Box<dyn Job>>, stats: &WriteStats) {
+/// Runs `group` in one transaction and answers every request in it, once
+/// the group is counted in `stats` and `metrics`: a client that reads the
+/// metrics once answered finds its write in them.
+fn run_group(
+    store: &Store,
+    mut group: Vec<Box<dyn Job>>,
+    stats: &WriteStats,
+    metrics: &super::metrics::Metrics,
+) {
+    let (started, size) = (std::time::Instant::now(), group.len());
     let result = catch_unwind(AssertUnwindSafe(|| {
         let ops: Vec<GroupOp<'_, ()>> = group
             .iter_mut()
@@ -256,6 +262,7 @@ fn run_group(store: &Store, mut group: Vec<Box<dyn Job>>, stats: &WriteStats) {
             .collect();
         store.write_each(ops)
     }));
+    metrics.observe_commit(started.elapsed().as_secs_f64(), size);
     match result {
         // Each job holds its own outcome, success or not. A group whose
         // every request was refused (or rehearsed) committed nothing.
