@@ -296,6 +296,12 @@ impl<'t> Tx<'t> {
         })
     }
 
+    /// Whether an operation failed inside this transaction (even one its
+    /// caller caught): it can no longer commit.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     /// Runs one operation, poisoning the transaction if it fails.
     fn guard<R>(&mut self, op: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
         if self.poisoned {

@@ -218,6 +218,61 @@ fn a_group_of_refused_writes_leaves_the_file_untouched() {
     assert_replays(&t.store);
 }
 
+/// A group of one operation runs as a whole transaction (no undo log),
+/// with the group's contract: its result is the operation's, a failure —
+/// even one the operation caught — leaves the file untouched, a success
+/// commits and is logged.
+#[test]
+fn a_group_of_one_keeps_the_group_contract() {
+    let t = seeded();
+    let file = t.dir.path().join("t.db");
+    let before = change_log(&t.store);
+    let bytes = std::fs::read(&file).unwrap();
+    type Op = Box<dyn FnOnce(&mut refdb_storage::Tx<'_>) -> refdb_storage::Result<String> + Send>;
+    let one = |f: Op| vec![(refdb_storage::Actor::anonymous(), f)];
+    // Fails after writing.
+    let r = t
+        .store
+        .write_each(one(Box::new(|tx| {
+            tx.update("books", "b1", doc(json!({"title": "changed"})))?;
+            tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
+        })))
+        .unwrap();
+    assert!(
+        matches!(r[..], [Err(refdb_storage::Error::NotFound { .. })]),
+        "{r:?}"
+    );
+    // Catches its own error: the transaction is still poisoned.
+    let r = t
+        .store
+        .write_each(one(Box::new(|tx| {
+            tx.update("books", "b1", doc(json!({"title": "changed"})))?;
+            let _ = tx.create("authors", doc(json!({"_id": "bad id"})));
+            Ok("caught".to_string())
+        })))
+        .unwrap();
+    assert!(
+        matches!(r[..], [Err(refdb_storage::Error::Aborted)]),
+        "{r:?}"
+    );
+    assert!(std::fs::read(&file).unwrap() == bytes, "the file changed");
+    assert_eq!(change_log(&t.store), before);
+    let r = t
+        .store
+        .write_each(one(Box::new(|tx| {
+            tx.create("authors", doc(json!({"_id": "zola", "name": "Zola"})))
+        })))
+        .unwrap();
+    assert_eq!(
+        r.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        ["zola"]
+    );
+    let after = change_log(&t.store);
+    assert_eq!(after.len(), before.len() + 1);
+    assert_clean(&t.store);
+    assert_replays(&t.store);
+}
+
 #[test]
 fn retention_drops_the_oldest_records_and_never_reuses_a_seq() {
     let dir = tempfile::tempdir().unwrap();

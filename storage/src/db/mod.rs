@@ -604,6 +604,12 @@ impl Store {
     ) -> Result<Vec<Result<R>>> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let faults_before = fault::seen();
+        let mut ops = ops;
+        if ops.len() == 1 {
+            let op = ops.pop().expect("one operation");
+            let done = self.write_alone(op, before_commit);
+            return self.after_write(done, faults_before);
+        }
         let done = (|| {
             let txn = self.begin_write()?;
             let (results, finished) = {
@@ -621,10 +627,7 @@ impl Store {
                     .iter()
                     .find(|r| matches!(r, Err(e) if e.is_disk_fault()))
                 {
-                    return Err(match e {
-                        Error::NoSpace(m) => Error::NoSpace(m.clone()),
-                        other => Error::Unavailable(other.to_string()),
-                    });
+                    return Err(latched(e));
                 }
                 // Every operation was refused and undone: the transaction
                 // holds nothing, and committing it would cost a durable
@@ -639,6 +642,38 @@ impl Store {
             Ok(results)
         })();
         self.after_write(done, faults_before)
+    }
+
+    /// A group of one operation: run as [`Store::write`] runs `f`, with no
+    /// undo log (a failure drops the whole transaction, which held only
+    /// this operation) and the faster paths that only a whole transaction
+    /// takes (creates appended in key order, documents found remembered).
+    /// Its result is the operation's, as in a group.
+    fn write_alone<R>(
+        &self,
+        (actor, op): GroupOp<'_, R>,
+        before_commit: impl FnOnce(&mut Tx<'_>) -> Result<()>,
+    ) -> Result<Vec<Result<R>>> {
+        let txn = self.begin_write()?;
+        let (result, finished) = {
+            let mut tx = self.tx(txn.rows()?, &actor)?;
+            // An error the operation caught still poisoned the transaction.
+            let r = op(&mut tx).and_then(|r| match tx.is_poisoned() {
+                true => Err(Error::Aborted),
+                false => Ok(r),
+            });
+            match r {
+                Err(e) if e.is_disk_fault() => return Err(latched(&e)),
+                // Dropped uncommitted: nothing of it reaches the file.
+                Err(e) => return Ok(vec![Err(e)]),
+                Ok(r) => {
+                    before_commit(&mut tx)?;
+                    (r, tx.finish()?)
+                }
+            }
+        };
+        self.commit(txn, finished)?;
+        Ok(vec![Ok(result)])
     }
 
     /// Applies records read from another store's change log
@@ -742,5 +777,14 @@ impl Store {
             })
         })
         .map_err(|e| (failed, e))
+    }
+}
+
+/// The error a group returns for an operation that met a disk fault: the
+/// handle is latched, so the group cannot commit.
+fn latched(e: &Error) -> Error {
+    match e {
+        Error::NoSpace(m) => Error::NoSpace(m.clone()),
+        other => Error::Unavailable(other.to_string()),
     }
 }
