@@ -599,12 +599,11 @@ impl Store {
     /// once every operation ran: an error from it rolls back the group.
     fn write_group<R>(
         &self,
-        ops: Vec<GroupOp<'_, R>>,
+        mut ops: Vec<GroupOp<'_, R>>,
         before_commit: impl FnOnce(&mut Tx<'_>) -> Result<()>,
     ) -> Result<Vec<Result<R>>> {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let faults_before = fault::seen();
-        let mut ops = ops;
         if ops.len() == 1 {
             let op = ops.pop().expect("one operation");
             let done = self.write_alone(op, before_commit);
