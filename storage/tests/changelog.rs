@@ -11,6 +11,13 @@ use refdb_storage::tables::{CHANGES, LATEST, META};
 use refdb_storage::{OpenOptions, Retention, Schema, Store};
 use serde_json::json;
 
+/// An operation of a group commit, done by the anonymous actor.
+fn anon(
+    f: impl FnOnce(&mut refdb_storage::Tx<'_>) -> refdb_storage::Result<String> + Send + 'static,
+) -> refdb_storage::GroupOp<'static, String> {
+    (refdb_storage::Actor::anonymous(), Box::new(f))
+}
+
 fn seeded() -> TestDb {
     let t = open(library_schema());
     t.store
@@ -141,20 +148,12 @@ fn a_failed_write_leaves_no_record() {
     assert!(r.is_err());
     assert_eq!(change_log(&t.store), before);
     // A group commit keeps the records of the requests that succeed only.
-    let ops: Vec<refdb_storage::GroupOp<'_, String>> = vec![
-        (
-            refdb_storage::Actor::anonymous(),
-            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
-                tx.create("authors", doc(json!({"_id": "zola", "name": "Zola"})))
-            }),
-        ),
-        (
-            refdb_storage::Actor::anonymous(),
-            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
-                tx.update("books", "b1", doc(json!({"title": "changed"})))?;
-                tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
-            }),
-        ),
+    let ops = vec![
+        anon(|tx| tx.create("authors", doc(json!({"_id": "zola", "name": "Zola"})))),
+        anon(|tx| {
+            tx.update("books", "b1", doc(json!({"title": "changed"})))?;
+            tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
+        }),
     ];
     let results = t.store.write_each(ops).unwrap();
     assert!(results[0].is_ok() && results[1].is_err());
@@ -184,21 +183,13 @@ fn a_group_of_refused_writes_leaves_the_file_untouched() {
     let before = change_log(&t.store);
     let file = t.dir.path().join("t.db");
     let bytes = std::fs::read(&file).unwrap();
-    let ops: Vec<refdb_storage::GroupOp<'_, String>> = vec![
-        (
-            refdb_storage::Actor::anonymous(),
-            // Writes first, then fails: undone.
-            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
-                tx.update("books", "b1", doc(json!({"title": "changed"})))?;
-                tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
-            }),
-        ),
-        (
-            refdb_storage::Actor::anonymous(),
-            Box::new(|tx: &mut refdb_storage::Tx<'_>| {
-                tx.create("authors", doc(json!({"_id": "bad id with spaces"})))
-            }),
-        ),
+    let ops = vec![
+        // Writes first, then fails: undone.
+        anon(|tx| {
+            tx.update("books", "b1", doc(json!({"title": "changed"})))?;
+            tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
+        }),
+        anon(|tx| tx.create("authors", doc(json!({"_id": "bad id with spaces"})))),
     ];
     let results = t.store.write_each(ops).unwrap();
     assert!(results.iter().all(Result::is_err), "{results:?}");
@@ -228,15 +219,13 @@ fn a_group_of_one_keeps_the_group_contract() {
     let file = t.dir.path().join("t.db");
     let before = change_log(&t.store);
     let bytes = std::fs::read(&file).unwrap();
-    type Op = Box<dyn FnOnce(&mut refdb_storage::Tx<'_>) -> refdb_storage::Result<String> + Send>;
-    let one = |f: Op| vec![(refdb_storage::Actor::anonymous(), f)];
     // Fails after writing.
     let r = t
         .store
-        .write_each(one(Box::new(|tx| {
+        .write_each(vec![anon(|tx| {
             tx.update("books", "b1", doc(json!({"title": "changed"})))?;
             tx.create("books", doc(json!({"title": "x", "author": "nobody"})))
-        })))
+        })])
         .unwrap();
     assert!(
         matches!(r[..], [Err(refdb_storage::Error::NotFound { .. })]),
@@ -245,11 +234,11 @@ fn a_group_of_one_keeps_the_group_contract() {
     // Catches its own error: the transaction is still poisoned.
     let r = t
         .store
-        .write_each(one(Box::new(|tx| {
+        .write_each(vec![anon(|tx| {
             tx.update("books", "b1", doc(json!({"title": "changed"})))?;
             let _ = tx.create("authors", doc(json!({"_id": "bad id"})));
             Ok("caught".to_string())
-        })))
+        })])
         .unwrap();
     assert!(
         matches!(r[..], [Err(refdb_storage::Error::Aborted)]),
@@ -259,9 +248,9 @@ fn a_group_of_one_keeps_the_group_contract() {
     assert_eq!(change_log(&t.store), before);
     let r = t
         .store
-        .write_each(one(Box::new(|tx| {
+        .write_each(vec![anon(|tx| {
             tx.create("authors", doc(json!({"_id": "zola", "name": "Zola"})))
-        })))
+        })])
         .unwrap();
     assert_eq!(
         r.into_iter().map(Result::unwrap).collect::<Vec<_>>(),

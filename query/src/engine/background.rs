@@ -64,17 +64,13 @@ pub(super) fn save_checkpoint(
 /// build): what a first start would build and save, done ahead of it.
 /// Returns the change-log position saved.
 pub(super) fn build_and_save(store: &Store, path: &Path) -> Result<u64, QueryError> {
-    let txn = store.read()?;
-    let mut ix = MemIndexes::build(store.schema(), &txn)?;
-    let next_seq = txn.change_log_extent()?.1;
-    ix.log_end = next_seq;
-    let pos = checkpoint::Position {
-        next_seq,
-        last_hash: checkpoint::hash_below(&txn, next_seq)?,
+    let ix = {
+        let txn = store.read()?;
+        let mut ix = MemIndexes::build(store.schema(), &txn)?;
+        ix.log_end = txn.change_log_extent()?.1;
+        ix
     };
-    checkpoint::save(&ix, store.schema(), pos, path)
-        .map_err(|e| QueryError::Internal(format!("saving {}: {e}", path.display())))?;
-    Ok(next_seq)
+    save_checkpoint(store, &RwLock::new(ix), path)
 }
 
 /// How a saved full-text index stamps its commits: the hash of the record
