@@ -13,20 +13,20 @@
 //! result is the same as one pass: every part sees every document in the
 //! same order.
 
+use super::CollIndex;
 use super::column::Column;
 use super::ngram::SearchBuilder;
-use super::values::ValueIndex;
-use super::{CollIndex, add_docno};
+use super::run::Run;
+use super::values::ValueBuilder;
 use refdb_storage::ReadTxn;
-use roaring::RoaringBitmap;
 use serde_json::Value;
 
 /// The indexes one thread fills.
 #[derive(Default)]
 struct Part {
     /// The live set and the `_id`s (in one part only).
-    live: Option<(RoaringBitmap, Vec<Option<Box<str>>>)>,
-    values: Vec<(String, ValueIndex)>,
+    live: Option<(Run, Vec<Option<Box<str>>>)>,
+    values: Vec<(String, ValueBuilder)>,
     search: Vec<(String, SearchBuilder)>,
 }
 
@@ -42,7 +42,7 @@ impl Part {
     /// Adds a document, given its `_id` and the values of [`Part::fields`].
     fn add(&mut self, docno: u32, id: &str, values: &[Option<Value>]) {
         if let Some((live, ids)) = &mut self.live {
-            add_docno(live, docno);
+            live.push(docno);
             let i = docno as usize;
             if ids.len() <= i {
                 ids.resize(i + 1, None);
@@ -92,10 +92,11 @@ pub(super) fn fill(
     })?;
     for p in parts {
         if let Some((live, ids)) = p.live {
-            ci.live = live;
+            ci.live = live.finish();
             ci.ids = Column::Owned(ids);
         }
-        ci.values.extend(p.values);
+        ci.values
+            .extend(p.values.into_iter().map(|(name, b)| (name, b.finish())));
         ci.search
             .extend(p.search.into_iter().map(|(name, b)| (name, b.finish())));
     }
@@ -115,8 +116,9 @@ fn split(ci: &mut CollIndex, threads: usize) -> Vec<Part> {
     search.sort_by(|a, b| a.0.cmp(&b.0));
     let n = threads.min(1 + search.len());
     let mut parts: Vec<Part> = (0..n).map(|_| Part::default()).collect();
-    parts[0].live = Some((std::mem::take(&mut ci.live), Vec::new()));
-    parts[0].values = ci.values.drain().collect();
+    // A fresh index's live set is empty: the builders start from nothing.
+    parts[0].live = Some((Run::default(), Vec::new()));
+    parts[0].values = ci.values.drain().map(|(n, vi)| (n, vi.builder())).collect();
     for (i, s) in search.into_iter().enumerate() {
         // With n parts, search fields go to 1, 2, …, n-1, 0, 1, …
         parts[(i + 1) % n].search.push(s);

@@ -18,6 +18,7 @@ mod column;
 mod grams;
 mod inflight;
 pub mod ngram;
+mod run;
 pub mod text;
 pub mod values;
 

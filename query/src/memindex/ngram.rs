@@ -15,6 +15,7 @@
 
 use super::column::Column;
 use super::grams::{GramMap, Grams, Posting};
+use super::run::Run;
 use crate::planner::regex::{GramQuery, START};
 use crate::query_error::QueryError;
 use roaring::{MultiOps, RoaringBitmap};
@@ -48,53 +49,30 @@ fn grams(s: &str) -> (Vec<u16>, Vec<u32>) {
     (bi, tri)
 }
 
-/// Docnos a gram buffers during a build before they join its bitmap.
-const RUN: usize = 64;
-
-/// A gram's postings while a build fills them: its bitmap, and the docnos
-/// not yet in it.
-#[derive(Default)]
-struct Run {
-    bitmap: RoaringBitmap,
-    pending: Vec<u32>,
-}
-
-impl Run {
-    fn push(&mut self, docno: u32) {
-        // Left to grow by itself: most grams are rare, and a full run's
-        // 256 bytes kept for each would add up over millions of them.
-        self.pending.push(docno);
-        if self.pending.len() == RUN {
-            self.flush();
-        }
-    }
-
-    /// A build scans in `_id` order, which is docno order for generated
-    /// and sequential ids: a run then goes behind the bitmap's last
-    /// container in one pass, without the searches an insert makes for
-    /// every docno. A run out of order is inserted.
-    fn flush(&mut self) {
-        if self.bitmap.append(self.pending.iter().copied()).is_err() {
-            self.bitmap.extend(self.pending.iter().copied());
-        }
-        self.pending.clear();
-    }
-
-    fn finish(mut self) -> RoaringBitmap {
-        self.flush();
-        self.bitmap
-    }
-}
-
 /// Builds a [`SearchIndex`] from every document's value, each docno given
 /// once: what a start without a checkpoint does for a million values.
 /// Equal to setting each value in turn ([`SearchIndex::set`]), measured
-/// faster: a gram's docnos are appended in runs ([`Run`]).
-#[derive(Default)]
+/// faster: a gram's docnos are appended in runs ([`Run`]), a value's grams
+/// are pushed as they come (no sorting; a [`Run`] drops the repeats), and
+/// bigrams, at most 65536, are found by index instead of by hash.
 pub(crate) struct SearchBuilder {
-    bi: GramMap<u16, Run>,
+    /// Indexed by the bigram.
+    bi: Vec<Run>,
     tri: GramMap<u32, Run>,
     values: Vec<Option<Box<str>>>,
+    /// `START` + the value being added, reused from one to the next.
+    marked: Vec<u8>,
+}
+
+impl Default for SearchBuilder {
+    fn default() -> SearchBuilder {
+        SearchBuilder {
+            bi: (0..=u16::MAX).map(|_| Run::default()).collect(),
+            tri: GramMap::default(),
+            values: Vec::new(),
+            marked: Vec::new(),
+        }
+    }
 }
 
 impl SearchBuilder {
@@ -103,11 +81,14 @@ impl SearchBuilder {
         let Some(value) = value else {
             return;
         };
-        let (bi, tri) = grams(value);
-        for g in bi {
-            self.bi.entry(g).or_default().push(docno);
+        self.marked.clear();
+        self.marked.push(START);
+        self.marked.extend_from_slice(value.as_bytes());
+        for w in self.marked.windows(2) {
+            self.bi[usize::from(w[0]) << 8 | usize::from(w[1])].push(docno);
         }
-        for g in tri {
+        for w in self.marked.windows(3) {
+            let g = u32::from(w[0]) << 16 | u32::from(w[1]) << 8 | u32::from(w[2]);
             self.tri.entry(g).or_default().push(docno);
         }
         let i = docno as usize;
@@ -119,8 +100,12 @@ impl SearchBuilder {
     }
 
     pub fn finish(self) -> SearchIndex {
+        let bi = (0..=u16::MAX)
+            .zip(self.bi)
+            .filter(|(_, r)| !r.is_empty())
+            .map(|(g, r)| (g, r.finish()));
         SearchIndex {
-            bi: Grams::Owned(self.bi.into_iter().map(|(g, r)| (g, r.finish())).collect()),
+            bi: Grams::Owned(bi.collect()),
             tri: Grams::Owned(self.tri.into_iter().map(|(g, r)| (g, r.finish())).collect()),
             values: Column::Owned(self.values),
         }

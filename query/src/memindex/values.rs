@@ -9,11 +9,12 @@
 //! - a list document is in the bucket of each distinct element;
 //! - no bucket is empty.
 
+use super::run::Run;
 use refdb_storage::FieldType;
 use refdb_storage::keys::TAG_NULL;
 use roaring::{MultiOps, RoaringBitmap};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 /// See the module doc.
@@ -24,7 +25,49 @@ pub struct ValueIndex {
     pub buckets: BTreeMap<Vec<u8>, RoaringBitmap>,
 }
 
+/// Builds a [`ValueIndex`] from every document's value, each docno given
+/// once (a start without a checkpoint). Equal to adding each value in
+/// turn ([`ValueIndex::add`]), measured faster: buckets are found by hash
+/// while the build runs (a name index has about as many keys as documents,
+/// and a search of the ordered map compares a key at every level), ordered
+/// once at the end, and filled in runs ([`Run`]).
+pub(crate) struct ValueBuilder {
+    ty: FieldType,
+    buckets: HashMap<Vec<u8>, Run>,
+}
+
+impl ValueBuilder {
+    pub fn new(ty: FieldType) -> ValueBuilder {
+        ValueBuilder {
+            ty,
+            buckets: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, docno: u32, v: Option<&Value>) {
+        for k in refdb_storage::keys::value_keys(&self.ty, v) {
+            self.buckets.entry(k).or_default().push(docno);
+        }
+    }
+
+    pub fn finish(self) -> ValueIndex {
+        ValueIndex {
+            ty: self.ty,
+            buckets: self
+                .buckets
+                .into_iter()
+                .map(|(k, r)| (k, r.finish()))
+                .collect(),
+        }
+    }
+}
+
 impl ValueIndex {
+    /// A builder of this (empty) index's field.
+    pub(crate) fn builder(&self) -> ValueBuilder {
+        ValueBuilder::new(self.ty.clone())
+    }
+
     pub fn new(ty: FieldType) -> ValueIndex {
         ValueIndex {
             ty,
@@ -173,5 +216,47 @@ mod tests {
         let mut k = Vec::new();
         encode_value(&FieldType::Int, &Value::from(3), &mut k).unwrap();
         assert_eq!(decode_string(&k), None);
+    }
+
+    #[test]
+    fn a_built_index_equals_one_added_value_by_value() {
+        let schema = refdb_storage::Schema::parse(
+            r#"{"app": "t", "collections": {"c": {"fields": {
+                "n": {"type": "int", "index": true},
+                "l": {"type": "list", "of": {"type": "string"}, "index": true}
+            }}}}"#,
+        )
+        .unwrap();
+        let fields = &schema.collection("c").unwrap().fields;
+        // Docnos mostly increasing, some out of order; missing and null
+        // values, lists with repeated and null elements, empty lists.
+        let mut docnos: Vec<u32> = (0..3000).collect();
+        docnos.swap(10, 2000);
+        docnos[500..700].reverse();
+        let value = |field: &str, d: u32| match (field, d % 6) {
+            (_, 0) => None,
+            (_, 1) => Some(Value::Null),
+            ("n", k) => Some(Value::from(d % 17 + k)),
+            (_, 2) => Some(serde_json::json!([])),
+            (_, k) => Some(serde_json::json!([
+                format!("x{}", d % 5),
+                "y",
+                "y",
+                null,
+                k
+            ])),
+        };
+        for field in ["n", "l"] {
+            let ty = fields.get(field).unwrap().ty.clone();
+            let mut built = ValueIndex::new(ty.clone()).builder();
+            let mut added = ValueIndex::new(ty);
+            for &d in &docnos {
+                built.add(d, value(field, d).as_ref());
+                added.add(d, value(field, d).as_ref());
+            }
+            let built = built.finish();
+            assert!(built.same_as(&added), "{field}");
+            assert_eq!(built.buckets, added.buckets, "{field}");
+        }
     }
 }
