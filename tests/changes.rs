@@ -149,11 +149,11 @@ fn long_poll_wakes_on_the_next_commit_or_times_out_empty() {
         c.read_to_string(&mut out).unwrap();
         assert!(out.starts_with("HTTP/1.1 201"), "{out}");
     });
-    let started = std::time::Instant::now();
+    // Woken by the write: a poll that ran to its timeout would answer no
+    // change.
     let r = feed(&s, &format!("since={end}&feed=longpoll&timeout=20000"));
     writer.join().unwrap();
     assert_eq!(ops(&r), own(&[("create", "sites", "s2")]));
-    assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The serving machinery of issue 4 item 4, over real sockets: the request
+//! The serving machinery, over real sockets: the request
 //! timeout (408 for a client that stalls mid-body), the connection cap
 //! (a client beyond it waits, then is served) and graceful shutdown (an
 //! in-flight request still gets its answer; new connections are not
@@ -9,7 +9,7 @@ mod support;
 use refdb::server::Limits;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{TEST_SCHEMA, TestServer};
 
 fn read_answer(s: &mut TcpStream) -> String {
@@ -29,11 +29,11 @@ fn a_stalled_body_gets_408() {
     let mut c = TcpStream::connect(s.addr).unwrap();
     c.write_all(b"POST /t/coll/users HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n{\"na")
         .unwrap();
-    let start = Instant::now();
+    // A 408 naming the timeout can only come from the server's timer: the
+    // client's read gives up (and leaves the answer empty) long after it.
     let answer = read_answer(&mut c);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"request_timeout\""), "{answer}");
-    assert!(start.elapsed() < Duration::from_secs(10));
     assert!(s.dump().is_empty());
 }
 

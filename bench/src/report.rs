@@ -73,7 +73,7 @@ fn now_utc() -> String {
 /// The results table (Markdown; also what the console shows).
 pub fn table(rows: &[Row]) -> String {
     let mut t = String::from(
-        "| workload | refdb median | refdb min | SQLite median | SQLite min | refdb/SQLite (median) | SQLite in issue 5 | refdb target (issue 3) |\n\
+        "| workload | refdb median | refdb min | SQLite median | SQLite min | refdb/SQLite (median) | SQLite, earlier baseline | refdb target |\n\
          |---|---:|---:|---:|---:|---:|---|---|\n",
     );
     for r in rows {
@@ -175,8 +175,8 @@ pub fn render(run: &Run, rows: &[Row]) -> String {
         "Median and min of {} timed runs after one untimed warm-up ({} fresh loads for the \
          bulk load, no warm-up; the cascade deletes a different address each run). Ratio \
          = refdb median / SQLite median: below 1 refdb is faster; ⚠ marks rows where it is \
-         slower. \"SQLite in issue 5\" is the compass figure measured earlier with Python's \
-         sqlite3 (peer-baselines.md), for reference only: the ratio uses the SQLite run \
+         slower. \"SQLite, earlier baseline\" is the figure measured earlier on this \
+         kind of machine with Python's sqlite3, for reference only: the ratio uses the SQLite run \
          measured here, in the same process. Rows starting with \"info\" are extra \
          variants, not in the compass table.\n",
         a.runs, a.load_runs
@@ -224,7 +224,7 @@ pub fn render(run: &Run, rows: &[Row]) -> String {
         .filter_map(|r| Some((r, r.workload.target_duration()?)))
         .filter(|(r, t)| r.refdb.median() > *t)
         .collect();
-    let _ = writeln!(s, "## Query targets (issue 3) missed, and why\n");
+    let _ = writeln!(s, "## Query targets missed, and why\n");
     if missed.is_empty() {
         let _ = writeln!(
             s,
@@ -314,11 +314,11 @@ in-memory derived indexes: live set, value indexes, n-grams of `name` and `email
 SQLite's `CREATE TABLE`s and the `age`/`addr_id` indexes before the inserts, one \
 transaction of prepared INSERTs with `foreign_keys=ON`, the FTS5 trigram table on `name`, \
 COMMIT.
-- **SQLite settings** as in peer-baselines.md: rollback journal (`journal_mode=DELETE`), \
+- **SQLite settings** as in the earlier baseline: rollback journal (`journal_mode=DELETE`), \
 `synchronous=FULL`, default 2 MB page cache, `foreign_keys=ON`. The bundled SQLite has \
 SECURE_DELETE off (Debian's has it on). Statements are prepared once (`prepare_cached`); \
 a page reads every column of every row.
-- **Substring and regex**: SQLite uses the forms peer-baselines.md measured: `GLOB \
+- **Substring and regex**: SQLite uses the forms the earlier baseline measured: `GLOB \
 '*do*'` (case-sensitive, like refdb's `$re`), FTS5 trigram `GLOB '*doquin*'`, and `GLOB \
 'mar*quin*'` for `^mar.*quin`. The \"info\" rows use a `regexp()` function registered with \
 rusqlite (Rust `regex`, compiled once per statement) instead.

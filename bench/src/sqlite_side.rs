@@ -1,6 +1,6 @@
 //! The SQLite peer (rusqlite, bundled SQLite): the schema, indexes and
-//! PRAGMAs of `shared/reference/peer-baselines.md`, the bulk load, and the
-//! SQL form of each workload.
+//! PRAGMAs of the earlier baseline (measured with Python's sqlite3), the
+//! bulk load, and the SQL form of each workload.
 //!
 //! Invariants:
 //! - defaults as the baseline used them: rollback journal (`DELETE`),

@@ -1,10 +1,10 @@
 //! The workloads of the side-by-side compass table (plus a few informational
 //! variants), each as a backo query string for refdb and the equivalent
-//! SQL for SQLite, with the compass figure and the query issue's target.
+//! SQL for SQLite, with the earlier SQLite baseline figure and refdb's target.
 //!
 //! Invariant: both forms of a workload select the same users in the same
 //! order (`_id` order on refdb, rowid order on SQLite), so their totals and
-//! page ids must agree; the SQL choices follow peer-baselines.md (GLOB for
+//! page ids must agree; the SQL choices follow the earlier baseline (GLOB for
 //! case-sensitive substrings, FTS5 trigram for `doquin`, GLOB
 //! `'mar*quin*'` for the anchored email regex).
 
@@ -29,15 +29,14 @@ pub enum Kind {
 pub struct Workload {
     pub title: String,
     pub kind: Kind,
-    /// Issue 5's compass figure for SQLite (from peer-baselines.md), for
+    /// The figure measured earlier for SQLite with Python's sqlite3, for
     /// reference; `None` for informational rows.
     pub compass: Option<&'static str>,
-    /// The query issue's target for refdb, where it set one.
+    /// refdb's target, where one was set.
     pub target: Option<&'static str>,
     /// Why refdb is slower here, printed only when it is.
     pub slower_because: &'static str,
-    /// Why refdb misses the query issue's target here, printed only when
-    /// it does.
+    /// Why refdb misses its target here, printed only when it does.
     pub target_missed_because: &'static str,
 }
 

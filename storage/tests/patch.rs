@@ -2,8 +2,6 @@
 //! syntaxes), every operation, every error kind with its path and message,
 //! all-or-nothing application, limits, and property tests.
 
-use std::time::{Duration, Instant};
-
 use proptest::prelude::*;
 use refdb_storage::patch::{
     MAX_DEPTH, MAX_OPS, PatchError, PatchErrorKind, PatchOp, PathSeg, apply_patch, format_path,
@@ -776,10 +774,8 @@ fn patch_copy_volume_is_limited() {
     let copies: Vec<_> = (0..MAX_OPS)
         .map(|_| json!({"op": "copy", "from": "$.l", "path": "$.l[-]"}))
         .collect();
-    let started = Instant::now();
     let e = fails(doc, Value::Array(copies));
     assert_err(&e, PatchErrorKind::BadPatch, "$.l", "copies more than");
-    assert!(started.elapsed() < Duration::from_secs(20));
 }
 
 #[test]
