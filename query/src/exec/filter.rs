@@ -65,12 +65,12 @@ pub fn lookup(
         Access::Index { field, test } => {
             let vi = ci.values.get(field).ok_or_else(missing)?;
             match test {
-                IndexTest::Keys(keys) => vi.union_of(keys),
-                IndexTest::NotKeys(keys) => &ci.live - vi.union_of(keys),
-                IndexTest::Range(lo, hi) => vi.union_range(as_ref(lo), as_ref(hi)),
-                IndexTest::Exists(true) => vi.present(&ci.live),
-                IndexTest::Exists(false) => &ci.live - vi.present(&ci.live),
-                IndexTest::Matching(r) => vi.union_matching(&r.re),
+                IndexTest::Keys(keys) => vi.union_of(keys)?,
+                IndexTest::NotKeys(keys) => &ci.live - vi.union_of(keys)?,
+                IndexTest::Range(lo, hi) => vi.union_range(as_ref(lo), as_ref(hi))?,
+                IndexTest::Exists(true) => vi.present(&ci.live)?,
+                IndexTest::Exists(false) => &ci.live - vi.present(&ci.live)?,
+                IndexTest::Matching(r) => vi.union_matching(&r.re)?,
             }
         }
         Access::Ngram { field, grams, .. } => {

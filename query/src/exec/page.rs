@@ -16,7 +16,7 @@
 //! others run on the snapshot alone, after the engine released its gate.
 
 use super::scan::{self, Level};
-use crate::memindex::CollIndex;
+use crate::memindex::{CollIndex, Posting};
 use crate::planner::plan::{Order, Plan, SortSpec};
 use crate::planner::typing::{self, Scalar};
 use crate::query_error::QueryError;
@@ -107,7 +107,7 @@ pub fn page_docnos(
             let vi = ci
                 .and_then(|ci| ci.values.get(&keys[0].field.path[0]))
                 .ok_or_else(missing)?;
-            Ok(by_buckets(plan, result, vi.buckets.iter(), keys[0].desc))
+            by_buckets(plan, result, vi.in_order(keys[0].desc))
         }
         Strategy::TopKMemory => top_k(
             plan,
@@ -233,17 +233,12 @@ fn by_id_walk(
 fn by_buckets<'a>(
     plan: &Plan,
     result: &RoaringBitmap,
-    buckets: impl DoubleEndedIterator<Item = (&'a Vec<u8>, &'a RoaringBitmap)>,
-    desc: bool,
-) -> Vec<u32> {
-    let buckets: Box<dyn Iterator<Item = _>> = if desc {
-        Box::new(buckets.rev())
-    } else {
-        Box::new(buckets)
-    };
+    buckets: impl Iterator<Item = Result<(&'a [u8], Posting<'a>), QueryError>>,
+) -> Result<Vec<u32>, QueryError> {
     let mut skip = plan.skip;
     let mut out = Vec::new();
-    for (_, b) in buckets {
+    for bucket in buckets {
+        let (_, b) = bucket?;
         let m = b.intersection_len(result);
         if m == 0 {
             continue;
@@ -252,7 +247,7 @@ fn by_buckets<'a>(
             skip -= m;
             continue;
         }
-        let mine = b & result;
+        let mine = &*b & result;
         let want = (plan.limit as usize) - out.len();
         out.extend(mine.iter().skip(skip as usize).take(want));
         skip = 0;
@@ -260,7 +255,7 @@ fn by_buckets<'a>(
             break;
         }
     }
-    out
+    Ok(out)
 }
 
 /// A candidate's sort values and id.

@@ -286,7 +286,7 @@ fn parse(
                 .values
                 .get_mut(&f)
                 .ok_or_else(|| corrupt("a value index the schema lacks"))?;
-            vi.read_from(&mut r)?;
+            vi.read_mapped(&mut r, map)?;
         }
         for _ in 0..get_u32(&mut r)? {
             let f = get_string(&mut r)?;

@@ -89,6 +89,17 @@ pub enum Posting<'a> {
     Owned(RoaringBitmap),
 }
 
+impl Posting<'_> {
+    /// The docnos as an owned bitmap (copied unless already owned).
+    pub fn into_owned(self) -> RoaringBitmap {
+        match self {
+            Posting::Borrowed(b) => b.clone(),
+            Posting::Shared(b) => Arc::unwrap_or_clone(b),
+            Posting::Owned(b) => b,
+        }
+    }
+}
+
 impl Deref for Posting<'_> {
     type Target = RoaringBitmap;
     fn deref(&self) -> &RoaringBitmap {

@@ -12,6 +12,8 @@
 //! [`text`].)
 
 pub mod audit;
+mod buckets;
+pub use grams::Posting;
 mod build;
 pub mod checkpoint;
 mod column;

@@ -1,5 +1,7 @@
-//! The in-memory value index of one `index: true` field: encoded value →
-//! bitmap of docnos, in key order.
+//! The value index of one `index: true` field: encoded value → bitmap of
+//! docnos, in key order. Built from the documents, its buckets are in
+//! RAM; loaded from a checkpoint, they stay in the mapped file with the
+//! changes since in RAM ([`super::buckets`]).
 //!
 //! Invariants (kept by [`ValueIndex::add`]/[`ValueIndex::remove`] with the
 //! same key function as storage's persistent index,
@@ -7,9 +9,13 @@
 //! - every live document is in at least one bucket: missing, null and
 //!   empty lists are the null key ([`TAG_NULL`]), which sorts first;
 //! - a list document is in the bucket of each distinct element;
-//! - no bucket is empty.
+//! - no bucket in RAM is empty (a mapped one may have become empty: every
+//!   reader skips empty buckets).
 
+use super::buckets::MappedBuckets;
+use super::grams::Posting;
 use super::run::Run;
+use crate::query_error::QueryError;
 use refdb_storage::FieldType;
 use refdb_storage::keys::TAG_NULL;
 use roaring::{MultiOps, RoaringBitmap};
@@ -22,7 +28,20 @@ use std::ops::Bound;
 pub struct ValueIndex {
     /// The field's type (a list's element type is used for keys).
     ty: FieldType,
-    pub buckets: BTreeMap<Vec<u8>, RoaringBitmap>,
+    buckets: Buckets,
+}
+
+/// The buckets: in RAM for an index built from the documents, or left in
+/// a mapped checkpoint for a loaded one ([`MappedBuckets`]).
+#[derive(Debug, Clone)]
+enum Buckets {
+    /// No bucket is empty.
+    Owned(BTreeMap<Vec<u8>, RoaringBitmap>),
+    Mapped(MappedBuckets),
+}
+
+fn read_error(e: std::io::Error) -> QueryError {
+    QueryError::Internal(format!("value index: {e}"))
 }
 
 /// Builds a [`ValueIndex`] from every document's value, each docno given
@@ -53,11 +72,12 @@ impl ValueBuilder {
     pub fn finish(self) -> ValueIndex {
         ValueIndex {
             ty: self.ty,
-            buckets: self
-                .buckets
-                .into_iter()
-                .map(|(k, r)| (k, r.finish()))
-                .collect(),
+            buckets: Buckets::Owned(
+                self.buckets
+                    .into_iter()
+                    .map(|(k, r)| (k, r.finish()))
+                    .collect(),
+            ),
         }
     }
 }
@@ -71,7 +91,7 @@ impl ValueIndex {
     pub fn new(ty: FieldType) -> ValueIndex {
         ValueIndex {
             ty,
-            buckets: BTreeMap::new(),
+            buckets: Buckets::Owned(BTreeMap::new()),
         }
     }
 
@@ -81,73 +101,131 @@ impl ValueIndex {
         refdb_storage::keys::value_keys(&self.ty, v)
     }
 
+    /// Whether the buckets are read from a mapped checkpoint.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.buckets, Buckets::Mapped(_))
+    }
+
     /// Whether both index the same docnos under the same keys (empty
     /// buckets aside): for audits.
     pub fn same_as(&self, other: &ValueIndex) -> bool {
-        let held = |v: &ValueIndex| v.buckets.values().filter(|d| !d.is_empty()).count();
-        held(self) == held(other)
-            && self
-                .buckets
-                .iter()
-                .filter(|(_, d)| !d.is_empty())
-                .all(|(k, d)| other.buckets.get(k) == Some(d))
+        // Compared a bucket at a time: a loaded index reads each from its
+        // file, and an audit should not copy them all.
+        let (mut mine, mut theirs) = (self.in_order(false), other.in_order(false));
+        loop {
+            match (mine.next(), theirs.next()) {
+                (None, None) => return true,
+                (Some(Ok((k, b))), Some(Ok((l, c)))) if k == l && *b == *c => {}
+                _ => return false,
+            }
+        }
     }
 
     pub fn add(&mut self, docno: u32, v: Option<&Value>) {
         for k in self.keys(v) {
-            super::add_docno(self.buckets.entry(k).or_default(), docno);
+            match &mut self.buckets {
+                Buckets::Owned(m) => super::add_docno(m.entry(k).or_default(), docno),
+                Buckets::Mapped(m) => m.add(k, docno),
+            }
         }
     }
 
     pub fn remove(&mut self, docno: u32, v: Option<&Value>) {
         for k in self.keys(v) {
-            if let Some(b) = self.buckets.get_mut(&k) {
-                b.remove(docno);
-                if b.is_empty() {
-                    self.buckets.remove(&k);
+            match &mut self.buckets {
+                Buckets::Owned(m) => {
+                    if let Some(b) = m.get_mut(&k) {
+                        b.remove(docno);
+                        if b.is_empty() {
+                            m.remove(&k);
+                        }
+                    }
                 }
+                Buckets::Mapped(m) => m.remove(&k, docno),
             }
         }
     }
 
-    /// Writes the buckets (see [`super::checkpoint`]).
+    /// Writes the buckets (see [`super::checkpoint`]): their count, then
+    /// each key and bitmap in key order, none empty.
     pub(crate) fn write_to(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         use super::checkpoint::{put_bitmap, put_bytes, put_u64};
-        put_u64(w, self.buckets.len() as u64)?;
-        for (k, b) in &self.buckets {
-            put_bytes(w, k)?;
-            put_bitmap(w, b)?;
+        match &self.buckets {
+            Buckets::Owned(m) => {
+                put_u64(w, m.len() as u64)?;
+                for (k, b) in m {
+                    put_bytes(w, k)?;
+                    put_bitmap(w, b)?;
+                }
+                Ok(())
+            }
+            Buckets::Mapped(m) => m.write_to(w),
         }
-        Ok(())
     }
 
-    /// Reads buckets written by [`ValueIndex::write_to`] into this (empty)
-    /// index.
-    pub(crate) fn read_from(&mut self, r: &mut impl std::io::Read) -> std::io::Result<()> {
-        use super::checkpoint::{get_bitmap, get_bytes, get_u64};
-        for _ in 0..get_u64(r)? {
-            let k = get_bytes(r)?;
-            let b = get_bitmap(r)?;
-            self.buckets.insert(k, b);
-        }
+    /// Reads buckets written by [`ValueIndex::write_to`] from `r`, a part
+    /// of `map`: only their directory; the bitmaps stay in the map.
+    pub(crate) fn read_mapped(
+        &mut self,
+        r: &mut &[u8],
+        map: &std::sync::Arc<memmap2::Mmap>,
+    ) -> std::io::Result<()> {
+        self.buckets = Buckets::Mapped(MappedBuckets::read(r, map)?);
         Ok(())
     }
 
     /// Takes these docnos out of every bucket (their values unknown).
     pub fn remove_all(&mut self, docnos: &RoaringBitmap) {
-        self.buckets.retain(|_, b| {
-            *b -= docnos;
-            !b.is_empty()
-        });
+        match &mut self.buckets {
+            Buckets::Owned(m) => m.retain(|_, b| {
+                *b -= docnos;
+                !b.is_empty()
+            }),
+            Buckets::Mapped(m) => m.remove_all(docnos),
+        }
+    }
+
+    /// The bucket of one key (None: no document has it).
+    fn get(&self, key: &[u8]) -> Result<Option<Posting<'_>>, QueryError> {
+        match &self.buckets {
+            Buckets::Owned(m) => Ok(m.get(key).map(Posting::Borrowed)),
+            Buckets::Mapped(m) => m.get(key).map_err(read_error),
+        }
+    }
+
+    /// Every non-empty bucket with its key, in key order (descending when
+    /// `desc`), each read when the iteration reaches it.
+    pub fn in_order(
+        &self,
+        desc: bool,
+    ) -> impl Iterator<Item = Result<(&[u8], Posting<'_>), QueryError>> {
+        let keys: Box<dyn Iterator<Item = &[u8]>> = match &self.buckets {
+            Buckets::Owned(m) if desc => Box::new(m.keys().rev().map(Vec::as_slice)),
+            Buckets::Owned(m) => Box::new(m.keys().map(Vec::as_slice)),
+            Buckets::Mapped(m) => Box::new(m.keys(desc)),
+        };
+        keys.filter_map(|k| match self.get(k) {
+            Ok(Some(b)) if !b.is_empty() => Some(Ok((k, b))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
     }
 
     /// Union of the buckets of these keys.
-    pub fn union_of(&self, keys: &[Vec<u8>]) -> RoaringBitmap {
-        keys.iter().filter_map(|k| self.buckets.get(k)).union()
+    pub fn union_of(&self, keys: &[Vec<u8>]) -> Result<RoaringBitmap, QueryError> {
+        let mut parts = Vec::with_capacity(keys.len());
+        for k in keys {
+            parts.extend(self.get(k)?);
+        }
+        Ok(parts.iter().map(|p| &**p).union())
     }
 
     /// Union of the buckets whose key lies in the range.
-    pub fn union_range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> RoaringBitmap {
+    pub fn union_range(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+    ) -> Result<RoaringBitmap, QueryError> {
         // An inverted range (`$gt=5&...` typed to lo > hi) would make
         // BTreeMap::range panic: it is simply empty.
         if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
@@ -156,34 +234,37 @@ impl ValueIndex {
                 || (a == b
                     && !(matches!(lo, Bound::Included(_)) && matches!(hi, Bound::Included(_)))))
         {
-            return RoaringBitmap::new();
+            return Ok(RoaringBitmap::new());
         }
-        self.buckets
-            .range::<[u8], _>((lo, hi))
-            .map(|(_, b)| b)
-            .union()
+        match &self.buckets {
+            Buckets::Owned(m) => Ok(m.range::<[u8], _>((lo, hi)).map(|(_, b)| b).union()),
+            Buckets::Mapped(m) => m.union_range(lo, hi).map_err(read_error),
+        }
     }
 
     /// Union of the buckets of string values that `re` matches.
-    pub fn union_matching(&self, re: &regex::Regex) -> RoaringBitmap {
-        self.buckets
-            .iter()
-            .filter(|(k, _)| decode_string(k).is_some_and(|s| re.is_match(&s)))
-            .map(|(_, b)| b)
-            .union()
+    pub fn union_matching(&self, re: &regex::Regex) -> Result<RoaringBitmap, QueryError> {
+        let mut parts = Vec::new();
+        for bucket in self.in_order(false) {
+            let (k, b) = bucket?;
+            if decode_string(k).is_some_and(|s| re.is_match(&s)) {
+                parts.push(b);
+            }
+        }
+        Ok(parts.iter().map(|p| &**p).union())
     }
 
     /// Documents with at least one non-null value.
-    pub fn present(&self, live: &RoaringBitmap) -> RoaringBitmap {
+    pub fn present(&self, live: &RoaringBitmap) -> Result<RoaringBitmap, QueryError> {
         match self.ty {
             // A list may hold null elements beside real ones: union the
             // non-null buckets.
             FieldType::List(_) => self.union_range(Bound::Excluded(&[TAG_NULL]), Bound::Unbounded),
             // A scalar document is in exactly one bucket.
-            _ => match self.buckets.get(&[TAG_NULL][..]) {
-                Some(nulls) => live - nulls,
+            _ => Ok(match self.get(&[TAG_NULL])? {
+                Some(nulls) => live - &*nulls,
                 None => live.clone(),
-            },
+            }),
         }
     }
 }
@@ -202,7 +283,7 @@ fn decode_string(key: &[u8]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use refdb_storage::keys::encode_value;
 
@@ -218,8 +299,9 @@ mod tests {
         assert_eq!(decode_string(&k), None);
     }
 
-    #[test]
-    fn a_built_index_equals_one_added_value_by_value() {
+    /// An indexed int field and an indexed list of strings, each with the
+    /// type its keys encode.
+    pub(crate) fn field_types() -> Vec<(FieldType, FieldType)> {
         let schema = refdb_storage::Schema::parse(
             r#"{"app": "t", "collections": {"c": {"fields": {
                 "n": {"type": "int", "index": true},
@@ -228,15 +310,30 @@ mod tests {
         )
         .unwrap();
         let fields = &schema.collection("c").unwrap().fields;
+        ["n", "l"]
+            .into_iter()
+            .map(|f| {
+                let ty = fields.get(f).unwrap().ty.clone();
+                let elem = match &ty {
+                    FieldType::List(of) => of.ty.clone(),
+                    t => t.clone(),
+                };
+                (ty, elem)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_built_index_equals_one_added_value_by_value() {
         // Docnos mostly increasing, some out of order; missing and null
         // values, lists with repeated and null elements, empty lists.
         let mut docnos: Vec<u32> = (0..3000).collect();
         docnos.swap(10, 2000);
         docnos[500..700].reverse();
-        let value = |field: &str, d: u32| match (field, d % 6) {
+        let value = |list: bool, d: u32| match (list, d % 6) {
             (_, 0) => None,
             (_, 1) => Some(Value::Null),
-            ("n", k) => Some(Value::from(d % 17 + k)),
+            (false, k) => Some(Value::from(d % 17 + k)),
             (_, 2) => Some(serde_json::json!([])),
             (_, k) => Some(serde_json::json!([
                 format!("x{}", d % 5),
@@ -246,17 +343,17 @@ mod tests {
                 k
             ])),
         };
-        for field in ["n", "l"] {
-            let ty = fields.get(field).unwrap().ty.clone();
+        for (ty, _) in field_types() {
+            let list = matches!(ty, FieldType::List(_));
             let mut built = ValueIndex::new(ty.clone()).builder();
             let mut added = ValueIndex::new(ty);
             for &d in &docnos {
-                built.add(d, value(field, d).as_ref());
-                added.add(d, value(field, d).as_ref());
+                built.add(d, value(list, d).as_ref());
+                added.add(d, value(list, d).as_ref());
             }
             let built = built.finish();
-            assert!(built.same_as(&added), "{field}");
-            assert_eq!(built.buckets, added.buckets, "{field}");
+            assert!(built.same_as(&added), "list: {list}");
+            assert!(added.same_as(&built), "list: {list}");
         }
     }
 }
