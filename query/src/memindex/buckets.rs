@@ -151,13 +151,19 @@ impl MappedBuckets {
         RoaringBitmap::deserialize_from(&self.map[e.bits_at..e.bits_at + e.bits_len as usize])
     }
 
-    /// A bucket as the checkpoint holds it, through the cache.
+    /// A bucket as the checkpoint holds it less the cleared docnos,
+    /// through the cache (so that a catch-up's clearing costs each query
+    /// nothing once the bucket is cached).
     fn base(&self, i: usize) -> io::Result<Arc<RoaringBitmap>> {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = cache.bitmaps.get(&i) {
             return Ok(b.clone());
         }
-        let b = Arc::new(self.deserialize(i)?);
+        let mut b = self.deserialize(i)?;
+        if !self.cleared.is_empty() {
+            b -= &self.cleared;
+        }
+        let b = Arc::new(b);
         let len = self.dir[i].bits_len as usize;
         // Bounded by emptying it whole, as the gram caches are.
         if cache.bytes + len > CACHE_BYTES {
@@ -186,12 +192,9 @@ impl MappedBuckets {
         Ok(match (base, added) {
             (None, None) => None,
             (None, Some(a)) => Some(Posting::Borrowed(a)),
-            (Some(b), None) if removed.is_none() && self.cleared.is_empty() => {
-                Some(Posting::Shared(b))
-            }
+            (Some(b), None) if removed.is_none() => Some(Posting::Shared(b)),
             (Some(b), a) => {
                 let mut out = (*b).clone();
-                out -= &self.cleared;
                 if let Some(r) = removed {
                     out -= r;
                 }
@@ -232,6 +235,8 @@ impl MappedBuckets {
             !b.is_empty()
         });
         self.cleared |= docnos;
+        // Cached buckets were cleared of the earlier docnos only.
+        *self.cache.get_mut().unwrap_or_else(|e| e.into_inner()) = Cache::default();
     }
 
     /// Union of the buckets whose key lies within the bounds.
@@ -241,7 +246,8 @@ impl MappedBuckets {
         let mut parts = Vec::with_capacity(range.len());
         for i in range {
             // (base − cleared − removed) over every key is the union of
-            // (base − removed), less cleared once.
+            // (base − removed), less cleared once (a cached base already
+            // is).
             let removed = self.removed.get(self.key(i));
             let b = if cached {
                 self.base(i)?
