@@ -117,14 +117,15 @@ impl MappedBuckets {
     }
 
     fn key(&self, i: usize) -> &[u8] {
-        let e = &self.dir[i];
+        self.key_of(&self.dir[i])
+    }
+
+    fn key_of(&self, e: &Entry) -> &[u8] {
         &self.map[e.key_at..e.key_at + e.key_len as usize]
     }
 
     fn find(&self, key: &[u8]) -> Option<usize> {
-        self.dir
-            .binary_search_by(|e| self.map[e.key_at..e.key_at + e.key_len as usize].cmp(key))
-            .ok()
+        self.dir.binary_search_by(|e| self.key_of(e).cmp(key)).ok()
     }
 
     /// The positions of the directory's keys within the bounds.
@@ -140,10 +141,6 @@ impl MappedBuckets {
             Bound::Unbounded => self.dir.len(),
         };
         first..end.max(first)
-    }
-
-    fn key_of(&self, e: &Entry) -> &[u8] {
-        &self.map[e.key_at..e.key_at + e.key_len as usize]
     }
 
     fn deserialize(&self, i: usize) -> io::Result<RoaringBitmap> {
@@ -178,32 +175,18 @@ impl MappedBuckets {
     /// The bucket of `key` (None: no document ever had it since the load
     /// or in the checkpoint; it may be empty).
     pub fn get(&self, key: &[u8]) -> io::Result<Option<Posting<'_>>> {
-        let base = self.find(key).map(|i| self.base(i)).transpose()?;
-        self.overlaid(key, base)
+        self.get_at(key, self.find(key))
     }
 
-    /// `base` with the changes to `key` since the load.
-    fn overlaid(
-        &self,
-        key: &[u8],
-        base: Option<Arc<RoaringBitmap>>,
-    ) -> io::Result<Option<Posting<'_>>> {
-        let (added, removed) = (self.added.get(key), self.removed.get(key));
-        Ok(match (base, added) {
-            (None, None) => None,
-            (None, Some(a)) => Some(Posting::Borrowed(a)),
-            (Some(b), None) if removed.is_none() => Some(Posting::Shared(b)),
-            (Some(b), a) => {
-                let mut out = (*b).clone();
-                if let Some(r) = removed {
-                    out -= r;
-                }
-                if let Some(a) = a {
-                    out |= a;
-                }
-                Some(Posting::Owned(out))
-            }
-        })
+    /// [`MappedBuckets::get`] of a key found at directory position `at`
+    /// (None: not in the directory).
+    fn get_at(&self, key: &[u8], at: Option<usize>) -> io::Result<Option<Posting<'_>>> {
+        let base = at.map(|i| self.base(i)).transpose()?;
+        Ok(Posting::overlaid(
+            base,
+            self.added.get(key),
+            self.removed.get(key),
+        ))
     }
 
     pub fn add(&mut self, key: Vec<u8>, docno: u32) {
@@ -269,20 +252,31 @@ impl MappedBuckets {
         Ok([&out].into_iter().chain(added).union())
     }
 
-    /// Every key that may have docnos, in key order (descending when
-    /// `desc`).
-    pub fn keys(&self, desc: bool) -> impl Iterator<Item = &[u8]> {
-        let dir: Box<dyn Iterator<Item = &[u8]>> = if desc {
-            Box::new((0..self.dir.len()).rev().map(|i| self.key(i)))
+    /// Every key that may have docnos with its directory position (None:
+    /// added since the load), in key order (descending when `desc`).
+    fn keys(&self, desc: bool) -> impl Iterator<Item = Keyed<'_>> {
+        let dir: Box<dyn Iterator<Item = Keyed<'_>>> = if desc {
+            Box::new((0..self.dir.len()).rev().map(|i| (self.key(i), Some(i))))
         } else {
-            Box::new((0..self.dir.len()).map(|i| self.key(i)))
+            Box::new((0..self.dir.len()).map(|i| (self.key(i), Some(i))))
         };
-        let added: Box<dyn Iterator<Item = &[u8]>> = if desc {
-            Box::new(self.added.keys().rev().map(Vec::as_slice))
+        let added: Box<dyn Iterator<Item = Keyed<'_>>> = if desc {
+            Box::new(self.added.keys().rev().map(|k| (k.as_slice(), None)))
         } else {
-            Box::new(self.added.keys().map(Vec::as_slice))
+            Box::new(self.added.keys().map(|k| (k.as_slice(), None)))
         };
         merge(dir, added, desc)
+    }
+
+    /// Every non-empty bucket with its key, in key order (descending when
+    /// `desc`), each read when the iteration reaches it.
+    pub fn in_order(&self, desc: bool) -> impl Iterator<Item = io::Result<(&[u8], Posting<'_>)>> {
+        self.keys(desc)
+            .filter_map(|(k, at)| match self.get_at(k, at) {
+                Ok(Some(b)) if !b.is_empty() => Some(Ok((k, b))),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
     }
 
     /// Writes every non-empty bucket in key order, as
@@ -292,33 +286,30 @@ impl MappedBuckets {
         // A base bucket is untouched unless a change names its key or it
         // holds a cleared docno; it is never empty. The others are
         // computed (twice: once to count the non-empty ones).
-        let touched = |key: &[u8]| -> io::Result<bool> {
-            Ok(self.added.contains_key(key)
+        let untouched = |(key, at): Keyed<'_>| -> io::Result<Option<usize>> {
+            let Some(i) = at else { return Ok(None) };
+            let changed = self.added.contains_key(key)
                 || self.removed.contains_key(key)
-                || match self.find(key) {
-                    Some(i) => {
-                        !self.cleared.is_empty() && !self.deserialize(i)?.is_disjoint(&self.cleared)
-                    }
-                    None => true,
-                })
+                || (!self.cleared.is_empty() && !self.deserialize(i)?.is_disjoint(&self.cleared));
+            Ok((!changed).then_some(i))
         };
         let mut count = 0u64;
-        let mut rewrite = Vec::new();
-        for key in self.keys(false) {
-            let t = touched(key)?;
-            rewrite.push(t);
-            if !t || self.get(key)?.is_some_and(|b| !b.is_empty()) {
+        let mut copied = Vec::new();
+        for (key, at) in self.keys(false) {
+            let copy = untouched((key, at))?;
+            copied.push(copy);
+            if copy.is_some() || self.get_at(key, at)?.is_some_and(|b| !b.is_empty()) {
                 count += 1;
             }
         }
         put_u64(w, count)?;
-        for (key, t) in self.keys(false).zip(rewrite) {
-            if !t {
-                let e = &self.dir[self.find(key).expect("an untouched key is a base key")];
+        for ((key, at), copy) in self.keys(false).zip(copied) {
+            if let Some(i) = copy {
+                let e = &self.dir[i];
                 put_bytes(w, key)?;
                 put_u32(w, e.bits_len as usize)?;
                 w.write_all(&self.map[e.bits_at..e.bits_at + e.bits_len as usize])?;
-            } else if let Some(b) = self.get(key)?.filter(|b| !b.is_empty()) {
+            } else if let Some(b) = self.get_at(key, at)?.filter(|b| !b.is_empty()) {
                 put_bytes(w, key)?;
                 put_bitmap(w, &b)?;
             }
@@ -327,20 +318,23 @@ impl MappedBuckets {
     }
 }
 
+/// A key and, when the directory holds it, its position there.
+type Keyed<'a> = (&'a [u8], Option<usize>);
+
 /// Merges two strictly monotonic key sequences, both increasing (or both
-/// decreasing when `desc`), giving a key both hold once.
+/// decreasing when `desc`), giving a key both hold once, as `a` has it.
 fn merge<'a>(
-    a: impl Iterator<Item = &'a [u8]>,
-    b: impl Iterator<Item = &'a [u8]>,
+    a: impl Iterator<Item = Keyed<'a>>,
+    b: impl Iterator<Item = Keyed<'a>>,
     desc: bool,
-) -> impl Iterator<Item = &'a [u8]> {
+) -> impl Iterator<Item = Keyed<'a>> {
     let (mut a, mut b) = (a.peekable(), b.peekable());
     std::iter::from_fn(move || match (a.peek(), b.peek()) {
         (None, None) => None,
         (Some(_), None) => a.next(),
         (None, Some(_)) => b.next(),
         (Some(x), Some(y)) => {
-            let order = if desc { y.cmp(x) } else { x.cmp(y) };
+            let order = if desc { y.0.cmp(x.0) } else { x.0.cmp(y.0) };
             match order {
                 std::cmp::Ordering::Less => a.next(),
                 std::cmp::Ordering::Greater => b.next(),
@@ -415,7 +409,7 @@ mod tests {
         for desc in [false, true] {
             let keys = |v: &ValueIndex| -> Vec<(Vec<u8>, RoaringBitmap)> {
                 v.in_order(desc)
-                    .map(|e| e.map(|(k, p)| (k.to_vec(), p.into_owned())).unwrap())
+                    .map(|e| e.map(|(k, p)| (k.to_vec(), (*p).clone())).unwrap())
                     .collect()
             };
             assert_eq!(keys(a), keys(b));

@@ -89,13 +89,29 @@ pub enum Posting<'a> {
     Owned(RoaringBitmap),
 }
 
-impl Posting<'_> {
-    /// The docnos as an owned bitmap (copied unless already owned).
-    pub fn into_owned(self) -> RoaringBitmap {
-        match self {
-            Posting::Borrowed(b) => b.clone(),
-            Posting::Shared(b) => Arc::unwrap_or_clone(b),
-            Posting::Owned(b) => b,
+impl<'a> Posting<'a> {
+    /// `(base − removed) ∪ added`: a mapped posting with the changes made
+    /// to it since the load (None: neither holds anything). Shared, not
+    /// copied, when nothing changed.
+    pub(crate) fn overlaid(
+        base: Option<Arc<RoaringBitmap>>,
+        added: Option<&'a RoaringBitmap>,
+        removed: Option<&RoaringBitmap>,
+    ) -> Option<Posting<'a>> {
+        match (base, added, removed) {
+            (None, None, _) => None,
+            (None, Some(a), _) => Some(Posting::Borrowed(a)),
+            (Some(b), None, None) => Some(Posting::Shared(b)),
+            (Some(b), a, r) => {
+                let mut out = (*b).clone();
+                if let Some(r) = r {
+                    out -= r;
+                }
+                if let Some(a) = a {
+                    out |= a;
+                }
+                Some(Posting::Owned(out))
+            }
         }
     }
 }
@@ -195,22 +211,7 @@ impl<K: GramKey> Grams<K> {
             Grams::Mapped(m) => m,
         };
         let base = m.base(g)?;
-        let (added, removed) = (m.added.get(&g), m.removed.get(&g));
-        Ok(match (base, added, removed) {
-            (None, None, _) => None,
-            (None, Some(a), _) => Some(Posting::Borrowed(a)),
-            (Some(b), None, None) => Some(Posting::Shared(b)),
-            (Some(b), a, r) => {
-                let mut out = (*b).clone();
-                if let Some(r) = r {
-                    out -= r;
-                }
-                if let Some(a) = a {
-                    out |= a;
-                }
-                Some(Posting::Owned(out))
-            }
-        })
+        Ok(Posting::overlaid(base, m.added.get(&g), m.removed.get(&g)))
     }
 
     /// Every gram that may have docnos, in gram order.

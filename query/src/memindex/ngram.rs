@@ -31,17 +31,21 @@ pub struct SearchIndex {
     values: Column,
 }
 
+/// A bigram's key: `b0 << 8 | b1`.
+fn bigram(b0: u8, b1: u8) -> u16 {
+    u16::from(b0) << 8 | u16::from(b1)
+}
+
+/// A trigram's key: `b0 << 16 | b1 << 8 | b2`.
+fn trigram(b0: u8, b1: u8, b2: u8) -> u32 {
+    u32::from(b0) << 16 | u32::from(b1) << 8 | u32::from(b2)
+}
+
 /// The distinct bigrams and trigrams of `START` + a string's bytes.
 fn grams(s: &str) -> (Vec<u16>, Vec<u32>) {
     let b = [&[START][..], s.as_bytes()].concat();
-    let mut bi: Vec<u16> = b
-        .windows(2)
-        .map(|w| u16::from(w[0]) << 8 | u16::from(w[1]))
-        .collect();
-    let mut tri: Vec<u32> = b
-        .windows(3)
-        .map(|w| u32::from(w[0]) << 16 | u32::from(w[1]) << 8 | u32::from(w[2]))
-        .collect();
+    let mut bi: Vec<u16> = b.windows(2).map(|w| bigram(w[0], w[1])).collect();
+    let mut tri: Vec<u32> = b.windows(3).map(|w| trigram(w[0], w[1], w[2])).collect();
     bi.sort_unstable();
     bi.dedup();
     tri.sort_unstable();
@@ -85,11 +89,13 @@ impl SearchBuilder {
         self.marked.push(START);
         self.marked.extend_from_slice(value.as_bytes());
         for w in self.marked.windows(2) {
-            self.bi[usize::from(w[0]) << 8 | usize::from(w[1])].push(docno);
+            self.bi[usize::from(bigram(w[0], w[1]))].push(docno);
         }
         for w in self.marked.windows(3) {
-            let g = u32::from(w[0]) << 16 | u32::from(w[1]) << 8 | u32::from(w[2]);
-            self.tri.entry(g).or_default().push(docno);
+            self.tri
+                .entry(trigram(w[0], w[1], w[2]))
+                .or_default()
+                .push(docno);
         }
         let i = docno as usize;
         if self.values.len() <= i {
@@ -197,10 +203,8 @@ impl SearchIndex {
     /// Documents holding one gram (2 or 3 bytes).
     fn gram(&self, g: &[u8]) -> Result<Option<Posting<'_>>, QueryError> {
         let got = match *g {
-            [a, b] => self.bi.get(u16::from(a) << 8 | u16::from(b)),
-            [a, b, c] => self
-                .tri
-                .get(u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c)),
+            [a, b] => self.bi.get(bigram(a, b)),
+            [a, b, c] => self.tri.get(trigram(a, b, c)),
             _ => Ok(None),
         };
         got.map_err(|e| QueryError::Internal(format!("search index: {e}")))

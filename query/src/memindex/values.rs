@@ -40,6 +40,9 @@ enum Buckets {
     Mapped(MappedBuckets),
 }
 
+/// A key and its docnos.
+type Bucket<'a> = (&'a [u8], Posting<'a>);
+
 fn read_error(e: std::io::Error) -> QueryError {
     QueryError::Internal(format!("value index: {e}"))
 }
@@ -195,20 +198,16 @@ impl ValueIndex {
 
     /// Every non-empty bucket with its key, in key order (descending when
     /// `desc`), each read when the iteration reaches it.
-    pub fn in_order(
-        &self,
-        desc: bool,
-    ) -> impl Iterator<Item = Result<(&[u8], Posting<'_>), QueryError>> {
-        let keys: Box<dyn Iterator<Item = &[u8]>> = match &self.buckets {
-            Buckets::Owned(m) if desc => Box::new(m.keys().rev().map(Vec::as_slice)),
-            Buckets::Owned(m) => Box::new(m.keys().map(Vec::as_slice)),
-            Buckets::Mapped(m) => Box::new(m.keys(desc)),
+    pub fn in_order(&self, desc: bool) -> impl Iterator<Item = Result<Bucket<'_>, QueryError>> {
+        fn owned<'a>((k, b): (&'a Vec<u8>, &'a RoaringBitmap)) -> Result<Bucket<'a>, QueryError> {
+            Ok((k.as_slice(), Posting::Borrowed(b)))
+        }
+        let all: Box<dyn Iterator<Item = Result<Bucket<'_>, QueryError>>> = match &self.buckets {
+            Buckets::Owned(m) if desc => Box::new(m.iter().rev().map(owned)),
+            Buckets::Owned(m) => Box::new(m.iter().map(owned)),
+            Buckets::Mapped(m) => Box::new(m.in_order(desc).map(|e| e.map_err(read_error))),
         };
-        keys.filter_map(|k| match self.get(k) {
-            Ok(Some(b)) if !b.is_empty() => Some(Ok((k, b))),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        })
+        all
     }
 
     /// Union of the buckets of these keys.
