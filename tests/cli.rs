@@ -475,6 +475,7 @@ fn gen_import_and_bench_from_the_binary() {
         said.contains("indexes loaded from the checkpoint, 0 change(s) caught up"),
         "{said}"
     );
+    assert!(said.contains("full-text merges settled in"), "{said}");
     assert!(said.contains(&format!("total {lyon},")), "{said}");
     assert_eq!(said.matches("7 runs: p50").count(), 2, "{said}");
     assert!(said.contains("| "), "the plan is printed: {said}");

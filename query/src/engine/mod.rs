@@ -352,6 +352,18 @@ impl Engine {
         flush_all(&self.indexes)
     }
 
+    /// Flushes the full-text overlays, then waits until tantivy's
+    /// background merges are done and searches see the merged segments:
+    /// the steady state a benchmark should time, instead of queries
+    /// competing with merges for the cores.
+    pub fn settle_text(&self) -> Result<(), QueryError> {
+        self.flush_text()?;
+        for c in self.store.schema().collections() {
+            crate::memindex::text::settle(&self.indexes, &c.name)?;
+        }
+        Ok(())
+    }
+
     fn collection(&self, coll: &str) -> Result<&Collection, QueryError> {
         self.store
             .schema()
@@ -550,9 +562,10 @@ impl Engine {
             }
             if let (Access::Text { .. }, Some(t)) = (a, &ci.text) {
                 text.push_str(&format!(
-                    "\n[{}] full-text: {} document(s) in tantivy, {} recent change(s) in the overlay",
+                    "\n[{}] full-text: {} document(s) in tantivy in {} segment(s), {} recent change(s) in the overlay",
                     plan.conds[is[0]].key,
                     t.tantivy_docs(),
+                    t.tantivy_segments(),
                     t.dirty_len()
                 ));
             }

@@ -295,6 +295,11 @@ impl TextIndex {
         self.searcher.num_docs()
     }
 
+    /// Segments of that view (each is searched in turn; merges lower it).
+    pub fn tantivy_segments(&self) -> usize {
+        self.searcher.segment_readers().len()
+    }
+
     /// The live docnos whose `field` holds every one of `words`
     /// (distinct, analyzed by [`crate::text`]); see the module doc.
     pub fn search(
@@ -543,6 +548,38 @@ pub fn flush(indexes: &RwLock<super::MemIndexes>, coll: &str) -> Result<u64, Que
             Err(e)
         }
     }
+}
+
+/// Waits for the merges tantivy runs in the background after a commit to
+/// end, then lets the collection's searcher see the merged segments. A
+/// merge changes how the documents are cut into segments, never which
+/// ones are indexed, so the overlay stays exact. The writer is closed for
+/// it; the next flush opens another. Returns whether there was a writer.
+pub fn settle(indexes: &RwLock<super::MemIndexes>, coll: &str) -> Result<bool, QueryError> {
+    let shared = indexes
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .colls
+        .get(coll)
+        .and_then(|c| c.text.as_ref())
+        .map(|t| t.shared.clone());
+    let Some(shared) = shared else {
+        return Ok(false);
+    };
+    let mut state = shared.writer.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(writer) = state.writer.take() else {
+        return Ok(false);
+    };
+    writer.wait_merging_threads().map_err(tantivy_err)?;
+    shared.reader.reload().map_err(tantivy_err)?;
+    // Under the flush lock, so no flush swaps the searcher meanwhile.
+    let mut ix = indexes.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = ix.colls.get_mut(coll).and_then(|c| c.text.as_mut())
+        && Arc::ptr_eq(&t.shared, &shared)
+    {
+        t.searcher = shared.reader.searcher();
+    }
+    Ok(true)
 }
 
 /// Step 2 of [`flush`]: the documents of `todo` as they are now, into
