@@ -144,6 +144,10 @@ pub fn split_residual<'p>(plan: &'p Plan, ci: &CollIndex) -> (Vec<&'p Cond>, Vec
         .partition(|c| c.field.search && ci.search.contains_key(&c.field.path[0]))
 }
 
+/// Candidates whose values [`verify_memory`] reads together: enough for
+/// their cache misses to overlap, few enough to stay in the cache.
+const VERIFY_BATCH: usize = 64;
+
 /// Keeps the candidates whose in-memory values satisfy `conds`.
 pub fn verify_memory<'a>(
     cands: Cow<'a, RoaringBitmap>,
@@ -155,15 +159,25 @@ pub fn verify_memory<'a>(
     if conds.is_empty() {
         return Ok(cands);
     }
+    let indexes: Vec<_> = conds.iter().map(|c| &ci.search[&c.field.path[0]]).collect();
     let chunks = scan::par_chunks(txn, &cands, threshold, |_, it| {
         let mut keep = Vec::new();
-        for d in it {
-            if conds.iter().all(|c| {
-                let si = &ci.search[&c.field.path[0]];
-                memory_matches(c, si.value(d))
-            }) {
-                keep.push(d);
+        let mut batch = Vec::with_capacity(VERIFY_BATCH);
+        let mut values = Vec::with_capacity(VERIFY_BATCH);
+        loop {
+            batch.clear();
+            batch.extend((&mut *it).take(VERIFY_BATCH));
+            if batch.is_empty() {
+                break;
             }
+            // Each condition in turn, on the docnos the ones before kept.
+            for (c, si) in conds.iter().zip(&indexes) {
+                values.clear();
+                si.values_of(&batch, &mut values);
+                let mut matched = values.iter().map(|v| memory_matches(c, *v));
+                batch.retain(|_| matched.next().unwrap_or(false));
+            }
+            keep.extend_from_slice(&batch);
         }
         Ok(keep)
     })?;

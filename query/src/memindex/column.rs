@@ -50,6 +50,35 @@ impl Column {
         }
     }
 
+    /// The strings of `docnos`, in order, appended to `out`: what [`get`]
+    /// answers for each. A mapped column reads them in passes — fetch the
+    /// offsets, find where each string is, then read the strings — so that
+    /// the reads of a batch,
+    /// each likely a cache miss in a large file, are in flight together
+    /// instead of one after the other.
+    ///
+    /// [`get`]: Column::get
+    pub(crate) fn get_many<'a>(&'a self, docnos: &[u32], out: &mut Vec<Option<&'a str>>) {
+        let (base, changed) = match self {
+            Column::Owned(_) => return out.extend(docnos.iter().map(|&d| self.get(d))),
+            Column::Mapped { base, changed } => (base, changed),
+        };
+        for &d in docnos {
+            base.prefetch_offsets(d);
+        }
+        let found: Vec<Found<'_>> = docnos
+            .iter()
+            .map(|&d| match changed.is_empty() {
+                false if changed.contains_key(&d) => Found::Changed(changed[&d].as_deref()),
+                _ => Found::Mapped(base.span(d)),
+            })
+            .collect();
+        out.extend(found.into_iter().map(|f| match f {
+            Found::Mapped(span) => span.and_then(|span| base.text(span)),
+            Found::Changed(value) => value,
+        }));
+    }
+
     pub(crate) fn set(&mut self, docno: u32, value: Option<&str>) {
         match self {
             Column::Owned(v) => {
@@ -169,6 +198,14 @@ impl Column {
     }
 }
 
+/// Where [`Column::get_many`] found a docno's string.
+enum Found<'a> {
+    /// In the map, at this span (None: no string).
+    Mapped(Option<(usize, usize)>),
+    /// Set since the load.
+    Changed(Option<&'a str>),
+}
+
 /// A column in a mapped checkpoint (see the module doc).
 #[derive(Debug, Clone)]
 pub(crate) struct MappedColumn {
@@ -186,7 +223,13 @@ impl MappedColumn {
     /// not at load (which would read every string): a damaged entry the
     /// checkpoint's hash did not catch reads as none.
     fn get(&self, docno: u32) -> Option<&str> {
-        if docno >= self.n || !self.present.contains(docno) {
+        self.span(docno).and_then(|span| self.text(span))
+    }
+
+    /// Where the string of `docno` is in the map (None: it has none, or
+    /// its offsets are damaged); asks the CPU to start fetching it.
+    fn span(&self, docno: u32) -> Option<(usize, usize)> {
+        if docno >= self.n {
             return None;
         }
         let at = self.offsets + docno as usize * 8;
@@ -195,11 +238,45 @@ impl MappedColumn {
             usize::try_from(u64::from_le_bytes(b.try_into().ok()?)).ok()
         };
         let (from, to) = (offset(at)?, offset(at + 8)?);
-        let bytes = self
-            .map
-            .get(self.bytes.checked_add(from)?..self.bytes.checked_add(to)?)?;
-        std::str::from_utf8(bytes).ok()
+        // A docno without a string takes no bytes, so only an empty span
+        // needs the bitmap to tell "" from none.
+        if from == to && !self.present.contains(docno) {
+            return None;
+        }
+        let span = (self.bytes.checked_add(from)?, self.bytes.checked_add(to)?);
+        if let Some(first) = self.map.get(span.0) {
+            prefetch(first);
+        }
+        Some(span)
     }
+
+    /// Asks the CPU to start fetching the offsets of `docno`.
+    fn prefetch_offsets(&self, docno: u32) {
+        if docno < self.n
+            && let Some(first) = self.map.get(self.offsets + docno as usize * 8)
+        {
+            prefetch(first);
+        }
+    }
+
+    /// The string at a span from [`MappedColumn::span`].
+    fn text(&self, (from, to): (usize, usize)) -> Option<&str> {
+        std::str::from_utf8(self.map.get(from..to)?).ok()
+    }
+}
+
+/// A hint that `byte` will be read soon: a load that does not wait.
+#[inline]
+fn prefetch(byte: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and changes nothing but the cache;
+    // the pointer comes from a reference anyway.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>((byte as *const u8).cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = byte;
 }
 
 /// At the count of a column (after its bitmap): the count, and the byte
