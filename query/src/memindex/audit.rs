@@ -64,7 +64,12 @@ pub fn audit_saved(
 
 /// Every difference between the indexes loaded from a checkpoint and the
 /// ones built from the documents, one line per field.
-fn compare(saved: &MemIndexes, built: &MemIndexes, what: &str, problems: &mut Vec<String>) {
+pub(super) fn compare(
+    saved: &MemIndexes,
+    built: &MemIndexes,
+    what: &str,
+    problems: &mut Vec<String>,
+) {
     for (coll, b) in &built.colls {
         let Some(s) = saved.colls.get(coll) else {
             problems.push(format!("{what}: no indexes for collection {coll}"));

@@ -100,26 +100,85 @@ impl CollIndex {
             .any(|name| get(&ch.old, name) != get(&ch.new, name))
     }
 
-    /// Adds (`add`) or removes one document's indexed and searched values.
-    fn update(&mut self, docno: u32, fields: Option<&Map<String, Value>>, add: bool) {
-        for (name, vi) in self.values.iter_mut() {
-            let v = fields.and_then(|m| m.get(name));
-            if add {
-                vi.add(docno, v);
-            } else {
-                vi.remove(docno, v);
+    /// Adds these documents' values (docno, stored fields) to the value
+    /// and n-gram indexes.
+    fn add_documents(&mut self, docs: &[(u32, Map<String, Value>)]) {
+        let steps: Vec<Step<'_>> = docs
+            .iter()
+            .map(|(docno, body)| Step {
+                docno: *docno,
+                clear: false,
+                old: None,
+                new: Some(body),
+            })
+            .collect();
+        self.replay(&steps);
+    }
+
+    /// Replays a commit's changes of this collection on its value and
+    /// n-gram indexes, each index through every step in order. Indexes do
+    /// not depend on one another, so this equals applying each change to
+    /// every index in turn; with many steps, each searched field (whose
+    /// n-grams are most of the work) is replayed on a thread of its own.
+    fn replay(&mut self, steps: &[Step<'_>]) {
+        let CollIndex { values, search, .. } = self;
+        let mut replay_values = || {
+            for (name, vi) in values.iter_mut() {
+                for s in steps {
+                    if s.clear {
+                        vi.remove(s.docno, s.old.and_then(|m| m.get(name)));
+                    }
+                    if let Some(new) = s.new {
+                        vi.add(s.docno, new.get(name));
+                    }
+                }
             }
-        }
-        for (name, si) in self.search.iter_mut() {
-            if add {
-                let v = fields.and_then(|m| m.get(name)).and_then(Value::as_str);
-                si.set(docno, v);
-            } else {
-                si.set(docno, None);
+        };
+        let replay_search = |name: &str, si: &mut SearchIndex| {
+            for s in steps {
+                if s.clear {
+                    si.set(s.docno, None);
+                }
+                if let Some(new) = s.new {
+                    si.set(s.docno, new.get(name).and_then(Value::as_str));
+                }
+            }
+        };
+        let parallel = steps.len() >= PARALLEL_REPLAY
+            && !search.is_empty()
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        if parallel {
+            std::thread::scope(|scope| {
+                for (name, si) in search.iter_mut() {
+                    scope.spawn(move || replay_search(name, si));
+                }
+                replay_values();
+            });
+        } else {
+            replay_values();
+            for (name, si) in search.iter_mut() {
+                replay_search(name, si);
             }
         }
     }
 }
+
+/// Documents a catch-up adds back to the indexes at a time.
+const CATCH_UP_CHUNK: usize = 4096;
+
+/// One change as every index of its collection replays it: the docno's
+/// old values removed first (`clear`), then its new ones added.
+struct Step<'c> {
+    docno: u32,
+    clear: bool,
+    old: Option<&'c Map<String, Value>>,
+    new: Option<&'c Map<String, Value>>,
+}
+
+/// Steps from which a collection's searched fields are replayed on
+/// threads of their own: a thread costs tens of microseconds, a step's
+/// n-grams about a microsecond.
+const PARALLEL_REPLAY: usize = 256;
 
 /// The directory of a collection's saved full-text index: its name when
 /// that is a plain lowercase file name, else its bytes in hex (so no name
@@ -263,6 +322,9 @@ impl MemIndexes {
                 }
             }
             ci.live -= &docnos;
+            // Added back in chunks: a catch-up may span a million
+            // documents, which need not all be in memory at once.
+            let mut current = Vec::new();
             for d in &docnos {
                 ci.ids.set(d, None);
                 let Some(id) = txn.id_of(&coll, d)? else {
@@ -271,9 +333,14 @@ impl MemIndexes {
                 if let Some(doc) = txn.get_stored(&coll, &id)? {
                     add_docno(&mut ci.live, d);
                     ci.ids.set(d, Some(&id));
-                    ci.update(d, Some(&doc.body), true);
+                    current.push((d, doc.body));
+                    if current.len() == CATCH_UP_CHUNK {
+                        ci.add_documents(&current);
+                        current.clear();
+                    }
                 }
             }
+            ci.add_documents(&current);
         }
         Ok(records)
     }
@@ -406,6 +473,8 @@ impl MemIndexes {
             self.log_end = end;
         }
         let mut signal = false;
+        // Per collection, in commit order.
+        let mut steps: Vec<(&str, Vec<Step<'_>>)> = Vec::new();
         for ch in changes {
             let Some(ci) = self.colls.get_mut(&ch.coll) else {
                 continue;
@@ -415,21 +484,32 @@ impl MemIndexes {
                 t.mark(ch.docno);
                 signal |= t.dirty_len() >= self.text_overlay_max;
             }
-            if ch.old.is_some() || ci.live.contains(ch.docno) {
-                ci.update(ch.docno, ch.old.as_ref(), false);
-            }
+            let step = Step {
+                docno: ch.docno,
+                clear: ch.old.is_some() || ci.live.contains(ch.docno),
+                old: ch.old.as_ref(),
+                new: ch.new.as_ref(),
+            };
             match &ch.new {
-                Some(new) => {
+                Some(_) => {
                     add_docno(&mut ci.live, ch.docno);
                     if ch.old.is_none() {
                         ci.ids.set(ch.docno, Some(&ch.id));
                     }
-                    ci.update(ch.docno, Some(new), true);
                 }
                 None => {
                     ci.live.remove(ch.docno);
                     ci.ids.set(ch.docno, None);
                 }
+            }
+            match steps.iter_mut().find(|(c, _)| *c == ch.coll) {
+                Some((_, list)) => list.push(step),
+                None => steps.push((&ch.coll, vec![step])),
+            }
+        }
+        for (coll, list) in steps {
+            if let Some(ci) = self.colls.get_mut(coll) {
+                ci.replay(&list);
             }
         }
         if signal && let Some(tx) = &self.flush_signal {
@@ -441,7 +521,112 @@ impl MemIndexes {
 
 #[cfg(test)]
 mod tests {
-    use super::text_dir_name;
+    use super::{CollIndex, MemIndexes, PARALLEL_REPLAY, text_dir_name};
+    use proptest::prelude::*;
+    use refdb_storage::{Change, Schema};
+    use serde_json::{Map, Value, json};
+    use std::collections::HashMap;
+
+    fn empty_indexes() -> MemIndexes {
+        let schema = Schema::parse(
+            r#"{"app": "t", "collections": {"c": {"fields": {
+                "age": {"type": "int", "index": true},
+                "name": {"type": "string", "index": true, "search": true},
+                "email": {"type": "string", "search": true}}}}}"#,
+        )
+        .unwrap();
+        let mut ix = MemIndexes {
+            ready: true,
+            ..MemIndexes::default()
+        };
+        let c = schema.collection("c").unwrap();
+        ix.colls.insert("c".into(), CollIndex::new(c));
+        ix
+    }
+
+    /// Random creates, updates and deletes of 40 documents, each change
+    /// consistent with the ones before (a docno changes many times).
+    /// A docno, and its new values (age, name, email picks) or a delete.
+    type Op = (u32, Option<(u8, u8, u8)>);
+
+    /// The changes, and the documents as they end up (as creates).
+    fn changes(ops: &[Op]) -> (Vec<Change>, Vec<Change>) {
+        let mut model: HashMap<u32, Map<String, Value>> = HashMap::new();
+        let mut out = Vec::new();
+        for &(docno, new) in ops {
+            let new = new.map(|(age, name, email)| {
+                let mut m = Map::new();
+                if age % 5 != 0 {
+                    m.insert("age".into(), json!(age % 7));
+                }
+                m.insert(
+                    "name".into(),
+                    json!(["ana", "dorian", "do", ""][name as usize % 4]),
+                );
+                if email % 3 != 0 {
+                    m.insert("email".into(), json!(format!("x{}@quin.org", email % 11)));
+                }
+                m
+            });
+            let old = model.get(&docno).cloned();
+            if old.is_none() && new.is_none() {
+                continue;
+            }
+            match &new {
+                Some(m) => model.insert(docno, m.clone()),
+                None => model.remove(&docno),
+            };
+            out.push(Change {
+                coll: "c".into(),
+                id: format!("id{docno}"),
+                docno,
+                old,
+                new,
+            });
+        }
+        let mut last: Vec<Change> = model
+            .into_iter()
+            .map(|(docno, doc)| Change {
+                coll: "c".into(),
+                id: format!("id{docno}"),
+                docno,
+                old: None,
+                new: Some(doc),
+            })
+            .collect();
+        last.sort_by_key(|ch| ch.docno);
+        (out, last)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// A commit of many changes, replayed field by field (on threads),
+        /// leaves the indexes the changes applied one at a time leave, and
+        /// those of creating the documents as they end up.
+        #[test]
+        fn a_large_commit_equals_its_changes_one_by_one(
+            ops in proptest::collection::vec(
+                (0u32..40, proptest::option::weighted(0.8, (any::<u8>(), any::<u8>(), any::<u8>()))),
+                PARALLEL_REPLAY..3 * PARALLEL_REPLAY,
+            ),
+        ) {
+            let (changes, last) = changes(&ops);
+            let (mut whole, mut one_by_one, mut created) =
+                (empty_indexes(), empty_indexes(), empty_indexes());
+            whole.apply(&changes, Some(9));
+            for ch in &changes {
+                one_by_one.apply(std::slice::from_ref(ch), Some(9));
+            }
+            for ch in &last {
+                created.apply(std::slice::from_ref(ch), Some(9));
+            }
+            let mut problems = Vec::new();
+            super::audit::compare(&whole, &one_by_one, "whole", &mut problems);
+            super::audit::compare(&whole, &created, "final documents", &mut problems);
+            prop_assert!(problems.is_empty(), "{:?}", problems);
+            prop_assert_eq!(whole.log_end, 9);
+        }
+    }
 
     #[test]
     fn text_directories_differ_where_file_systems_ignore_case() {
