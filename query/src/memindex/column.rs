@@ -51,16 +51,29 @@ impl Column {
     }
 
     /// The strings of `docnos`, in order, appended to `out`: what [`get`]
-    /// answers for each. A mapped column reads them in passes — fetch the
-    /// offsets, find where each string is, then read the strings — so that
-    /// the reads of a batch,
+    /// answers for each, read in passes — fetch the offsets (of a mapped
+    /// column), find where each string is and fetch it, then read the
+    /// strings — so that the reads of a batch,
     /// each likely a cache miss in a large file, are in flight together
     /// instead of one after the other.
     ///
     /// [`get`]: Column::get
     pub(crate) fn get_many<'a>(&'a self, docnos: &[u32], out: &mut Vec<Option<&'a str>>) {
         let (base, changed) = match self {
-            Column::Owned(_) => return out.extend(docnos.iter().map(|&d| self.get(d))),
+            Column::Owned(v) => {
+                // The strings are allocated one by one: start fetching
+                // them all before reading any.
+                for &d in docnos {
+                    if let Some(first) = v
+                        .get(d as usize)
+                        .and_then(|s| s.as_deref())
+                        .and_then(|s| s.as_bytes().first())
+                    {
+                        prefetch(first);
+                    }
+                }
+                return out.extend(docnos.iter().map(|&d| self.get(d)));
+            }
             Column::Mapped { base, changed } => (base, changed),
         };
         for &d in docnos {
