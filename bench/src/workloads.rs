@@ -335,16 +335,14 @@ the point-read one: a cheaper lookup and decode.";
 
 const EMAIL_TARGET_WHY: &str = "The n-grams cannot answer `^mar.*quin` alone (the `.*` \
 between the literals), so every candidate the gram bitmaps leave (`mar` & `^ma`, `qui` & \
-`uin`; see its plan below) is verified with the regex against the in-memory copy of its \
-email. The bitmaps already narrow it to the matches, but each check loads a separately \
-allocated string out of a million (a cache miss or two) and runs the lazy DFA over it; a \
-perf profile of this query at 1M users (a separate profiling run) puts most of the time \
-in that loop (the regex scan and the loads it triggers), little in the bitmap \
-intersections; with fewer users the strings stay in cache and each check is much \
-cheaper. What would fix it: \
-keep a search field's values in one contiguous arena (offsets into one buffer), check the \
-literals' order with memchr before running the regex, or verify in parallel from a lower \
-candidate count.";
+`uin`; see its plan below) is verified with the regex against its email as the engine \
+holds it. The bitmaps already narrow it to the matches, but each check loads a string out \
+of a million (a cache miss or two: here, built in memory, each string is its own \
+allocation; after a restart, they are read in place from the mapped checkpoint) and runs \
+the lazy DFA over it. Candidates are verified 64 at a time, their strings fetched ahead \
+so that the misses overlap; with fewer users the strings stay in cache and each check is \
+much cheaper. What would fix the rest: check the literals' order with memchr before \
+running the regex, or verify in parallel from a lower candidate count.";
 
 const CASCADE_WHY: &str = "Both figures are mostly the durable commit; the delete itself \
 is well under a millisecond on both. refdb's commit writes more pages: each deleted user \
@@ -352,11 +350,16 @@ touches a leaf of the documents table and of the docno map (users of one address
 scattered, so these are different leaves) and, when the log still holds it, the leaf of \
 its previous change record, which gets the deleted row copied in; every dirty leaf is \
 copied with its branch pages up to the root (redb is copy-on-write, with checksums), and \
-each page is its own `pwrite` (127 for a cascade of 11 users, under strace); then the \
-change-log records and the address's reverse-index row. Right after a compaction the \
-file has no free pages, so a commit also grows it and the file system allocates blocks. \
-SQLite changes a few index leaves and logs the old pages in its journal. What would fix \
-it: fewer B-trees per document (rows keyed by docno, so one table serves both lookups).";
+each page is its own `pwrite` (97 to 127 for a cascade of 11 users, under strace) to a \
+free page wherever the allocator found one, scattered over the file; then the change-log \
+records and the address's reverse-index row. The disk charges for each scattered page: \
+`python3 bench/fsync_pages.py` on this machine times the `fdatasync` after 100 scattered \
+4 KiB writes at 4.3 ms, after 100 pages in one run at 0.7 ms, after 30 scattered at 1.4 \
+ms. Right after a compaction the file has no free pages, so a commit also grows it and \
+the file system allocates blocks. SQLite changes a few index leaves and logs the old \
+pages in its journal, written in one run. What would fix it: fewer B-trees per document \
+(rows keyed by docno, so one table serves both lookups), and no copy of a deleted row \
+into its previous change record (a delete record carrying it instead).";
 
 #[cfg(test)]
 mod tests {
