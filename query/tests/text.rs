@@ -167,7 +167,6 @@ fn settling_merges_segments_and_keeps_answers() {
         .unwrap();
         db.engine.flush_text().unwrap();
     }
-    assert!(segments(&info(&db)) <= 8);
     let answers = (
         q(&db, "name.$text=common").1,
         q(&db, "name.$text=w3x7"),

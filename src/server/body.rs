@@ -152,8 +152,8 @@ fn within_shape(value: &Value, max_depth: usize, max_string: usize) -> bool {
     true
 }
 
-/// The error [`check_shape`] answers, with the path of the first value
-/// that breaks a limit (Ok if none does).
+/// The error [`check_shape`] answers, with the path of a value that
+/// breaks a limit (Ok if none does).
 fn name_shape_error(value: &Value, max_depth: usize, max_string: usize) -> ApiResult<()> {
     let mut stack: Vec<(&Value, String, usize)> = vec![(value, "$".to_string(), 0)];
     while let Some((v, path, depth)) = stack.pop() {

@@ -174,6 +174,7 @@ pub fn verify_memory<'a>(
             for (c, si) in conds.iter().zip(&indexes) {
                 values.clear();
                 si.values_of(&batch, &mut values);
+                debug_assert_eq!(values.len(), batch.len());
                 let mut matched = values.iter().map(|v| memory_matches(c, *v));
                 batch.retain(|_| matched.next().unwrap_or(false));
             }

@@ -72,7 +72,8 @@ impl Column {
                         prefetch(first);
                     }
                 }
-                return out.extend(docnos.iter().map(|&d| self.get(d)));
+                out.extend(docnos.iter().map(|&d| self.get(d)));
+                return;
             }
             Column::Mapped { base, changed } => (base, changed),
         };
@@ -81,9 +82,9 @@ impl Column {
         }
         let found: Vec<Found<'_>> = docnos
             .iter()
-            .map(|&d| match changed.is_empty() {
-                false if changed.contains_key(&d) => Found::Changed(changed[&d].as_deref()),
-                _ => Found::Mapped(base.span(d)),
+            .map(|&d| match changed.get(&d) {
+                Some(value) => Found::Changed(value.as_deref()),
+                None => Found::Mapped(base.span(d)),
             })
             .collect();
         out.extend(found.into_iter().map(|f| match f {
@@ -233,8 +234,9 @@ pub(crate) struct MappedColumn {
 
 impl MappedColumn {
     /// A string as the file holds it. Bounds and UTF-8 are checked here,
-    /// not at load (which would read every string): a damaged entry the
-    /// checkpoint's hash did not catch reads as none.
+    /// not at load (which would read every string): an entry out of
+    /// bounds or not UTF-8 that the checkpoint's hash did not catch reads
+    /// as none.
     fn get(&self, docno: u32) -> Option<&str> {
         self.span(docno).and_then(|span| self.text(span))
     }
@@ -256,6 +258,7 @@ impl MappedColumn {
         if from == to && !self.present.contains(docno) {
             return None;
         }
+        debug_assert!(from == to || self.present.contains(docno));
         let span = (self.bytes.checked_add(from)?, self.bytes.checked_add(to)?);
         if let Some(first) = self.map.get(span.0) {
             prefetch(first);

@@ -554,7 +554,9 @@ pub fn flush(indexes: &RwLock<super::MemIndexes>, coll: &str) -> Result<u64, Que
 /// end, then lets the collection's searcher see the merged segments. A
 /// merge changes how the documents are cut into segments, never which
 /// ones are indexed, so the overlay stays exact. The writer is closed for
-/// it; the next flush opens another. Returns whether there was a writer.
+/// it; the next flush opens another, and waits meanwhile (seconds at 10M
+/// documents): for benchmarks and tests, not for a serving engine.
+/// Returns whether there was a writer.
 pub fn settle(indexes: &RwLock<super::MemIndexes>, coll: &str) -> Result<bool, QueryError> {
     let shared = indexes
         .read()
