@@ -27,14 +27,40 @@ pub fn candidates<'a>(
     ci: &'a CollIndex,
 ) -> Result<Cow<'a, RoaringBitmap>, QueryError> {
     let mut parts = Vec::with_capacity(plan.access.len());
+    let mut ranges = Vec::new();
     for (a, is) in &plan.access {
-        parts.push(lookup(plan, a, &plan.conds[is[0]], txn, ci)?);
+        match a {
+            Access::Index {
+                field,
+                test: IndexTest::Range(lo, hi),
+            } => ranges.push((field, lo, hi)),
+            _ => parts.push(lookup(plan, a, &plan.conds[is[0]], txn, ci)?),
+        }
     }
-    if parts.is_empty() {
-        return Ok(Cow::Borrowed(&ci.live));
-    }
+    // A range is the union of many buckets. When the other accesses keep
+    // few documents (sparse containers, cheap to intersect with), each
+    // bucket is intersected with their answer before the union, which
+    // then merges only what it keeps; a dense answer (say, a boolean's
+    // half) is cheaper intersected once with the union.
     parts.sort_by_key(RoaringBitmap::len);
-    Ok(Cow::Owned(parts.into_iter().intersection()))
+    let mut narrowed = (!parts.is_empty()).then(|| parts.into_iter().intersection());
+    for (field, lo, hi) in ranges {
+        let vi = ci.values.get(field).ok_or_else(|| {
+            QueryError::Internal(format!("no in-memory index for {}.{field}", plan.coll))
+        })?;
+        let (lo, hi) = (as_ref(lo), as_ref(hi));
+        narrowed = Some(match narrowed {
+            Some(within) if within.len().saturating_mul(SPARSE) <= ci.live.len() => {
+                vi.union_range_within(lo, hi, &within)?
+            }
+            Some(within) => within & vi.union_range(lo, hi)?,
+            None => vi.union_range(lo, hi)?,
+        });
+    }
+    Ok(match narrowed {
+        Some(answer) => Cow::Owned(answer),
+        None => Cow::Borrowed(&ci.live),
+    })
 }
 
 /// One index lookup; the answer only holds live docnos.
@@ -143,6 +169,11 @@ pub fn split_residual<'p>(plan: &'p Plan, ci: &CollIndex) -> (Vec<&'p Cond>, Vec
         .map(|&i| &plan.conds[i])
         .partition(|c| c.field.search && ci.search.contains_key(&c.field.path[0]))
 }
+
+/// An answer holding at most one live document in this many is sparse
+/// enough to intersect a range's buckets with one by one (see
+/// [`candidates`]).
+const SPARSE: u64 = 16;
 
 /// Candidates whose values [`verify_memory`] reads together: enough for
 /// their cache misses to overlap, few enough to stay in the cache.

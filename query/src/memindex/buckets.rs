@@ -222,8 +222,14 @@ impl MappedBuckets {
         *self.cache.get_mut().unwrap_or_else(|e| e.into_inner()) = Cache::default();
     }
 
-    /// Union of the buckets whose key lies within the bounds.
-    pub fn union_range(&self, lo: Bound<&[u8]>, hi: Bound<&[u8]>) -> io::Result<RoaringBitmap> {
+    /// Union of the buckets whose key lies within the bounds, each
+    /// intersected with `within` first when it is given.
+    pub fn union_range(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        within: Option<&RoaringBitmap>,
+    ) -> io::Result<RoaringBitmap> {
         let range = self.positions(lo, hi);
         let cached = range.len() <= CACHED_RANGE;
         let mut parts = Vec::with_capacity(range.len());
@@ -237,9 +243,11 @@ impl MappedBuckets {
             } else {
                 Arc::new(self.deserialize(i)?)
             };
-            parts.push(match removed {
-                Some(r) => Posting::Owned(&*b - r),
-                None => Posting::Shared(b),
+            parts.push(match (removed, within) {
+                (Some(r), Some(w)) => Posting::Owned(&(&*b - r) & w),
+                (Some(r), None) => Posting::Owned(&*b - r),
+                (None, Some(w)) => Posting::Owned(&*b & w),
+                (None, None) => Posting::Shared(b),
             });
         }
         // One union of all (not one at a time: each would merge the
@@ -248,8 +256,15 @@ impl MappedBuckets {
         if !self.cleared.is_empty() {
             out -= &self.cleared;
         }
-        let added = self.added.range::<[u8], _>((lo, hi)).map(|(_, a)| a);
-        Ok([&out].into_iter().chain(added).union())
+        let added: Vec<Posting<'_>> = self
+            .added
+            .range::<[u8], _>((lo, hi))
+            .map(|(_, a)| match within {
+                Some(w) => Posting::Owned(a & w),
+                None => Posting::Borrowed(a),
+            })
+            .collect();
+        Ok([&out].into_iter().chain(added.iter().map(|p| &**p)).union())
     }
 
     /// Every key that may have docnos with its directory position (None:
@@ -443,6 +458,10 @@ mod tests {
             );
             let r = |v: &ValueIndex| v.union_range(lo, hi).unwrap();
             assert_eq!(r(a), r(b));
+            let within: RoaringBitmap = (0..300).filter(|_| rng.below(3) == 0).collect();
+            let w = |v: &ValueIndex| v.union_range_within(lo, hi, &within).unwrap();
+            assert_eq!(w(a), &r(a) & &within);
+            assert_eq!(w(b), &r(b) & &within);
         }
     }
 

@@ -225,6 +225,28 @@ impl ValueIndex {
         lo: Bound<&[u8]>,
         hi: Bound<&[u8]>,
     ) -> Result<RoaringBitmap, QueryError> {
+        self.range_union(lo, hi, None)
+    }
+
+    /// The documents of `within` in the buckets whose key lies in the
+    /// range: each bucket is intersected with `within` before the union,
+    /// which then merges only the docnos it keeps (a wide range is many
+    /// buckets; another condition usually keeps few of their documents).
+    pub fn union_range_within(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        within: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, QueryError> {
+        self.range_union(lo, hi, Some(within))
+    }
+
+    fn range_union(
+        &self,
+        lo: Bound<&[u8]>,
+        hi: Bound<&[u8]>,
+        within: Option<&RoaringBitmap>,
+    ) -> Result<RoaringBitmap, QueryError> {
         // An inverted range (`$gt=5&...` typed to lo > hi) would make
         // BTreeMap::range panic: it is simply empty.
         if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) =
@@ -235,9 +257,12 @@ impl ValueIndex {
         {
             return Ok(RoaringBitmap::new());
         }
-        match &self.buckets {
-            Buckets::Owned(m) => Ok(m.range::<[u8], _>((lo, hi)).map(|(_, b)| b).union()),
-            Buckets::Mapped(m) => m.union_range(lo, hi).map_err(read_error),
+        match (&self.buckets, within) {
+            (Buckets::Owned(m), None) => Ok(m.range::<[u8], _>((lo, hi)).map(|(_, b)| b).union()),
+            (Buckets::Owned(m), Some(w)) => {
+                Ok(m.range::<[u8], _>((lo, hi)).map(|(_, b)| b & w).union())
+            }
+            (Buckets::Mapped(m), _) => m.union_range(lo, hi, within).map_err(read_error),
         }
     }
 
