@@ -51,10 +51,10 @@ pub fn candidates<'a>(
         let (lo, hi) = (as_ref(lo), as_ref(hi));
         narrowed = Some(match narrowed {
             Some(within) if within.len().saturating_mul(SPARSE) <= ci.live.len() => {
-                vi.union_range_within(lo, hi, &within)?
+                vi.union_range(lo, hi, Some(&within))?
             }
-            Some(within) => within & vi.union_range(lo, hi)?,
-            None => vi.union_range(lo, hi)?,
+            Some(within) => within & vi.union_range(lo, hi, None)?,
+            None => vi.union_range(lo, hi, None)?,
         });
     }
     Ok(match narrowed {
@@ -93,7 +93,7 @@ pub fn lookup(
             match test {
                 IndexTest::Keys(keys) => vi.union_of(keys)?,
                 IndexTest::NotKeys(keys) => &ci.live - vi.union_of(keys)?,
-                IndexTest::Range(lo, hi) => vi.union_range(as_ref(lo), as_ref(hi))?,
+                IndexTest::Range(lo, hi) => vi.union_range(as_ref(lo), as_ref(hi), None)?,
                 IndexTest::Exists(true) => vi.present(&ci.live)?,
                 IndexTest::Exists(false) => &ci.live - vi.present(&ci.live)?,
                 IndexTest::Matching(r) => vi.union_matching(&r.re)?,

@@ -456,10 +456,10 @@ mod tests {
                 lo.as_ref().map(Vec::as_slice),
                 hi.as_ref().map(Vec::as_slice),
             );
-            let r = |v: &ValueIndex| v.union_range(lo, hi).unwrap();
+            let r = |v: &ValueIndex| v.union_range(lo, hi, None).unwrap();
             assert_eq!(r(a), r(b));
             let within: RoaringBitmap = (0..300).filter(|_| rng.below(3) == 0).collect();
-            let w = |v: &ValueIndex| v.union_range_within(lo, hi, &within).unwrap();
+            let w = |v: &ValueIndex| v.union_range(lo, hi, Some(&within)).unwrap();
             assert_eq!(w(a), &r(a) & &within);
             assert_eq!(w(b), &r(b) & &within);
         }

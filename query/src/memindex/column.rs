@@ -84,7 +84,7 @@ impl Column {
             .iter()
             .map(|&d| match changed.get(&d) {
                 Some(value) => Found::Changed(value.as_deref()),
-                None => Found::Mapped(base.span(d)),
+                None => Found::Mapped(base.span(d).inspect(|&(from, _)| base.prefetch_at(from))),
             })
             .collect();
         out.extend(found.into_iter().map(|f| match f {
@@ -242,7 +242,7 @@ impl MappedColumn {
     }
 
     /// Where the string of `docno` is in the map (None: it has none, or
-    /// its offsets are damaged); asks the CPU to start fetching it.
+    /// its offsets are damaged).
     fn span(&self, docno: u32) -> Option<(usize, usize)> {
         if docno >= self.n {
             return None;
@@ -259,19 +259,20 @@ impl MappedColumn {
             return None;
         }
         debug_assert!(from == to || self.present.contains(docno));
-        let span = (self.bytes.checked_add(from)?, self.bytes.checked_add(to)?);
-        if let Some(first) = self.map.get(span.0) {
-            prefetch(first);
-        }
-        Some(span)
+        Some((self.bytes.checked_add(from)?, self.bytes.checked_add(to)?))
     }
 
     /// Asks the CPU to start fetching the offsets of `docno`.
     fn prefetch_offsets(&self, docno: u32) {
-        if docno < self.n
-            && let Some(first) = self.map.get(self.offsets + docno as usize * 8)
-        {
-            prefetch(first);
+        if docno < self.n {
+            self.prefetch_at(self.offsets + docno as usize * 8);
+        }
+    }
+
+    /// Asks the CPU to start fetching the map's byte at `at`, if any.
+    fn prefetch_at(&self, at: usize) {
+        if let Some(byte) = self.map.get(at) {
+            prefetch(byte);
         }
     }
 

@@ -219,29 +219,11 @@ impl ValueIndex {
         Ok(parts.iter().map(|p| &**p).union())
     }
 
-    /// Union of the buckets whose key lies in the range.
+    /// Union of the buckets whose key lies in the range; with `within`,
+    /// each bucket is intersected with it before the union, which then
+    /// merges only the docnos it keeps (a wide range is many buckets;
+    /// another condition may keep few of their documents).
     pub fn union_range(
-        &self,
-        lo: Bound<&[u8]>,
-        hi: Bound<&[u8]>,
-    ) -> Result<RoaringBitmap, QueryError> {
-        self.range_union(lo, hi, None)
-    }
-
-    /// The documents of `within` in the buckets whose key lies in the
-    /// range: each bucket is intersected with `within` before the union,
-    /// which then merges only the docnos it keeps (a wide range is many
-    /// buckets; another condition usually keeps few of their documents).
-    pub fn union_range_within(
-        &self,
-        lo: Bound<&[u8]>,
-        hi: Bound<&[u8]>,
-        within: &RoaringBitmap,
-    ) -> Result<RoaringBitmap, QueryError> {
-        self.range_union(lo, hi, Some(within))
-    }
-
-    fn range_union(
         &self,
         lo: Bound<&[u8]>,
         hi: Bound<&[u8]>,
@@ -283,7 +265,9 @@ impl ValueIndex {
         match self.ty {
             // A list may hold null elements beside real ones: union the
             // non-null buckets.
-            FieldType::List(_) => self.union_range(Bound::Excluded(&[TAG_NULL]), Bound::Unbounded),
+            FieldType::List(_) => {
+                self.union_range(Bound::Excluded(&[TAG_NULL]), Bound::Unbounded, None)
+            }
             // A scalar document is in exactly one bucket.
             _ => Ok(match self.get(&[TAG_NULL])? {
                 Some(nulls) => live - &*nulls,
