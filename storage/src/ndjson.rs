@@ -17,11 +17,11 @@
 
 use crate::error::{Error, Result};
 use crate::schema::Collection;
-use crate::write::{BATCH, Checked, check_and_encode};
+use crate::write::{BATCH, Checked, check_and_encode, hand_back};
 use crate::{Document, Store};
 use serde_json::{Map, Value};
 use std::io::{BufRead, Write};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -120,17 +120,33 @@ pub fn import(
     let c = crate::read::collection(store.schema(), coll)?;
     std::thread::scope(|scope| {
         let (send, recv) = sync_channel::<Vec<Parsed>>(4);
-        scope.spawn(move || parse_lines(c, input, send));
-        write_lines(store, coll, recv.into_iter().flatten(), opts, progress)
+        let (spent, freeing) = channel();
+        scope.spawn(move || parse_lines(c, input, send, freeing));
+        write_lines(
+            store,
+            coll,
+            recv.into_iter().flatten(),
+            &spent,
+            opts,
+            progress,
+        )
     })
 }
 
 /// The parsing thread: sends every non-blank line, checked and encoded,
 /// in batches; stops when the writer hangs up (it stopped at an error).
-fn parse_lines(c: &Collection, input: impl BufRead, send: SyncSender<Vec<Parsed>>) {
+/// Between batches it frees the documents the writer has created: they
+/// were allocated here, where freeing them costs least.
+fn parse_lines(
+    c: &Collection,
+    input: impl BufRead,
+    send: SyncSender<Vec<Parsed>>,
+    freeing: Receiver<Vec<Map<String, Value>>>,
+) {
     let (mut line, mut bytes) = (0u64, 0u64);
     let mut lines = input.lines();
     loop {
+        freeing.try_iter().for_each(drop);
         let mut batch = Vec::with_capacity(BATCH);
         for text in lines.by_ref() {
             line += 1;
@@ -154,9 +170,12 @@ fn parse_lines(c: &Collection, input: impl BufRead, send: SyncSender<Vec<Parsed>
             }
         }
         if batch.is_empty() || send.send(batch).is_err() {
-            return;
+            break;
         }
     }
+    // Hanging up ends the writer's loop; it then hangs up too.
+    drop(send);
+    freeing.into_iter().for_each(drop);
 }
 
 /// The writing thread: one transaction per `opts.batch` lines.
@@ -164,6 +183,7 @@ fn write_lines(
     store: &Store,
     coll: &str,
     parsed: impl Iterator<Item = Parsed>,
+    spent: &Sender<Vec<Map<String, Value>>>,
     opts: &ImportOptions,
     progress: Progress<'_>,
 ) -> Result<ImportReport> {
@@ -175,13 +195,20 @@ fn write_lines(
         let mut skipped = Vec::new();
         let mut stop: Option<BadLine> = None;
         let mut first_line = None;
+        let mut done = Vec::with_capacity(BATCH);
         let r = store.write(|tx| {
             let (c, cid) = tx.coll(coll)?;
             for p in parsed.by_ref().take(opts.batch.max(1)) {
                 (line_no, bytes) = (p.line, p.bytes);
                 first_line.get_or_insert(p.line);
                 match tx.create_checked(c, cid, p.doc) {
-                    Ok(_) => imported += 1,
+                    Ok((_, body)) => {
+                        imported += 1;
+                        done.push(body);
+                        if done.len() == BATCH {
+                            hand_back(spent, &mut done);
+                        }
+                    }
                     Err(Error::Aborted) => return Err(Error::Aborted),
                     Err(e) if opts.skip_invalid && e.is_user_error() && !tx.is_aborted() => {
                         skipped.push(bad_line(line_no, &e))
@@ -200,6 +227,7 @@ fn write_lines(
             }
             Ok(())
         });
+        hand_back(spent, &mut done);
         progress(line_no, bytes);
         match (r, stop) {
             (Ok(()), _) => {

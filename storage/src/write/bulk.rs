@@ -136,7 +136,10 @@ impl<'t> Tx<'t> {
 
 /// Sends the bodies in `done` to the checking thread to be freed there;
 /// when it is gone, they are freed here.
-fn hand_back(spent: &Sender<Vec<Map<String, Value>>>, done: &mut Vec<Map<String, Value>>) {
+pub(crate) fn hand_back(
+    spent: &Sender<Vec<Map<String, Value>>>,
+    done: &mut Vec<Map<String, Value>>,
+) {
     if !done.is_empty() {
         let _ = spent.send(std::mem::replace(done, Vec::with_capacity(BATCH)));
     }
