@@ -344,22 +344,25 @@ so that the misses overlap; with fewer users the strings stay in cache and each 
 much cheaper. What would fix the rest: check the literals' order with memchr before \
 running the regex, or verify in parallel from a lower candidate count.";
 
-const CASCADE_WHY: &str = "Both figures are mostly the durable commit; the delete itself \
-is well under a millisecond on both. refdb's commit writes more pages: each deleted user \
-touches a leaf of the documents table and of the docno map (users of one address are \
-scattered, so these are different leaves) and, when the log still holds it, the leaf of \
-its previous change record, which gets the deleted row copied in; every dirty leaf is \
-copied with its branch pages up to the root (redb is copy-on-write, with checksums), and \
-each page is its own `pwrite` (97 to 127 for a cascade of 11 users, under strace) to a \
-free page wherever the allocator found one, scattered over the file; then the change-log \
-records and the address's reverse-index row. The disk charges for each scattered page: \
-`python3 bench/fsync_pages.py` on this machine times the `fdatasync` after 100 scattered \
-4 KiB writes at 4.3 ms, after 100 pages in one run at 0.7 ms, after 30 scattered at 1.4 \
-ms. Right after a compaction the file has no free pages, so a commit also grows it and \
-the file system allocates blocks. SQLite changes a few index leaves and logs the old \
-pages in its journal, written in one run. What would fix it: fewer B-trees per document \
-(rows keyed by docno, so one table serves both lookups), and no copy of a deleted row \
-into its previous change record (a delete record carrying it instead).";
+const CASCADE_WHY: &str = "Both figures are mostly the durable commit. refdb's commit writes \
+more pages: each deleted user touches a leaf of the documents table and of the docno map \
+(users of one address are scattered, so these are different leaves) and, when the log still \
+holds it, the leaf of its previous change record, which gets the deleted row copied in; \
+every dirty leaf is copied with its branch pages up to the root (redb is copy-on-write, \
+with checksums), and each page is its own `pwrite` (about 90 per cascade of ~10 users, \
+under strace) to a free page wherever the allocator found one, scattered over the file; \
+then the change-log records and the address's reverse-index row. The disk charges for \
+each scattered page: `python3 bench/fsync_pages.py` on this machine times the `fdatasync` \
+after 100 scattered 4 KiB writes at 3.7 ms, after 100 pages in one run at 0.35 ms, after \
+30 scattered at 1.2 ms. And every commit syncs twice (two `fdatasync`s per commit under \
+strace): the file is opened so that read-only processes (`refdb backup`, `check`, \
+`changes`) can read it beside a running server, and redb then always commits in two \
+phases, the pages first and the header after them. SQLite changes a few index leaves and \
+logs the old pages in its journal, written in one run. What would fix it: fewer B-trees \
+per document (rows keyed by docno, so one table serves both lookups), no copy of a deleted \
+row into its previous change record (a delete record carrying it instead), and a commit \
+that syncs one sequential write: a log appended ahead of the file, the file's own commits \
+made durable later, which redb allows only when no other process shares the file.";
 
 #[cfg(test)]
 mod tests {
