@@ -17,11 +17,11 @@
 
 use crate::error::{Error, Result};
 use crate::schema::Collection;
-use crate::write::{BATCH, Checked, check_and_encode, hand_back};
+use crate::write::{BATCH, Checked, Spent, check_and_encode};
 use crate::{Document, Store};
 use serde_json::{Map, Value};
 use std::io::{BufRead, Write};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -120,13 +120,13 @@ pub fn import(
     let c = crate::read::collection(store.schema(), coll)?;
     std::thread::scope(|scope| {
         let (send, recv) = sync_channel::<Vec<Parsed>>(4);
-        let (spent, freeing) = channel();
+        let (mut spent, freeing) = Spent::channel();
         scope.spawn(move || parse_lines(c, input, send, freeing));
         write_lines(
             store,
             coll,
             recv.into_iter().flatten(),
-            &spent,
+            &mut spent,
             opts,
             progress,
         )
@@ -183,7 +183,7 @@ fn write_lines(
     store: &Store,
     coll: &str,
     parsed: impl Iterator<Item = Parsed>,
-    spent: &Sender<Vec<Map<String, Value>>>,
+    spent: &mut Spent,
     opts: &ImportOptions,
     progress: Progress<'_>,
 ) -> Result<ImportReport> {
@@ -195,7 +195,6 @@ fn write_lines(
         let mut skipped = Vec::new();
         let mut stop: Option<BadLine> = None;
         let mut first_line = None;
-        let mut done = Vec::with_capacity(BATCH);
         let r = store.write(|tx| {
             let (c, cid) = tx.coll(coll)?;
             for p in parsed.by_ref().take(opts.batch.max(1)) {
@@ -204,10 +203,7 @@ fn write_lines(
                 match tx.create_checked(c, cid, p.doc) {
                     Ok((_, body)) => {
                         imported += 1;
-                        done.push(body);
-                        if done.len() == BATCH {
-                            hand_back(spent, &mut done);
-                        }
+                        spent.push(body);
                     }
                     Err(Error::Aborted) => return Err(Error::Aborted),
                     Err(e) if opts.skip_invalid && e.is_user_error() && !tx.is_aborted() => {
@@ -227,7 +223,6 @@ fn write_lines(
             }
             Ok(())
         });
-        hand_back(spent, &mut done);
         progress(line_no, bytes);
         match (r, stop) {
             (Ok(()), _) => {

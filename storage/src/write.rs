@@ -18,7 +18,7 @@ mod delete;
 mod refs;
 mod undo;
 
-pub(crate) use bulk::{BATCH, check_and_encode, hand_back};
+pub(crate) use bulk::{BATCH, Spent, check_and_encode};
 pub(crate) use create::Checked;
 use create::{check_input, check_valid, refuse_deep, take_derived};
 mod group;

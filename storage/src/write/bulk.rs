@@ -24,7 +24,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::schema::Collection;
 use serde_json::{Map, Value};
-use std::sync::mpsc::{Sender, channel, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, channel, sync_channel};
 
 /// Documents per message from the worker: large enough that the channel
 /// costs nothing per document, small enough to keep both threads busy.
@@ -64,7 +64,7 @@ impl<'t> Tx<'t> {
             .then(|| (self.hooks.clone(), self.hook_actor()));
         std::thread::scope(|scope| {
             let (send, recv) = sync_channel::<Vec<Result<Checked>>>(4);
-            let (spent, freeing) = channel::<Vec<Map<String, Value>>>();
+            let (mut spent, freeing) = Spent::channel();
             scope.spawn(move || {
                 let mut docs = docs;
                 let check = |mut d: Map<String, Value>| {
@@ -92,15 +92,11 @@ impl<'t> Tx<'t> {
                 drop(send);
                 freeing.into_iter().for_each(drop);
             });
-            let mut done = Vec::with_capacity(BATCH);
             for checked in recv.into_iter().flatten() {
                 match self.create_checked(c, cid, checked) {
                     Ok((id, body)) => {
                         ids.push(id);
-                        done.push(body);
-                        if done.len() == BATCH {
-                            hand_back(&spent, &mut done);
-                        }
+                        spent.push(body);
                     }
                     Err(e) => {
                         // As `create`: any failure aborts the transaction.
@@ -109,7 +105,6 @@ impl<'t> Tx<'t> {
                     }
                 }
             }
-            hand_back(&spent, &mut done);
             Ok(ids)
         })
     }
@@ -134,13 +129,39 @@ impl<'t> Tx<'t> {
     }
 }
 
-/// Sends the bodies in `done` to the checking thread to be freed there;
-/// when it is gone, they are freed here.
-pub(crate) fn hand_back(
-    spent: &Sender<Vec<Map<String, Value>>>,
-    done: &mut Vec<Map<String, Value>>,
-) {
-    if !done.is_empty() {
-        let _ = spent.send(std::mem::replace(done, Vec::with_capacity(BATCH)));
+/// Created documents on their way back to the thread that checked (or
+/// parsed) them, which frees them: sent in batches, the last on drop.
+/// When that thread is gone, they are freed here.
+pub(crate) struct Spent {
+    to: Sender<Vec<Map<String, Value>>>,
+    done: Vec<Map<String, Value>>,
+}
+
+impl Spent {
+    /// The writer's end, and the end the freeing thread drains.
+    pub(crate) fn channel() -> (Spent, Receiver<Vec<Map<String, Value>>>) {
+        let (to, freeing) = channel();
+        let done = Vec::with_capacity(BATCH);
+        (Spent { to, done }, freeing)
+    }
+
+    pub(crate) fn push(&mut self, body: Map<String, Value>) {
+        self.done.push(body);
+        if self.done.len() == BATCH {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        if !self.done.is_empty() {
+            let batch = std::mem::replace(&mut self.done, Vec::with_capacity(BATCH));
+            let _ = self.to.send(batch);
+        }
+    }
+}
+
+impl Drop for Spent {
+    fn drop(&mut self) {
+        self.send();
     }
 }
